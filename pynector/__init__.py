@@ -1,0 +1,78 @@
+"""pynector: a trio-native client for remote services.
+
+Public names are re-exported here; implementation modules are private. ``tests/test_exports.py``
+guards this list.
+"""
+
+from loguru import logger as _logger
+
+from . import transport as transport
+from ._client import Pynector as Pynector
+from ._config import ClientConfig as ClientConfig
+from ._errors import ClientClosedError as ClientClosedError
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import ConnectError as ConnectError
+from ._errors import ConnectTimeout as ConnectTimeout
+from ._errors import DeserializationError as DeserializationError
+from ._errors import ForbiddenError as ForbiddenError
+from ._errors import HTTPClientError as HTTPClientError
+from ._errors import HTTPServerError as HTTPServerError
+from ._errors import HTTPStatusError as HTTPStatusError
+from ._errors import MessageError as MessageError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import PoolTimeout as PoolTimeout
+from ._errors import ProtocolError as ProtocolError
+from ._errors import PynectorError as PynectorError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import ReadError as ReadError
+from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import SerializationError as SerializationError
+from ._errors import TimeoutError as TimeoutError
+from ._errors import TLSError as TLSError
+from ._errors import TransportError as TransportError
+from ._errors import UnauthorizedError as UnauthorizedError
+from ._errors import WriteError as WriteError
+from ._retry import RetryPolicy as RetryPolicy
+from ._version import __version__ as __version__
+
+# A library never configures logging for the application: events stay off until the application
+# calls ``logger.enable("pynector")``.
+_logger.disable("pynector")
+
+__all__ = [
+    "ClientClosedError",
+    "ClientConfig",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DeserializationError",
+    "ForbiddenError",
+    "HTTPClientError",
+    "HTTPServerError",
+    "HTTPStatusError",
+    "MessageError",
+    "NotFoundError",
+    "PoolTimeout",
+    "ProtocolError",
+    "Pynector",
+    "PynectorError",
+    "RateLimitError",
+    "ReadError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "SerializationError",
+    "TLSError",
+    "TimeoutError",
+    "TransportError",
+    "UnauthorizedError",
+    "WriteError",
+    "__version__",
+    "transport",
+]
+
+# Tracebacks and reprs show the public path (pynector.Pynector), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("pynector."):
+        _obj.__module__ = "pynector"
+del _name, _obj

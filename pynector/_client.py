@@ -1,0 +1,306 @@
+"""The Pynector client.
+
+A client owns (or borrows) one transport and runs exchanges through it: one at a time with
+:meth:`Pynector.request`, many with :meth:`Pynector.batch_request` (ordered, bounded, with one deadline),
+or with retries via :meth:`Pynector.request_with_retry`.
+
+Lifecycle: ``async with Pynector(...) as client`` connects the transport once and closes what the
+client owns on exit, even when the block is cancelled (cleanup is shielded and bounded by
+``CLOSE_TIMEOUT``). A client used without ``async with`` connects lazily on first use; concurrent first
+requests connect once, behind a lock. Batch tasks live inside the batch call (its own nursery), so they
+inherit the caller's context and can never outlive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from ._batch import run_ordered
+from ._config import ClientConfig, resolve_config, validate_concurrency, validate_timeout
+from ._errors import (
+    ClientClosedError,
+    ConfigurationError,
+    PynectorError,
+    TimeoutError,
+    map_builtin_exception,
+)
+from ._retry import RetryPolicy, call_with_retry
+from .transport._base import Transport, adapt_transport
+from .transport._registry import get_transport_factory_registry
+
+__all__ = ["Pynector"]
+
+#: Seconds that closing the transport may take before the client gives up on it.
+CLOSE_TIMEOUT = 5.0
+
+_NO_OPTIONS: Mapping[str, Any] = {}
+
+
+class Pynector:
+    """A client for one remote service, over a pluggable transport.
+
+    Args:
+        transport: a transport object to use as is (no registry lookup). The client connects it once
+            but never disconnects it: its owner does.
+        transport_type: registry name of the transport to create when *transport* is not given
+            (default, after ``config`` and ``PYNECTOR_TRANSPORT_TYPE``: ``"http"``).
+        enable_telemetry: produce spans and log events (default True).
+        config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
+            ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
+        **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
+
+    Raises:
+        pynector.ConfigurationError: for an invalid setting, an unknown transport type (the message
+            lists the registered ones), or options the transport rejects.
+    """
+
+    def __init__(
+        self,
+        transport: object | None = None,
+        transport_type: str | None = None,
+        enable_telemetry: bool | None = None,
+        config: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> None:
+        self.config: ClientConfig = resolve_config(
+            {"transport_type": transport_type, "enable_telemetry": enable_telemetry}, config
+        )
+        if transport is not None:
+            if transport_options:
+                raise ConfigurationError(
+                    "transport options cannot be combined with a transport object: "
+                    + ", ".join(sorted(transport_options))
+                )
+            self._transport: Transport = adapt_transport(transport)
+            self._owns_transport = False
+            self._transport_name = type(transport).__name__
+        else:
+            registry = get_transport_factory_registry()
+            self._transport = adapt_transport(
+                registry.create_transport(self.config.transport_type, **transport_options)
+            )
+            self._owns_transport = True
+            self._transport_name = self.config.transport_type
+        self._connected = False
+        self._closed = False
+        self._connect_lock = trio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The transport this client exchanges through."""
+        return self._transport
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def __aenter__(self) -> Pynector:
+        await self._ensure_connected()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _ensure_connected(self) -> Transport:
+        if self._closed:
+            raise ClientClosedError("this Pynector client is closed")
+        if not self._connected:
+            async with self._connect_lock:
+                if self._closed:
+                    raise ClientClosedError("this Pynector client is closed")
+                if not self._connected:
+                    await self._call_transport(self._transport.connect, "connect")
+                    self._connected = True
+        return self._transport
+
+    async def aclose(self) -> None:
+        """Close the client and, if the client created it, its transport.
+
+        Idempotent. Disconnecting runs shielded from cancellation and is bounded by
+        ``CLOSE_TIMEOUT`` seconds, so it completes even when the caller is being cancelled. Requests
+        made afterwards raise :class:`pynector.ClientClosedError`.
+
+        Raises:
+            pynector.TransportError: if the transport failed to disconnect (the client is closed
+                regardless).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_transport and self._connected:
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                await self._call_transport(self._transport.disconnect, "disconnect")
+
+    async def _call_transport(self, method: Any, action: str) -> None:
+        try:
+            await method()
+        except PynectorError:
+            raise
+        except Exception as exc:
+            mapped = map_builtin_exception(exc, f"{action} of {self._transport_name} transport")
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    # --- one exchange ------------------------------------------------------------------------
+
+    async def _exchange(self, data: Any, timeout: float | None, options: Mapping[str, Any]) -> Any:
+        """One attempt: the single choke point every request, batch item and retry goes through."""
+        transport = self._transport if self._connected else await self._ensure_connected()
+        if self._closed:
+            raise ClientClosedError("this Pynector client is closed")
+        try:
+            if timeout is None:
+                return await transport.exchange(data, **options)
+            with trio.fail_after(timeout):
+                return await transport.exchange(data, **options)
+        except trio.TooSlowError as exc:
+            raise TimeoutError(
+                f"request through {self._transport_name} transport timed out after {timeout:g}s"
+            ) from exc
+        except PynectorError:
+            raise
+        except Exception as exc:
+            mapped = map_builtin_exception(exc, f"request through {self._transport_name} transport")
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _timeout_for(self, timeout: object) -> float | None:
+        return self.config.timeout if timeout is None else validate_timeout(timeout)
+
+    async def request(self, data: Any, timeout: float | None = None, **options: Any) -> Any:
+        """Send *data* through the transport and return its response.
+
+        Blocks until the exchange completes, at most *timeout* seconds (default: the client's
+        ``timeout`` setting; ``None`` there means no client-side bound).
+
+        Raises:
+            pynector.TimeoutError: the exchange took longer than *timeout*.
+            pynector.TransportError: (or a subclass) the transport failed; the cause is chained.
+            pynector.ClientClosedError: the client was closed.
+            pynector.ConfigurationError: *timeout* is invalid.
+        """
+        return await self._exchange(data, self._timeout_for(timeout), options)
+
+    async def batch_request(
+        self,
+        requests: Sequence[tuple[Any, Mapping[str, Any]]],
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        raise_on_error: bool = False,
+        **options: Any,
+    ) -> list[Any]:
+        """Run many requests with bounded concurrency and return their results in input order.
+
+        Args:
+            requests: ``(data, options)`` pairs; each pair's options override the shared
+                ``**options``, and a per-item ``timeout`` is that item's request timeout.
+            max_concurrency: the most exchanges in flight at once (default: client setting, 100).
+            timeout: seconds the whole batch may take; unfinished items become
+                :class:`pynector.TimeoutError` instances.
+            raise_on_error: raise the first failure in input order instead of returning it.
+            **options: shared request options.
+
+        Returns:
+            One slot per request, in order: the response, or the exception that request raised.
+
+        Blocks until every item finished or the batch timeout expired; no task of the batch is left
+        running when it returns or raises.
+
+        Raises:
+            pynector.ConfigurationError: invalid arguments or a malformed request pair.
+            pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
+        """
+        concurrency = (
+            self.config.max_concurrency if max_concurrency is None else validate_concurrency(max_concurrency)
+        )
+        batch_timeout = validate_timeout(timeout, "batch timeout")
+        items = requests if isinstance(requests, Sequence) else list(requests)
+        for position, pair in enumerate(items):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+                raise ConfigurationError(
+                    f"batch item {position} must be a (data, options) pair with a mapping of "
+                    f"options, got {type(pair).__name__}"
+                )
+            if "timeout" in pair[1]:
+                validate_timeout(pair[1]["timeout"], f"timeout of batch item {position}")
+        await self._ensure_connected()
+        default_timeout = self.config.timeout
+        shared = options or _NO_OPTIONS
+
+        async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            data, own = pair
+            if not own:
+                return await self._exchange(data, default_timeout, shared)
+            merged = {**shared, **own}
+            item_timeout = merged.pop("timeout", None)
+            return await self._exchange(
+                data, default_timeout if item_timeout is None else item_timeout, merged
+            )
+
+        results = await run_ordered(
+            items, len(items), one, max_concurrency=concurrency, timeout=batch_timeout
+        )
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
+
+    async def request_with_retry(
+        self,
+        data: Any,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send *data*, retrying transport failures with capped, jittered exponential backoff.
+
+        Args:
+            max_retries: retries after the first attempt (default: client setting, 3); ``0`` makes
+                one attempt.
+            retry_delay: the first backoff wait in seconds (default: client setting, 1.0).
+            retry: a full :class:`RetryPolicy`; it cannot be combined with the two arguments above.
+            timeout: the per-attempt timeout, as in :meth:`request`.
+
+        The waits follow the formula in :class:`RetryPolicy`'s module docstring. Blocks for every
+        attempt and wait; cancellation during a wait propagates at once.
+
+        Raises:
+            Exception: the last attempt's error (``.attempts`` says how many were made) when it is not
+                retryable or the retries ran out.
+            pynector.ConfigurationError: invalid arguments.
+        """
+        if retry is None:
+            retry = RetryPolicy(
+                max_retries=self.config.max_retries if max_retries is None else max_retries,
+                initial_delay=self.config.retry_delay if retry_delay is None else retry_delay,
+            )
+        elif max_retries is not None or retry_delay is not None:
+            raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
+        attempt_timeout = self._timeout_for(timeout)
+
+        async def attempt(number: int) -> Any:
+            return await self._exchange(data, attempt_timeout, options)
+
+        return await call_with_retry(retry, attempt)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Pynector transport={self._transport_name!r} {state}>"

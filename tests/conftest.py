@@ -1,0 +1,14 @@
+"""Shared test configuration. pytest-trio runs every async test (``trio_mode = true``)."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# CI machines are small (2 cores): keep property tests thorough but bounded, and never flaky on time.
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
+)
+settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
