@@ -13,7 +13,8 @@ inherit the caller's context and can never outlive it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -300,6 +301,35 @@ class Pynector:
             return await self._exchange(data, attempt_timeout, options)
 
         return await call_with_retry(retry, attempt)
+
+    @asynccontextmanager
+    async def stream(self, data: Any, timeout: float | None = None, **options: Any) -> AsyncIterator[Any]:
+        """Open a streaming exchange: ``async with client.stream(data) as response: ...``.
+
+        Delegates to the transport's ``stream(data, **options)`` async context manager (HTTP responses
+        whose body is read incrementally, SDK token streams...). *timeout* (default: the client's
+        ``timeout``) bounds the whole block, including the time spent consuming the stream. Leaving
+        the block, normally or not, releases the transport's resources.
+
+        Raises:
+            pynector.ConfigurationError: the transport does not support streaming.
+            pynector.TimeoutError: the block took longer than *timeout*.
+            pynector.TransportError: the transport failed.
+        """
+        transport = self._transport if self._connected else await self._ensure_connected()
+        open_stream = getattr(transport, "stream", None)
+        if open_stream is None:
+            raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
+        limit = self._timeout_for(timeout)
+        scope = trio.CancelScope() if limit is None else trio.fail_after(limit)
+        try:
+            with scope:
+                async with open_stream(data, **options) as response:
+                    yield response
+        except trio.TooSlowError as exc:
+            raise TimeoutError(
+                f"stream through {self._transport_name} transport timed out after {limit:g}s"
+            ) from exc
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
