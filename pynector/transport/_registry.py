@@ -113,10 +113,18 @@ class TransportFactoryRegistry:
 _registry: TransportFactoryRegistry | None = None
 
 
+def _create_httpx(**options: Any) -> Transport:
+    from ..http._httpx import create_httpx_transport  # imported on first use: keeps `import pynector` light
+
+    return create_httpx_transport(**options)
+
+
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import MemoryTransport
 
     registry.register("memory", MemoryTransport)
+    registry.register("httpx", _create_httpx)
+    registry.register("http", _create_httpx)  # until the native HTTP/1.1 engine lands
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:
