@@ -25,7 +25,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/pynector demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

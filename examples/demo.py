@@ -1,4 +1,4 @@
-"""The demo that `make demo` runs: the quick start, with a summary."""
+"""The quick start, with a summary (`make demo` runs the `pynector demo` command)."""
 
 from __future__ import annotations
 
