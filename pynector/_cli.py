@@ -460,7 +460,8 @@ class _LineReader:
         self._skip_invalid = skip_invalid
         self._lines: list[bytes | None] = []  # None marks a line that was too long
         self._next = 0
-        self._partial = b""
+        self._partial: list[bytes] = []  # the unfinished last line, in pieces (no quadratic joins)
+        self._partial_size = 0
         self._overlong = False
         self._eof = False
         self._done = False
@@ -483,37 +484,39 @@ class _LineReader:
 
     def _add_block(self, block: bytes) -> None:
         """Split *block* (``b""`` at the end of the input) into lines, keeping the unfinished tail."""
+        self._next = 0
         if not block:
             self._eof = True
             if self._overlong:
                 self._lines = [None]
             elif self._partial:
-                self._lines = [self._partial]
+                self._lines = [b"".join(self._partial)]
             else:
                 self._lines = []
-            self._partial = b""
+            self._partial = []
+            self._partial_size = 0
             self._overlong = False
-            self._next = 0
             return
         pieces: list[bytes | None] = list(block.split(b"\n"))
         tail = pieces.pop()
         assert tail is not None
-        if self._overlong:
-            if not pieces:
-                return  # still inside the overlong line
-            pieces[0] = None
-            self._overlong = False
-        elif self._partial:
-            if pieces:
-                pieces[0] = self._partial + pieces[0]  # type: ignore[operator]
-            else:
-                tail = self._partial + tail
-        self._partial = tail
-        if len(tail) > MAX_LINE_BYTES:
-            self._partial = b""
-            self._overlong = True
+        if pieces:
+            if self._overlong:
+                pieces[0] = None
+                self._overlong = False
+            elif self._partial:
+                self._partial.append(pieces[0])  # type: ignore[arg-type]
+                pieces[0] = b"".join(self._partial)
+            self._partial = []
+            self._partial_size = 0
+        if not self._overlong:
+            self._partial.append(tail)
+            self._partial_size += len(tail)
+            if self._partial_size > MAX_LINE_BYTES:  # stop buffering: skip to the next newline
+                self._partial = []
+                self._partial_size = 0
+                self._overlong = True
         self._lines = pieces
-        self._next = 0
 
     def _read_failed(self, exc: OSError) -> None:
         self.read_error = f"reading the input failed: {describe_exception(exc)}"
@@ -525,7 +528,7 @@ class _LineReader:
         self.lines += 1
         self.consumed += MAX_LINE_BYTES if line is None else len(line) + 1
         try:
-            if line is None:
+            if line is None or len(line) > MAX_LINE_BYTES:
                 raise _InvalidLine(f"longer than {MAX_LINE_BYTES} bytes")
             if not line.strip():
                 return None
