@@ -870,7 +870,7 @@ class _Stats:
 class _Display(Protocol):
     def start(self, total: int | None) -> None: ...
 
-    def update(self, stats: _Stats, total: int | None) -> None: ...
+    def update(self, stats: _Stats, total: int | None, *, final: bool = False) -> None: ...
 
     def log(self, message: str) -> None: ...
 
@@ -883,7 +883,7 @@ class _PlainDisplay:
     def start(self, total: int | None) -> None:
         pass
 
-    def update(self, stats: _Stats, total: int | None) -> None:
+    def update(self, stats: _Stats, total: int | None, *, final: bool = False) -> None:
         pass
 
     def log(self, message: str) -> None:
@@ -926,10 +926,11 @@ class _RichDisplay:
         self._progress.start()
         self._running = True
 
-    def update(self, stats: _Stats, total: int | None) -> None:
+    def update(self, stats: _Stats, total: int | None, *, final: bool = False) -> None:
+        """Redraw with *stats*; the rate is over the last 3 s, or over the whole run when *final*."""
         now = trio.current_time()
         self._samples.append((now, stats.done))
-        first_time, first_done = self._samples[0]
+        first_time, first_done = (stats.started, 0) if final else self._samples[0]
         rate = (stats.done - first_done) / (now - first_time) if now > first_time else 0.0
         self._progress.update(
             self._task, completed=stats.done, total=total, failed=stats.failed, rate=f"{rate:,.0f}"
@@ -1211,7 +1212,7 @@ async def _batch_command(args: argparse.Namespace) -> int:
     except PynectorError as exc:
         raise _UsageError(str(exc)) from exc
     finally:
-        display.update(stats, estimated_total())
+        display.update(stats, estimated_total(), final=True)
         display.stop()
         with contextlib.suppress(_OutputClosed):
             writer.flush()
@@ -1355,7 +1356,7 @@ async def _demo_command(args: argparse.Namespace) -> int:
                     lambda: args.requests,
                 )
             finally:
-                display.update(stats, args.requests)
+                display.update(stats, args.requests, final=True)
                 display.stop()
             nursery.cancel_scope.cancel()
     finally:

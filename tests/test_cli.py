@@ -412,19 +412,8 @@ async def test_invalid_line_stops_with_exit_code_3(target: Target) -> None:
     assert 0 == target.hits["/echo/3"]
 
 
-@pytest.mark.parametrize("line", INVALID_LINES)
-async def test_each_kind_of_invalid_line_is_rejected(target: Target, line: str) -> None:
-    """Every malformed request line is an invalid line (exit 3), whose message holds no header value."""
-    run = await run_cli("batch", "--base-url", target.url, stdin=line.encode() + b"\n")
-    assert 3 == run.returncode
-    assert b"" == run.stdout
-    assert "line 1:" in run.stderr
-    assert SECRET not in run.stderr
-    assert 0 == sum(target.hits.values())
-
-
 async def test_skip_invalid_runs_the_valid_lines(target: Target) -> None:
-    """--skip-invalid warns about each invalid line (with its number) and runs the others."""
+    """Each kind of malformed line is reported by number (never quoting header values); the others run."""
     lines = [json.dumps({"url": "/echo/first"}), *INVALID_LINES, json.dumps({"url": "/echo/last"})]
     payload = "\n".join(lines).encode() + b"\n\xff\xfe\n"
     run = await run_cli("batch", "--base-url", target.url, "--skip-invalid", stdin=payload)
