@@ -88,6 +88,16 @@ def _ssl_in_chain(exc: BaseException) -> bool:
     return False
 
 
+def _closed_early(exc: Exception) -> bool:
+    """httpx reports a peer that hung up (before the response, or mid-body) as a protocol error.
+
+    We report it as :class:`~pynector.ReadError`, like a reset: the bytes were fine, the connection
+    was not. Garbage and framing violations stay :class:`~pynector.ProtocolError`.
+    """
+    text = str(exc).lower()
+    return "disconnected" in text or "peer closed connection" in text
+
+
 def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """Map an exception raised by httpx (or under it) to the most specific pynector error.
 
@@ -116,6 +126,8 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
         cls, phase = ReadError, "receiving failed"
     elif isinstance(exc, httpx.WriteError):
         cls, phase = WriteError, "sending failed"
+    elif isinstance(exc, httpx.RemoteProtocolError) and _closed_early(exc):
+        cls, phase = ReadError, "connection closed early"
     elif isinstance(exc, (httpx.ProtocolError, httpx.DecodingError)):
         cls, phase = ProtocolError, "protocol error"
     elif isinstance(exc, httpx.TooManyRedirects):
@@ -174,11 +186,16 @@ class _HttpxWireResponse:
         return _MappedRawIterator(self._raw, self._request)
 
     async def aclose(self) -> None:
-        if self._raw is not None:
-            with contextlib.suppress(Exception):
-                await self._raw.aclose()
+        # Close the response (and its connection, unless the body was read to the end) first, then
+        # run httpx's raw iterator to its end: it now finishes at once, with an error or EOF. Calling
+        # ``aclose()`` on it instead would leave the nested generators inside httpx and httpcore
+        # suspended, to be finalised later by the garbage collector with a ResourceWarning.
         with contextlib.suppress(Exception):
             await self._response.aclose()
+        if self._raw is not None:
+            with contextlib.suppress(Exception):
+                async for _ in self._raw:
+                    pass
 
 
 class HttpxEngine:
