@@ -52,6 +52,7 @@ from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireRequest
 from ._model import (
     BodyReader,
+    Headers,
     RequestInfo,
     Response,
     header_pairs,
@@ -387,7 +388,7 @@ class HTTPTransport:
         return response
 
     def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
-        headers = httpx.Headers(wire.headers)
+        headers = Headers(wire.headers)
         if self._max_bytes is not None:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
