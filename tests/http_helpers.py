@@ -23,7 +23,9 @@ def tasks_living() -> int:
 
 
 @asynccontextmanager
-async def fault_scenario(handler: Any, http_engine: str, **options: Any) -> AsyncIterator[tuple[HTTPServer, pynector.Pynector]]:
+async def fault_scenario(
+    handler: Any, http_engine: str, **options: Any
+) -> AsyncIterator[tuple[HTTPServer, pynector.Pynector]]:
     """A server whose ``/fault`` path runs *handler* (others answer 200) and a client for it.
 
     On exit it checks I2-I4: a healthy request through the same client succeeds, every server-side

@@ -70,7 +70,9 @@ async def test_cancelled_batch_leaves_the_pool_usable(
     """A batch cancelled from outside mid-flight leaves the client able to serve new requests."""
     async with (
         open_http_server(slow_ok) as server,
-        pynector.Pynector(transport_type=http_engine, base_url=server.url, max_connections=CONNECTIONS) as client,
+        pynector.Pynector(
+            transport_type=http_engine, base_url=server.url, max_connections=CONNECTIONS
+        ) as client,
     ):
         with trio.move_on_after(0.015):
             await client.batch_request([("/", {}) for _ in range(20)], max_concurrency=10)
@@ -88,7 +90,9 @@ async def test_raw_httpx_canary(autojump_clock: trio.testing.MockClock) -> None:
     """Canary: the same sweep on raw httpx keeps its pool healthy (fails today: httpcore#1093)."""
     async with (
         open_http_server(slow_ok) as server,
-        httpx.AsyncClient(limits=httpx.Limits(max_connections=CONNECTIONS), timeout=httpx.Timeout(5, pool=1)) as raw,
+        httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=CONNECTIONS), timeout=httpx.Timeout(5, pool=1)
+        ) as raw,
     ):
         for round_number in range(20):
             async with trio.open_nursery() as nursery:

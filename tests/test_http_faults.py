@@ -155,7 +155,14 @@ async def test_reset_before_response(http_engine: str) -> None:
             "protocol",
         ),
     ],
-    ids=["reset-during-body", "truncated-body", "binary-garbage", "bad-status-line", "huge-header", "bad-chunk"],
+    ids=[
+        "reset-during-body",
+        "truncated-body",
+        "binary-garbage",
+        "bad-status-line",
+        "huge-header",
+        "bad-chunk",
+    ],
 )
 async def test_broken_responses(
     http_engine: str, raw: bytes, then: str, expected: type[Exception], fragment: str
@@ -266,7 +273,9 @@ async def test_declared_length_over_cap_is_refused_before_reading(http_engine: s
     ],
     ids=["crlf-value", "lf-name", "nul-value", "crlf-url", "nul-path", "cr-value-pairs"],
 )
-async def test_cr_lf_nul_are_rejected_before_sending(http_engine: str, request_data: dict[str, object]) -> None:
+async def test_cr_lf_nul_are_rejected_before_sending(
+    http_engine: str, request_data: dict[str, object]
+) -> None:
     """CR, LF and NUL in header names, values and URLs raise ConfigurationError and send nothing."""
 
     async def unused(request: HTTPRequest, conn: ServerConnection) -> None:

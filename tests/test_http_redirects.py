@@ -57,18 +57,18 @@ async def test_same_origin_redirect_keeps_credentials(http_engine: str) -> None:
 
 async def test_cross_origin_redirect_strips_every_credential(http_engine: str) -> None:
     """On a change of port, Authorization, Proxy-Authorization, Cookie, API keys and secret headers go."""
-    async with open_http_server(lambda r, c: HTTPResponse(200, body=b"other")) as other:
-        async with (
-            open_http_server(redirector(f"{other.url}/landing")) as server,
-            pynector.Pynector(
-                transport_type=http_engine,
-                base_url=server.url,
-                headers={**CREDENTIALS, "X-Plain": "kept"},
-                follow_redirects=True,
-                secret_headers=["X-Tenant-Secret"],
-            ) as client,
-        ):
-            response = await client.request("/start")
+    async with (
+        open_http_server(lambda r, c: HTTPResponse(200, body=b"other")) as other,
+        open_http_server(redirector(f"{other.url}/landing")) as server,
+        pynector.Pynector(
+            transport_type=http_engine,
+            base_url=server.url,
+            headers={**CREDENTIALS, "X-Plain": "kept"},
+            follow_redirects=True,
+            secret_headers=["X-Tenant-Secret"],
+        ) as client,
+    ):
+        response = await client.request("/start")
     assert b"other" == response.content
     landed = other.requests[0]
     for name in CREDENTIALS:
@@ -78,7 +78,13 @@ async def test_cross_origin_redirect_strips_every_credential(http_engine: str) -
 
 @pytest.mark.parametrize(
     ("status", "method", "expected"),
-    [(301, "POST", "GET "), (302, "POST", "GET "), (303, "PUT", "GET "), (307, "POST", "POST body"), (308, "PUT", "PUT body")],
+    [
+        (301, "POST", "GET "),
+        (302, "POST", "GET "),
+        (303, "PUT", "GET "),
+        (307, "POST", "POST body"),
+        (308, "PUT", "PUT body"),
+    ],
 )
 async def test_method_and_body_on_redirect(http_engine: str, status: int, method: str, expected: str) -> None:
     """303 (and 301/302 for POST) switch to GET without a body; 307/308 resend method and body."""
@@ -112,15 +118,15 @@ async def test_https_to_http_is_refused(http_engine: str) -> None:
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    async with open_http_server(lambda r, c: HTTPResponse(200)) as plain:
-        async with (
-            open_http_server(redirector(f"{plain.url}/x"), ssl_context=server_context) as secure,
-            pynector.Pynector(
-                transport_type=http_engine, base_url=secure.url, verify=client_context, follow_redirects=True
-            ) as client,
-        ):
-            with pytest.raises(pynector.RedirectError, match="https to http"):
-                await client.request("/start")
+    async with (
+        open_http_server(lambda r, c: HTTPResponse(200)) as plain,
+        open_http_server(redirector(f"{plain.url}/x"), ssl_context=server_context) as secure,
+        pynector.Pynector(
+            transport_type=http_engine, base_url=secure.url, verify=client_context, follow_redirects=True
+        ) as client,
+    ):
+        with pytest.raises(pynector.RedirectError, match="https to http"):
+            await client.request("/start")
     assert 0 == plain.connections_accepted
 
 

@@ -26,7 +26,9 @@ def log_records() -> Iterator[list[str]]:
     """Every pynector log record at DEBUG and above, formatted with its extra and exception."""
     records: list[str] = []
     logger.enable("pynector")
-    sink = logger.add(lambda message: records.append(str(message)), level="DEBUG", format="{message} {extra} {exception}")
+    sink = logger.add(
+        lambda message: records.append(str(message)), level="DEBUG", format="{message} {extra} {exception}"
+    )
     try:
         yield records
     finally:
@@ -89,7 +91,9 @@ async def test_no_secret_on_success_error_and_retry_paths(
                 f"http://user:{SECRET}@127.0.0.1:{dead_port}/?password={SECRET}",
             ):
                 with pytest.raises(pynector.PynectorError) as info:
-                    await client.request_with_retry(url, retry=pynector.RetryPolicy(max_retries=1, initial_delay=0))
+                    await client.request_with_retry(
+                        url, retry=pynector.RetryPolicy(max_retries=1, initial_delay=0)
+                    )
                 failures.append(info.value)
             assert [pynector.HTTPServerError, pynector.TimeoutError, pynector.ConnectError] == [
                 type(f) for f in failures

@@ -43,10 +43,12 @@ async def test_trusted_certificate_positive_control(http_engine: str) -> None:
 async def test_untrusted_certificate_is_refused(http_engine: str) -> None:
     """A certificate from an unknown CA (self-signed chain) raises TLSError with the reason, once."""
     ca = trustme.CA()
-    async with open_http_server(hello, ssl_context=server_context(ca, "127.0.0.1")) as tls_server:
-        async with fault_scenario(hello, http_engine) as (_, client):
-            with pytest.raises(pynector.TLSError) as info:
-                await client.request_with_retry(f"{tls_server.url}/", retry=pynector.RetryPolicy(initial_delay=0))
+    async with (
+        open_http_server(hello, ssl_context=server_context(ca, "127.0.0.1")) as tls_server,
+        fault_scenario(hello, http_engine) as (_, client),
+    ):
+        with pytest.raises(pynector.TLSError) as info:
+            await client.request_with_retry(f"{tls_server.url}/", retry=pynector.RetryPolicy(initial_delay=0))
     assert_mapped(info.value, pynector.TLSError, "certificate")
     assert ("self-signed" in str(info.value)) or ("issuer" in str(info.value))
     assert 1 == info.value.attempts
@@ -57,10 +59,12 @@ async def test_untrusted_certificate_is_refused(http_engine: str) -> None:
 async def test_host_mismatch_is_refused(http_engine: str) -> None:
     """A trusted certificate for another name raises TLSError naming the mismatch."""
     ca = trustme.CA()
-    async with open_http_server(hello, ssl_context=server_context(ca, "example.org")) as tls_server:
-        async with fault_scenario(hello, http_engine, verify=trusting(ca)) as (_, client):
-            with pytest.raises(pynector.TLSError) as info:
-                await client.request(f"{tls_server.url}/")
+    async with (
+        open_http_server(hello, ssl_context=server_context(ca, "example.org")) as tls_server,
+        fault_scenario(hello, http_engine, verify=trusting(ca)) as (_, client),
+    ):
+        with pytest.raises(pynector.TLSError) as info:
+            await client.request(f"{tls_server.url}/")
     assert_mapped(info.value, pynector.TLSError, "mismatch")
 
 
