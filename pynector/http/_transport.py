@@ -544,9 +544,9 @@ class HTTPTransport:
         data: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> _Prepared:
-        if body == b"" and method in {"POST", "PUT", "PATCH"}:
-            if not any(n.lower() in {"content-length", "transfer-encoding"} for n, _ in headers):
-                headers.append(("Content-Length", "0"))
+        framed = any(n.lower() in {"content-length", "transfer-encoding"} for n, _ in headers)
+        if body == b"" and method in {"POST", "PUT", "PATCH"} and not framed:
+            headers.append(("Content-Length", "0"))  # as httpx does: some servers require it
         if url.query:
             secrets += [v for k, v in url.params.multi_items() if is_sensitive_query_key(k)]
         timeout = options.get("timeout", data.get("timeout", _UNSET))
