@@ -1,8 +1,8 @@
 """Cancellation at every early checkpoint, under contention, never leaks a connection.
 
 The sweep: rounds of six callers on two connections, caller ``i`` of round ``k`` cancelled after
-``k + i`` scheduler checkpoints, so the cancellations land at every early point of an exchange (waiting
-for a slot, connecting, sending, waiting for headers, reading the body). After every round no exchange
+``k + i`` scheduler checkpoints, so the cancellations land at every point of an exchange (waiting for a
+slot, connecting, sending, waiting for headers, reading the body) until the last rounds complete. After every round no exchange
 holds a slot and a healthy request still succeeds; at the end the server saw every connection close
 and no task is left.
 """
@@ -18,7 +18,7 @@ from http_helpers import tasks_living
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
 
-ROUNDS = 30
+ROUNDS = 80
 CALLERS = 6
 CONNECTIONS = 2
 
@@ -28,7 +28,7 @@ async def slow_ok(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
     return HTTPResponse(200, body=b"ok")
 
 
-async def cancelled_after(checkpoints: int, call: object) -> None:
+async def cancelled_after(checkpoints: int, call: object, outcomes: list[str] | None = None) -> None:
     """Run ``await call()`` and cancel it after *checkpoints* scheduler checkpoints."""
     with trio.CancelScope() as scope:
 
@@ -40,11 +40,19 @@ async def cancelled_after(checkpoints: int, call: object) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(canceller)
             await call()  # type: ignore[operator]
+            nursery.cancel_scope.cancel()
+    if outcomes is not None:
+        outcomes.append("cancelled" if scope.cancelled_caught else "completed")
+
+
+async def instant_ok(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    return HTTPResponse(200, body=b"ok")
 
 
 async def test_cancellation_sweep(http_engine: str, autojump_clock: trio.testing.MockClock) -> None:
     """Cancelling at each early checkpoint with more callers than connections leaks nothing."""
-    async with open_http_server(slow_ok) as server:
+    outcomes: list[str] = []
+    async with open_http_server(instant_ok) as server:
         baseline = tasks_living()
         async with pynector.Pynector(
             transport_type=http_engine, base_url=server.url, max_connections=CONNECTIONS
@@ -53,7 +61,7 @@ async def test_cancellation_sweep(http_engine: str, autojump_clock: trio.testing
                 async with trio.open_nursery() as nursery:
                     for caller in range(CALLERS):
                         nursery.start_soon(
-                            cancelled_after, round_number + caller, lambda: client.request("/")
+                            cancelled_after, round_number + caller, lambda: client.request("/"), outcomes
                         )
                 with trio.fail_after(5):
                     assert b"ok" == (await client.request("/healthy")).content
@@ -62,6 +70,7 @@ async def test_cancellation_sweep(http_engine: str, autojump_clock: trio.testing
             await server.wait_idle()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
+    assert {"cancelled", "completed"} == set(outcomes)  # the sweep reached both ends
 
 
 async def test_cancelled_batch_leaves_the_pool_usable(

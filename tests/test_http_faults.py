@@ -19,6 +19,7 @@ import trio.testing
 from http_helpers import assert_mapped, fault_scenario, tasks_living
 
 import pynector
+from pynector.http import Response
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
 
 
@@ -333,7 +334,7 @@ async def test_batch_deadline_with_parked_and_slow_items(
     assert len(paths) == len(results)
     assert b"/fault/0" == results[0].content
     for index, result in enumerate(results):
-        assert isinstance(result, (pynector.http.Response, pynector.TimeoutError)), index
+        assert isinstance(result, (Response, pynector.TimeoutError)), index
     assert isinstance(results[1], pynector.TimeoutError)
     assert isinstance(results[3], pynector.TimeoutError)
 

@@ -14,6 +14,7 @@ import trio.testing
 from loguru import logger
 
 import pynector
+from pynector.message import HttpMessage
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
 
 SECRET = "sentinel-7f3a9c21"
@@ -107,5 +108,5 @@ async def test_no_secret_on_success_error_and_retry_paths(
 
 def test_redaction_of_reprs_of_messages() -> None:
     """HttpMessage's repr hides URL secrets."""
-    message = pynector.message.HttpMessage(url=f"http://u:{SECRET}@h/?token={SECRET}")
+    message = HttpMessage(url=f"http://u:{SECRET}@h/?token={SECRET}")
     assert_clean(message)
