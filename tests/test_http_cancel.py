@@ -2,9 +2,9 @@
 
 The sweep: rounds of six callers on two connections, caller ``i`` of round ``k`` cancelled after
 ``k + i`` scheduler checkpoints, so the cancellations land at every point of an exchange (waiting for a
-slot, connecting, sending, waiting for headers, reading the body) until the last rounds complete. After every round no exchange
-holds a slot and a healthy request still succeeds; at the end the server saw every connection close
-and no task is left.
+slot, connecting, sending, waiting for headers, reading the body) until the last rounds complete.
+After every round no exchange holds a slot and a healthy request still succeeds; at the end the server
+saw every connection close and no task is left.
 """
 
 from __future__ import annotations
