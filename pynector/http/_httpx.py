@@ -56,6 +56,7 @@ DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 20
 
 _UNSET: Any = object()
+_URL_CACHE_SIZE = 512
 _ENGINE_OPTIONS = frozenset(
     {
         "client",
@@ -88,6 +89,16 @@ def _ssl_in_chain(exc: BaseException) -> bool:
     return False
 
 
+def _closed_early(exc: Exception) -> bool:
+    """httpx reports a peer that hung up (before the response, or mid-body) as a protocol error.
+
+    We report it as :class:`~pynector.ReadError`, like a reset: the bytes were fine, the connection
+    was not. Garbage and framing violations stay :class:`~pynector.ProtocolError`.
+    """
+    text = str(exc).lower()
+    return "disconnected" in text or "peer closed connection" in text
+
+
 def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """Map an exception raised by httpx (or under it) to the most specific pynector error.
 
@@ -116,6 +127,8 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
         cls, phase = ReadError, "receiving failed"
     elif isinstance(exc, httpx.WriteError):
         cls, phase = WriteError, "sending failed"
+    elif isinstance(exc, httpx.RemoteProtocolError) and _closed_early(exc):
+        cls, phase = ReadError, "connection closed early"
     elif isinstance(exc, (httpx.ProtocolError, httpx.DecodingError)):
         cls, phase = ProtocolError, "protocol error"
     elif isinstance(exc, httpx.TooManyRedirects):
@@ -174,11 +187,16 @@ class _HttpxWireResponse:
         return _MappedRawIterator(self._raw, self._request)
 
     async def aclose(self) -> None:
-        if self._raw is not None:
-            with contextlib.suppress(Exception):
-                await self._raw.aclose()
+        # Close the response (and its connection, unless the body was read to the end) first, then
+        # run httpx's raw iterator to its end: it now finishes at once, with an error or EOF. Calling
+        # ``aclose()`` on it instead would leave the nested generators inside httpx and httpcore
+        # suspended, to be finalised later by the garbage collector with a ResourceWarning.
         with contextlib.suppress(Exception):
             await self._response.aclose()
+        if self._raw is not None:
+            with contextlib.suppress(Exception):
+                async for _ in self._raw:
+                    pass
 
 
 class HttpxEngine:
@@ -213,6 +231,7 @@ class HttpxEngine:
     ) -> None:
         max_connections = validate_count(max_connections, "max_connections", 1)
         self._limiter = trio.CapacityLimiter(max_connections)
+        self._urls: dict[tuple[str, str, int, str], httpx.URL] = {}
         self._closed = False
         client_options = {
             "connect_timeout": connect_timeout,
@@ -268,6 +287,22 @@ class HttpxEngine:
         )
         self._owns_client = True
 
+    def _url(self, request: WireRequest) -> httpx.URL:
+        # httpx builds URLs in pure Python (~30 us); targets repeat, so cache them.
+        key = (request.scheme, request.host, request.port, request.target)
+        url = self._urls.get(key)
+        if url is None:
+            url = httpx.URL(
+                scheme=request.scheme,
+                host=request.host,
+                port=request.port,
+                raw_path=request.target.encode("ascii"),
+            )
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[key] = url
+        return url
+
     @property
     def in_flight(self) -> int:
         """Exchanges currently holding a connection slot."""
@@ -299,12 +334,7 @@ class HttpxEngine:
         await self._limiter.acquire_on_behalf_of(borrower)
         try:
             try:
-                url = httpx.URL(
-                    scheme=request.scheme,
-                    host=request.host,
-                    port=request.port,
-                    raw_path=request.target.encode("ascii"),
-                )
+                url = self._url(request)
                 body = request.body
                 content = None if isinstance(body, bytes) and not body else body
                 built = self._client.build_request(

@@ -37,11 +37,12 @@ from .._errors import (
     ReadError,
     status_error_class,
 )
-from .._redact import redact_url
+from .._redact import redact_headers, redact_url
 
 __all__ = [
     "DECODE_CHUNK",
     "BodyReader",
+    "Headers",
     "RequestInfo",
     "Response",
     "parse_retry_after",
@@ -222,6 +223,13 @@ class BodyReader:
 # --- responses -------------------------------------------------------------------------------
 
 
+class Headers(httpx.Headers):
+    """Case-insensitive multi-dict of headers (``httpx.Headers``) whose ``repr`` hides credentials."""
+
+    def __repr__(self) -> str:
+        return f"Headers({redact_headers(self.multi_items())!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
     """What a response answered: the method and URL (shown redacted in ``repr``)."""
@@ -243,7 +251,8 @@ class Response:
         status_code: the status (200).
         reason_phrase: the reason the server sent (``"OK"``), or the standard one.
         http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
-        headers: case-insensitive multi-dict of the response headers (``httpx.Headers``).
+        headers: case-insensitive multi-dict of the response headers (an ``httpx.Headers`` whose
+            ``repr`` redacts ``Set-Cookie`` and other credentials).
         url: the URL that answered (after redirects). Its ``repr`` is redacted.
         request: method and URL of the request that produced this response.
         elapsed: seconds on trio's clock from sending the request to reading the whole body (for a

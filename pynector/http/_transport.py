@@ -52,6 +52,7 @@ from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireRequest
 from ._model import (
     BodyReader,
+    Headers,
     RequestInfo,
     Response,
     header_pairs,
@@ -76,6 +77,8 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding", "content-encoding"})
 _UNSET: Any = object()
+_URL_CACHE_SIZE = 512
+_ENCODED_KEYS = ("params", "json", "data", "content", "files")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ class HTTPTransport:
             else validate_count(max_response_bytes, "max_response_bytes", 1)
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
+        self._resolved: dict[str, httpx.URL] = {}
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -387,7 +391,7 @@ class HTTPTransport:
         return response
 
     def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
-        headers = httpx.Headers(wire.headers)
+        headers = Headers(wire.headers)
         if self._max_bytes is not None:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
@@ -499,9 +503,10 @@ class HTTPTransport:
                 secrets.append(token)
             url = url.copy_with(userinfo=b"")
 
+        if not any(data.get(key) is not None for key in _ENCODED_KEYS):
+            return self._prepared(method, url, headers, b"", True, secrets, data, options)
         built = self._encode(method, url, headers, data)
         final_url = built.url
-        secrets += [v for k, v in final_url.params.multi_items() if is_sensitive_query_key(k)]
         reject_control_characters(final_url.raw_path.decode("ascii", errors="replace"), "request URL")
         wire_headers = [
             (n, v) for n, v in built.headers.multi_items() if n.lower() not in {"host", "transfer-encoding"}
@@ -526,12 +531,29 @@ class HTTPTransport:
         for name, value in wire_headers:
             reject_control_characters(name, "header name")
             reject_control_characters(value, f"value of header {name!r}")
+        return self._prepared(method, final_url, wire_headers, body, replayable, secrets, data, options)
 
+    def _prepared(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: list[tuple[str, str]],
+        body: Body,
+        replayable: bool,
+        secrets: list[str],
+        data: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> _Prepared:
+        framed = any(n.lower() in {"content-length", "transfer-encoding"} for n, _ in headers)
+        if body == b"" and method in {"POST", "PUT", "PATCH"} and not framed:
+            headers.append(("Content-Length", "0"))  # as httpx does: some servers require it
+        if url.query:
+            secrets += [v for k, v in url.params.multi_items() if is_sensitive_query_key(k)]
         timeout = options.get("timeout", data.get("timeout", _UNSET))
         return _Prepared(
             method=method,
-            url=final_url,
-            headers=tuple(wire_headers),
+            url=url,
+            headers=tuple(headers),
             body=body,
             replayable=replayable,
             secrets=tuple(s for s in secrets if s),
@@ -545,6 +567,17 @@ class HTTPTransport:
         )
 
     def _resolve(self, raw: str) -> httpx.URL:
+        # httpx parses URLs in pure Python (~50 us); requests repeat their URLs, so cache the result.
+        cached = self._resolved.get(raw)
+        if cached is not None:
+            return cached
+        url = self._resolve_uncached(raw)
+        if len(self._resolved) >= _URL_CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[raw] = url
+        return url
+
+    def _resolve_uncached(self, raw: str) -> httpx.URL:
         reject_control_characters(raw, "request URL")
         try:
             url = httpx.URL(raw)
