@@ -6,8 +6,10 @@ Every contestant runs the same no-op work with at most 64 items in flight, each 
 (so peak memory is its own): the trio contestants send each item through one pynector client on the
 in-process memory transport (one trio yield per exchange), so they differ only in how items are
 scheduled; asyncio, which cannot drive a trio client, awaits ``asyncio.sleep(0)`` per item (the same
-one yield). Items/s is the best of R runs by wall clock; "peak RSS" is the growth of the child's
-resident set above its size just before the first run. Inputs that a contestant needs as a list
+one yield). Items/s is the best of R runs, by wall clock and by the process's CPU time (the CPU
+figure is the one to compare on a shared, loaded machine: another process's load does not count
+against it; all contestants are single-threaded). "Peak RSS" is the growth of the child's resident set
+above its size just before the first run. Inputs that a contestant needs as a list
 (``batch_request``, ``aiometer.run_all``, ``asyncio.gather``) are built before that baseline, so the
 memory column shows what the scheduler itself holds; the stream reads a generator. Target: pynector's
 streaming batch at >= 5x aiometer's items/s.
@@ -111,19 +113,25 @@ def child(name: str, n: int, repeat: int) -> dict[str, Any]:
             return trio.run(run)
 
     baseline = rss_kib()
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     for _ in range(repeat):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         done = runner()
-        best = min(best, time.perf_counter() - started)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
         assert n == done, (name, done)
-    return {"name": name, "items_per_s": n / best, "peak_rss_mib": max(0, peak_rss_kib() - baseline) / 1024}
+    return {
+        "name": name,
+        "wall": n / best_wall,
+        "cpu": n / best_cpu,
+        "peak_rss_mib": max(0, peak_rss_kib() - baseline) / 1024,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -150,14 +158,21 @@ def main() -> None:
         ).stdout
         rows.append(json.loads(out))
     by_name = {row["name"]: row for row in rows}
-    reference = max(by_name["aiometer amap"]["items_per_s"], by_name["aiometer run_all"]["items_per_s"])
-    print(f"{'contestant':<26}{'items/s':>12}{'vs best aiometer':>18}{'peak RSS MiB':>14}")
+    best_aiometer = {
+        clock: max(by_name["aiometer amap"][clock], by_name["aiometer run_all"][clock])
+        for clock in ("wall", "cpu")
+    }
+    header = ("contestant", "items/s wall", "items/s CPU", "CPU vs aiometer", "peak RSS MiB")
+    print(f"{header[0]:<26}{header[1]:>14}{header[2]:>13}{header[3]:>17}{header[4]:>14}")
     for row in rows:
-        ratio = row["items_per_s"] / reference
-        print(f"{row['name']:<26}{row['items_per_s']:>12,.0f}{ratio:>17.1f}x{row['peak_rss_mib']:>14.1f}")
-    stream_ratio = by_name["pynector stream_batch"]["items_per_s"] / reference
-    verdict = "met" if stream_ratio >= 5 else "MISSED"
-    print(f"target stream_batch >= 5x aiometer: {stream_ratio:.1f}x ({verdict})")
+        ratio = row["cpu"] / best_aiometer["cpu"]
+        print(
+            f"{row['name']:<26}{row['wall']:>14,.0f}{row['cpu']:>13,.0f}{ratio:>16.1f}x{row['peak_rss_mib']:>14.1f}"
+        )
+    for clock in ("cpu", "wall"):
+        ratio = by_name["pynector stream_batch"][clock] / best_aiometer[clock]
+        verdict = "met" if ratio >= 5 else "MISSED"
+        print(f"target stream_batch >= 5x the faster aiometer ({clock}): {ratio:.1f}x ({verdict})")
 
 
 if __name__ == "__main__":
