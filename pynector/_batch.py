@@ -24,8 +24,11 @@ Sinks. The same workers feed two consumers:
 * a list of result slots (``batch_request``): the worker stores into its slot; the list is the only
   O(n) memory, and it is the caller's result;
 * a stream (``stream_batch``): results go to a buffer the consumer drains with ``async for``. In
-  completion order the buffer holds at most ``max_concurrency`` results; a worker finding it full waits
-  (backpressure), so a slow consumer slows the batch instead of growing memory. In input order
+  completion order the buffer holds at most ``2 * max_concurrency`` results; a worker finding it full
+  waits (backpressure), so a slow consumer slows the batch instead of growing memory. (Twice the
+  workers, not once: in one scheduler round every worker may deliver before the consumer runs, and
+  a buffer that fills every round makes workers park and wake per item, ~25% slower.) At most
+  ``3 * max_concurrency`` items are therefore read but not yet yielded. In input order
   (``ordered=True``) a reorder buffer keeps results until every earlier index has been yielded; workers
   may pull index ``i`` only while ``i < next_to_yield + 2 * max_concurrency``. When a slow item holds the
   head, the others finish up to that window and then wait: memory stays bounded by the window and the
@@ -69,8 +72,10 @@ T = TypeVar("T")
 
 _PENDING: Final[Any] = object()
 
-#: The reorder window of an ordered stream, in multiples of ``max_concurrency``.
+#: The reorder window of an ordered stream and the result buffer of an unordered one, in multiples of
+#: ``max_concurrency``.
 ORDERED_WINDOW_FACTOR = 2
+BUFFER_FACTOR = 2
 
 Call = Callable[[Any], Awaitable[Any]]
 Check = Callable[[int, Any], Any]
@@ -191,7 +196,12 @@ class _Engine:
     # --- the pool -----------------------------------------------------------------------------
 
     async def _pull_async(self) -> tuple[int, Any] | None:
-        async with self._pull_lock:
+        lock = self._pull_lock
+        try:
+            lock.acquire_nowait()  # uncontended: no scheduler round trip (the call below checkpoints)
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
             if self._window:
                 while self._pulled >= self._next_yield + self._window:
                     await self._window_lot.park()
@@ -208,6 +218,8 @@ class _Engine:
                 return None
             self._pulled = index + 1
             return index, item
+        finally:
+            lock.release()
 
     async def _work(self) -> None:
         call = self._call
@@ -254,11 +266,14 @@ class _Engine:
                     self._stop(index, exc)
             if put_sync is not None:
                 put_sync(index, result)
-            else:
-                await self._put(index, result)
+            elif not self._try_put(index, result):
+                await self._put_waiting(index, result)
 
-    async def _put(self, index: int, result: Any) -> None:
-        raise NotImplementedError  # pragma: no cover - only stream sinks deliver asynchronously
+    def _try_put(self, index: int, result: Any) -> bool:
+        raise NotImplementedError  # pragma: no cover - only stream sinks can refuse a result
+
+    async def _put_waiting(self, index: int, result: Any) -> None:
+        raise NotImplementedError  # pragma: no cover
 
     async def _run_pool(self, workers: int) -> None:
         """Run *workers* workers until the source is exhausted, the batch stopped or the deadline."""
@@ -350,7 +365,7 @@ class BatchResults(_Engine):
             self._put_sync = self._put_ordered
         else:
             self._ready: deque[tuple[int, Any]] = deque()
-            self._capacity = max_concurrency
+            self._capacity = BUFFER_FACTOR * max_concurrency
             self._space_lot = trio.lowlevel.ParkingLot()
 
     @property
@@ -365,16 +380,22 @@ class BatchResults(_Engine):
 
     # --- sinks (called by workers) --------------------------------------------------------------
 
-    async def _put(self, index: int, result: Any) -> None:
+    def _try_put(self, index: int, result: Any) -> bool:
+        """Deliver at once if the buffer has room (the common case: no coroutine, no checkpoint)."""
         ready = self._ready
         if len(ready) >= self._capacity:
-            self._tracked[index] = result  # delivered by _run even if we are cancelled while waiting
-            while len(ready) >= self._capacity:
-                await self._space_lot.park()
+            return False
         del self._tracked[index]
         ready.append((index, result))
         if len(self._data_lot):
             self._data_lot.unpark()
+        return True
+
+    async def _put_waiting(self, index: int, result: Any) -> None:
+        """Wait for buffer space (backpressure from a slow consumer), then deliver."""
+        self._tracked[index] = result  # delivered by _run even if we are cancelled while waiting
+        while not self._try_put(index, result):
+            await self._space_lot.park()
 
     def _put_ordered(self, index: int, result: Any) -> None:
         del self._tracked[index]
