@@ -51,7 +51,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol, TextIO
 
 import trio
 from loguru import logger
@@ -801,9 +801,21 @@ class _RecordWriter:
         try:
             self._stream.write(_encode(record))
         except BrokenPipeError:
-            self.broken = True
+            self._break()
             raise _OutputClosed from None
         self._dirty = True
+
+    def _break(self) -> None:
+        """The reader went away (``pynector batch | head``): send what is still buffered to nowhere.
+
+        Without this, the interpreter's final flush of stdout would fail again and print a traceback.
+        """
+        self.broken = True
+        if self._stream is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
 
     def flush(self) -> None:
         """Flush the buffer if anything was written since the last flush.
@@ -816,7 +828,7 @@ class _RecordWriter:
             try:
                 self._stream.flush()
             except BrokenPipeError:
-                self.broken = True
+                self._break()
                 raise _OutputClosed from None
 
 
@@ -1273,7 +1285,7 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
-def _print_demo_summary(stats: _Stats, settings: _RunSettings) -> None:
+def _print_demo_summary(stats: _Stats, settings: _RunSettings, file: TextIO) -> None:
     rows: list[tuple[str, str]] = []
     for outcome, count in sorted(stats.outcomes.items(), key=lambda kv: (-kv[1], kv[0])):
         label = f"HTTP {outcome}" if outcome.isdigit() else outcome
@@ -1290,13 +1302,13 @@ def _print_demo_summary(stats: _Stats, settings: _RunSettings) -> None:
             f"{settings.concurrency} / {settings.timeout:g}s / {settings.retries}",
         ),
     ]
-    print(stats.summary_line(0))
+    print(stats.summary_line(0), file=file)
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
         for label, value in [*rows, ("", ""), *details]:
-            print(f"  {label:<34} {value}")
+            print(f"  {label:<34} {value}", file=file)
         return
     table = Table(title="pynector demo: outcomes", show_lines=False)
     table.add_column("outcome")
@@ -1306,7 +1318,7 @@ def _print_demo_summary(stats: _Stats, settings: _RunSettings) -> None:
     table.add_section()
     for label, value in details:
         table.add_row(label, value)
-    Console(file=sys.stdout).print(table)
+    Console(file=file).print(table)
 
 
 async def _demo_command(args: argparse.Namespace) -> int:
@@ -1343,6 +1355,7 @@ async def _demo_command(args: argparse.Namespace) -> int:
                 print(
                     f"pynector demo: {args.requests} requests to a loopback server at {server.url}, "
                     f"some scripted to fail, to time out, or to answer 503/429 with Retry-After",
+                    file=sys.stderr if args.output == "-" else sys.stdout,
                     flush=True,
                 )
             display.start(args.requests)
@@ -1365,7 +1378,8 @@ async def _demo_command(args: argparse.Namespace) -> int:
         if owns_output and output is not None:
             output.close()
     if not args.quiet:
-        _print_demo_summary(stats, settings)
+        # Only JSON Lines on stdout when the records go there (-o -).
+        _print_demo_summary(stats, settings, sys.stderr if args.output == "-" else sys.stdout)
     # The scripted failures are the point of the demo: it succeeded if it ran to the end.
     return EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK
 
@@ -1385,7 +1399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     The console script and ``python -m pynector`` call this and exit with its result.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return trio.run(_main, args)
     except _UsageError as exc:

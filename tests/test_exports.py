@@ -5,6 +5,9 @@ from __future__ import annotations
 import pynector
 
 EXPECTED_ALL = [
+    "BatchCancelledError",
+    "BatchInputError",
+    "BatchResults",
     "ClientClosedError",
     "ClientConfig",
     "ConfigurationError",
@@ -23,7 +26,10 @@ EXPECTED_ALL = [
     "PynectorError",
     "RateLimitError",
     "ReadError",
+    "RedirectError",
     "RequestTimeoutError",
+    "RetryBudget",
+    "RetryBudgetStatistics",
     "RetryPolicy",
     "SerializationError",
     "TLSError",
