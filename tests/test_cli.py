@@ -318,6 +318,27 @@ async def test_retries_on_listed_statuses_and_counts_attempts(target: Target) ->
     assert 1 == run.returncode
 
 
+async def test_timeouts_are_retried_after_the_retry_delay(target: Target) -> None:
+    """A timed-out GET is retried after --retry-delay (jittered down to half of it at most)."""
+    lines = jsonl({"url": "/slow"})
+    run = await run_cli(
+        "batch",
+        "--base-url",
+        target.url,
+        "--timeout",
+        "0.2",
+        "--retries",
+        "1",
+        "--retry-delay",
+        "0.5",
+        stdin=lines,
+    )
+    (record,) = run.records
+    assert (False, 2, "TimeoutError") == (record["ok"], record["attempts"], record["error"]["type"])
+    assert 0.2 + 0.25 + 0.2 <= record["elapsed"]
+    assert 2 == target.slow_requests
+
+
 async def test_without_retries_nothing_is_resent(target: Target) -> None:
     """The default is one attempt per line."""
     run = await run_cli("batch", "--base-url", target.url, stdin=jsonl({"url": "/flaky/e/1/503"}))
@@ -680,3 +701,29 @@ async def test_demo_runs_a_batch_with_failures_timeouts_and_retries(tmp_path: Pa
     retried = [r for r in records if r["attempts"] > 1 and r["ok"]]
     assert retried, "503/429 with Retry-After should have been retried to success"
     assert all(r["error"]["type"] == "TimeoutError" for r in records if r["index"] % 250 == 13)
+
+
+async def test_closed_output_stops_the_run_quietly(tmp_path: Path) -> None:
+    """`pynector batch | head -1`: the run stops with exit 1 and a message, no traceback."""
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl(*({"url": f"/items/{n}"} for n in range(200_000))))
+    proc = await trio.lowlevel.open_process(
+        [*PYNECTOR, "batch", "-i", str(source), "--memory-target"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    errors = bytearray()
+    with trio.fail_after(60):
+        first = await proc.stdout.receive_some()
+        assert first
+        await proc.stdout.aclose()
+        while chunk := await proc.stderr.receive_some():
+            errors += chunk
+        returncode = await proc.wait()
+    assert 1 == returncode
+    assert "the output was closed" in errors.decode()
+    assert "Traceback" not in errors.decode()
