@@ -223,9 +223,16 @@ class Route:
             self._used = 0
         return step
 
-    def _add(self, action: Callable[[Any, Mapping[str, Any], str], Any], delay: float, times: int) -> Route:
-        # ``hang()`` is the only step allowed to wait forever; user-given delays must be finite.
-        seconds = delay if delay == math.inf else validate_delay(delay, "delay")
+    def _add(
+        self,
+        action: Callable[[Any, Mapping[str, Any], str], Any],
+        delay: float,
+        times: int,
+        *,
+        forever: bool = False,
+    ) -> Route:
+        # ``hang()`` is the only step that waits forever; user-given delays must be finite.
+        seconds = math.inf if forever else validate_delay(delay, "delay")
         self._steps.append(_Step(action, seconds, validate_count(times, "times", 1)))
         return self
 
@@ -345,7 +352,7 @@ class Route:
 
     def hang(self, *, times: int = 1) -> Route:
         """Never answer: the exchange waits until it is cancelled (by a client or batch timeout)."""
-        return self._add(lambda data, options, request: None, math.inf, times)
+        return self._add(lambda data, options, request: None, 0.0, times, forever=True)
 
     def reset(self) -> Route:
         """Forget the script (keep the recorded calls), to script new answers."""

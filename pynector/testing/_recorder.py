@@ -90,9 +90,16 @@ class RecordedCall:
             return f"{self.method or '?'} {self.path or '?'}"
         return _repr.repr(self.request)
 
-    def describe(self) -> str:
-        """One line: index, timing, request, who answered and the outcome."""
-        end = "..." if self.ended_at is None else f"{self.ended_at:.3f}"
+    def describe(self, origin: float | None = None) -> str:
+        """One line: index, timing, request, who answered and the outcome.
+
+        Args:
+            origin: the time shown as 0 (default: this call's start); the recorder passes the start
+                of the first call, so a listing reads as a timeline.
+        """
+        zero = self.started_at if origin is None else origin
+        start = f"{self.started_at - zero:.3f}"
+        end = "..." if self.ended_at is None else f"{self.ended_at - zero:.3f}"
         if self.unexpected:
             who = "no route matched"
         elif self.route is not None:
@@ -109,7 +116,7 @@ class RecordedCall:
             outcome = f"raised {name}: {text}" if text else f"raised {name}"
         else:
             outcome = f"returned {_repr.repr(self.result)}"
-        return f"#{self.index} [{self.started_at:.3f}-{end}] {self.describe_request()} -> {who} -> {outcome}"
+        return f"#{self.index} [{start}-{end}s] {self.describe_request()} -> {who} -> {outcome}"
 
 
 @dataclass(eq=False)
@@ -180,11 +187,12 @@ class Recorder:
         return [call for call in self.calls if call.unexpected]
 
     def format_calls(self) -> str:
-        """Every recorded call, one per line (see :meth:`RecordedCall.describe`)."""
+        """Every recorded call, one per line, times relative to the first call's start, in seconds."""
         source = self.context if self.context is not None else self
         if not source.calls:
             return "  (no requests were made)"
-        return "\n".join("  " + call.describe() for call in source.calls)
+        origin = source.calls[0].started_at
+        return "\n".join("  " + call.describe(origin) for call in source.calls)
 
     def _fail(self, summary: str) -> None:
         heading = "requests received by the mock transport"
