@@ -92,7 +92,7 @@ async def test_fallback_handler_sync_and_async() -> None:
     """Unrouted requests go to the fallback handler, sync or async, with the options."""
 
     async def async_handler(data: Any, **options: Any) -> Any:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return (data, options)
 
     for handler in (lambda data, **options: (data, options), async_handler):
