@@ -22,8 +22,9 @@ at once, including from the middle of a wait. All timing reads trio's clock, so 
 
 Tests of code that retries can go further: :data:`RETRY_WAIT_HOOK` (set by
 ``pynector.testing.no_retry_wait()``) is read once per wait and replaces the computed wait with what
-it returns, after every decision (retry or give up) was taken on the real value. Unset, it costs one
-``ContextVar.get`` per wait.
+it returns, after the decision to retry was taken on the real value (a skipped wait then takes no
+time, so it does not use up the policy's total ``timeout``). Unset, it costs one ``ContextVar.get``
+per wait.
 """
 
 from __future__ import annotations

@@ -501,9 +501,8 @@ class MockTransport:
         try:
             if route is not None:
                 route.recorder.calls.append(call)
-                result = await route._next_step(call.describe_request()).run(
-                    data, options, call.describe_request()
-                )
+                request = call.describe_request()
+                result = await route._next_step(request).run(data, options, request)
             elif self.handler is not None:
                 result = self.handler(data, **options)
                 if inspect.isawaitable(result):

@@ -240,9 +240,10 @@ def _times(count: int) -> str:
 def no_retry_wait() -> Iterator[list[float]]:
     """Make every retry wait zero seconds inside the block, and record the waits that were skipped.
 
-    Retries are still decided exactly as without the switch (attempt counts, ``Retry-After`` longer
-    than ``max_retry_after``, waits past the policy's deadline): only the sleep is shortened, to a
-    zero-second checkpoint (so cancellation still works). Yields the list of waits, in seconds, that
+    Retries are still decided by the same rules (attempt counts, retryable errors, a ``Retry-After``
+    longer than ``max_retry_after`` ends them): only the sleep is shortened, to a zero-second
+    checkpoint (so cancellation still works). A policy's total ``timeout`` counts the time that
+    actually passes, so skipped waits do not use it up. Yields the list of waits, in seconds, that
     ``request_with_retry`` (or any ``RetryPolicy`` loop) would have slept::
 
         with no_retry_wait() as waits:
