@@ -77,6 +77,18 @@ async def test_predicate_routes_any_request_shape() -> None:
         assert b"ack" == await client.request(b"data", topic="t")
 
 
+async def test_a_raising_predicate_is_reported_and_recorded() -> None:
+    """A predicate that cannot handle a request shape fails with a ConfigurationError naming the route."""
+    mock = MockTransport()
+    mock.route(predicate=lambda data, **o: data.startswith(b"PING"), name="pings").respond(b"PONG")
+    async with pynector.Pynector(transport=mock) as client:
+        with pytest.raises(
+            pynector.ConfigurationError, match="predicate of route 'pings' raised AttributeError"
+        ):
+            await client.request({"method": "GET", "path": "/"})
+    assert isinstance(mock.calls[0].exception, pynector.ConfigurationError)
+
+
 async def test_first_matching_route_wins() -> None:
     """Routes are tried in the order they were added."""
     mock = MockTransport()

@@ -42,6 +42,7 @@ from .._errors import (
     PynectorError,
     ReadError,
     TimeoutError,
+    describe_exception,
     status_error_class,
 )
 from ..transport._base import closed_error
@@ -111,12 +112,12 @@ def http_shape(data: Any, options: Mapping[str, Any]) -> tuple[str | None, str |
     method = _text(_field(data, "method"))
     if method is None:
         method = _text(options.get("method"))
-    url = _field(data, "path")
-    if url is None:
-        url = _field(data, "url")
-    if url is None:
-        url = options.get("path", options.get("url"))
-    return (None if method is None else method.upper(), _path_of(url))
+    path = None
+    for url in (_field(data, "path"), _field(data, "url"), options.get("path"), options.get("url")):
+        path = _path_of(url)
+        if path is not None:
+            break
+    return (None if method is None else method.upper(), path)
 
 
 # --- scripted steps ----------------------------------------------------------------------------
@@ -139,9 +140,9 @@ class _Step:
         return result
 
 
-def _fault(cls: type[PynectorError], what: str, cause: BaseException) -> Callable[..., Any]:
+def _fault(cls: type[PynectorError], what: str, cause: Callable[[], BaseException]) -> Callable[..., Any]:
     def action(data: Any, options: Mapping[str, Any], request: str) -> Any:
-        raise cls(f"mock transport: {what} during {request} (scripted)") from cause
+        raise cls(f"mock transport: {what} during {request} (scripted)") from cause()
 
     return action
 
@@ -208,7 +209,15 @@ class Route:
                     return False
             elif path != self.path:
                 return False
-        return self.predicate is None or bool(self.predicate(data, **options))
+        if self.predicate is None:
+            return True
+        try:
+            return bool(self.predicate(data, **options))
+        except Exception as exc:
+            raise ConfigurationError(
+                f"the predicate of route {self.name!r} raised {describe_exception(exc)}; a predicate "
+                "sees every request no earlier route matched, so it must accept any request shape"
+            ) from exc
 
     def _next_step(self, request: str) -> _Step:
         if not self._steps:
@@ -300,7 +309,10 @@ class Route:
 
     def fail_connect(self, *, delay: float = 0.0, times: int = 1) -> Route:
         """Raise :class:`pynector.ConnectError` (cause: ``ConnectionRefusedError``)."""
-        cause = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+        def cause() -> OSError:
+            return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
         return self._add(_fault(ConnectError, "connection refused", cause), delay, times)
 
     def fail_timeout(self, *, delay: float = 0.0, times: int = 1) -> Route:
@@ -308,11 +320,14 @@ class Route:
 
         To let the client's own ``timeout`` fire instead, use :meth:`hang`.
         """
-        return self._add(_fault(TimeoutError, "timed out", trio.TooSlowError()), delay, times)
+        return self._add(_fault(TimeoutError, "timed out", trio.TooSlowError), delay, times)
 
     def fail_reset(self, *, delay: float = 0.0, times: int = 1) -> Route:
         """Raise :class:`pynector.ReadError` (cause: ``ConnectionResetError``): the peer reset."""
-        cause = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+        def cause() -> OSError:
+            return ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
         return self._add(_fault(ReadError, "connection reset by peer", cause), delay, times)
 
     def fail_status(
@@ -480,7 +495,8 @@ class MockTransport:
         Raises:
             UnexpectedRequestError: no route matches and there is no fallback handler.
             pynector.ClientClosedError: after ``disconnect()``.
-            pynector.ConfigurationError: the matching route has nothing scripted.
+            pynector.ConfigurationError: the matching route has nothing scripted, or a route's
+                predicate raised.
             Exception: the scripted fault, or whatever the handler raises.
         """
         if self._closed:
@@ -488,18 +504,11 @@ class MockTransport:
         # As in the memory transport: honour cancellation before answering, never lose an answer after.
         await trio.lowlevel.checkpoint_if_cancelled()
         method, path = http_shape(data, options)
-        route = next((r for r in self.routes if r.matches(data, options, method, path)), None)
-        unexpected = route is None and self.handler is None
-        call = self.recorder.start(
-            data,
-            options,
-            method=method,
-            path=path,
-            route=None if route is None else route.name,
-            unexpected=unexpected,
-        )
+        call = self.recorder.start(data, options, method=method, path=path, route=None)
         try:
+            route = next((r for r in self.routes if r.matches(data, options, method, path)), None)
             if route is not None:
+                call.route = route.name
                 route.recorder.calls.append(call)
                 request = call.describe_request()
                 result = await route._next_step(request).run(data, options, request)
@@ -508,6 +517,7 @@ class MockTransport:
                 if inspect.isawaitable(result):
                     result = await result
             else:
+                call.unexpected = True
                 raise UnexpectedRequestError(self._unexpected_message(call), call)
         except Exception as exc:
             Recorder.finish(call, exception=exc)
