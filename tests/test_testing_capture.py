@@ -1,4 +1,8 @@
-"""capture_logs, capture_spans and no_retry_wait, used directly (without the pytest fixtures)."""
+"""capture_logs and no_retry_wait, used directly (without the pytest fixtures).
+
+capture_spans installs a global tracer provider (once per process), so it is tested in a subprocess, in
+tests/test_testing_plugin.py.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,10 @@ import pytest
 import trio
 import trio.testing
 from loguru import logger
-from opentelemetry import trace
 
 import pynector
 from pynector._retry import RETRY_WAIT_HOOK, RetryPolicy, call_with_retry
-from pynector.testing import MockTransport, capture_logs, capture_spans, no_retry_wait
+from pynector.testing import MockTransport, capture_logs, no_retry_wait
 
 
 def emit_as(module: str, level: str, message: str) -> None:
@@ -43,17 +46,6 @@ def test_capture_logs_restores_the_library_default() -> None:
     finally:
         logger.remove(sink)
     assert ([], []) == (seen, list(records))
-
-
-def test_capture_spans_clears_between_blocks() -> None:
-    """Each block starts with no finished spans and sees the spans ended inside it."""
-    tracer = trace.get_tracer("pynector")
-    with capture_spans() as exporter:
-        with tracer.start_as_current_span("one"):
-            pass
-        assert ["one"] == [s.name for s in exporter.get_finished_spans()]
-    with capture_spans() as exporter:
-        assert () == tuple(exporter.get_finished_spans())
 
 
 async def test_no_retry_wait_keeps_every_decision(autojump_clock: trio.testing.MockClock) -> None:

@@ -230,11 +230,15 @@ def test_logs_fixture_captures_pynector_records_only_during_the_test(suite: pyte
 
 
 def test_spans_fixture_collects_spans_per_test(suite: pytest.Pytester) -> None:
-    """pynector_spans yields an in-memory exporter, empty at the start of each test."""
-    result = run(
-        suite,
-        """
+    """pynector_spans (and capture_spans) yield an in-memory exporter, empty at the start of each test.
+
+    Run in a subprocess: the first capture installs the process-wide tracer provider.
+    """
+    suite.makepyfile(
+        test_user=textwrap.dedent(
+            """
         from opentelemetry import trace
+        from pynector.testing import capture_spans
 
         def make_span(name):
             with trace.get_tracer("pynector").start_as_current_span(name):
@@ -247,9 +251,17 @@ def test_spans_fixture_collects_spans_per_test(suite: pytest.Pytester) -> None:
         def test_second(pynector_spans):
             make_span("second")
             assert ["second"] == [s.name for s in pynector_spans.get_finished_spans()]
-        """,
+
+        def test_context_manager():
+            with capture_spans() as exporter:
+                make_span("third")
+                assert ["third"] == [s.name for s in exporter.get_finished_spans()]
+            assert () == tuple(exporter.get_finished_spans())
+        """
+        )
     )
-    result.assert_outcomes(passed=2)
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
 
 
 def test_spans_fixture_skips_with_a_reason_without_the_sdk(suite: pytest.Pytester) -> None:

@@ -31,3 +31,10 @@ __all__ = [
     "capture_spans",
     "no_retry_wait",
 ]
+
+# Tracebacks and reprs show the public path (pynector.testing.MockTransport), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("pynector.testing."):
+        _obj.__module__ = "pynector.testing"
+del _name, _obj

@@ -8,9 +8,11 @@ not request them run exactly as without the plugin):
 - ``pynector_client``: a :class:`~pynector.Pynector` over ``pynector_mock``, opened for the test (an
   async fixture: use it from trio tests).
 - ``pynector_logs``: pynector's loguru events enabled for the test, records collected in a list
-  (:class:`~pynector.testing.CapturedLogs`); disabled and the sink removed afterwards.
+  (:class:`~pynector.testing.CapturedLogs`); the sink is removed and pynector's events disabled
+  afterwards (the library default, even if the suite had enabled them).
 - ``pynector_spans``: an OpenTelemetry SDK in-memory span exporter wired to the global tracer provider;
-  the test is skipped when the SDK is not installed.
+  the test is skipped when the SDK is not installed. OpenTelemetry sets the global provider once per
+  process: the first use installs an SDK provider that stays for the rest of the session.
 - ``pynector_no_retry_wait``: retries wait zero seconds during the test; yields the list of waits
   that were skipped.
 
@@ -63,17 +65,14 @@ def pynector_logs() -> Iterator[CapturedLogs]:
 @pytest.fixture
 def pynector_spans() -> Iterator[Any]:
     """An OpenTelemetry SDK InMemorySpanExporter receiving the spans finished during the test."""
-    from pynector.testing import capture_spans
-
     try:
-        capture = capture_spans()
-        exporter = capture.__enter__()
+        import opentelemetry.sdk.trace  # noqa: F401 - only checks that the optional SDK is installed
     except ImportError as exc:
         pytest.skip(f"pynector_spans needs the OpenTelemetry SDK (pip install 'pynector[otel]'): {exc}")
-    try:
+    from pynector.testing import capture_spans
+
+    with capture_spans() as exporter:
         yield exporter
-    finally:
-        capture.__exit__(None, None, None)
 
 
 @pytest.fixture
