@@ -60,6 +60,16 @@ ResponseFactory = Callable[..., Any]
 _NOTHING: Any = object()
 
 
+def default_response_factory() -> ResponseFactory | None:
+    """The response factory of a MockTransport created without one.
+
+    None for now: ``respond(**fields)`` then asks for an explicit factory. Wiring in the HTTP layer is
+    one function there (``build(data, options, *, status=200, headers=(), json=..., content=b"")``
+    returning its ``Response``) returned from here, imported lazily.
+    """
+    return None
+
+
 class UnexpectedRequestError(PynectorError):
     """A mock transport received a request that no route matches, and it has no fallback handler.
 
@@ -417,7 +427,7 @@ class MockTransport:
         handler: optional fallback ``handler(data, **options)`` (sync or async) for requests no
             route matches; without it they fail with :class:`UnexpectedRequestError`.
         response_factory: builds the response of ``route.respond(**fields)``, called as
-            ``factory(data, options, **fields)``.
+            ``factory(data, options, **fields)`` (default: :func:`default_response_factory`).
 
     Attributes:
         routes: the routes, in matching order.
@@ -439,7 +449,9 @@ class MockTransport:
         if response_factory is not None and not callable(response_factory):
             raise ConfigurationError(f"response_factory must be callable, got {response_factory!r}")
         self.handler = handler
-        self.response_factory = response_factory
+        self.response_factory = (
+            response_factory if response_factory is not None else default_response_factory()
+        )
         self.routes: list[Route] = []
         self.recorder = Recorder("mock transport")
         self.connects = 0
