@@ -19,6 +19,12 @@ sleeping only to fail at the deadline.
 Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardInterrupt`` propagate
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
+
+Tests of code that retries can go further: :data:`RETRY_WAIT_HOOK` (set by
+``pynector.testing.no_retry_wait()``) is read once per wait and replaces the computed wait with what
+it returns, after the decision to retry was taken on the real value (a skipped wait then takes no
+time, so it does not use up the policy's total ``timeout``). Unset, it costs one ``ContextVar.get``
+per wait.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import math
 import random as _random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -37,6 +44,13 @@ from ._errors import ConfigurationError, HTTPStatusError, PynectorError, Timeout
 __all__ = ["RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
+
+#: When set, called with each retry wait (seconds) that ``call_with_retry`` is about to sleep; the
+#: wait actually slept is what it returns. ``pynector.testing.no_retry_wait()`` sets it to record the
+#: waits and sleep zero. A testing hook: applications have no reason to set it.
+RETRY_WAIT_HOOK: ContextVar[Callable[[float], float] | None] = ContextVar(
+    "pynector_retry_wait_hook", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,4 +166,7 @@ async def call_with_retry(policy: RetryPolicy, attempt: Callable[[int], Awaitabl
         if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
             _attach_attempts(last, number)
             raise last
+        hook = RETRY_WAIT_HOOK.get()
+        if hook is not None:
+            wait = hook(wait)
         await trio.sleep(wait)
