@@ -327,7 +327,7 @@ class ClientTelemetry:
         ):
             tracer = self.tracer()
         core = _LOG_CORE
-        if core is not None and (core.enabled.get(_LOG_MODULE) is False or _DEBUG < core.min_level):
+        if core is not None and (core.enabled.get(_LOG_MODULE) is False or core.min_level > _DEBUG):
             logging = False
         else:
             logging = _loguru_accepts(_DEBUG)
