@@ -32,7 +32,7 @@ from ._errors import (
 )
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import AttemptObservation, ClientStatistics, ClientTelemetry, Counters
-from .transport._base import Transport, adapt_transport
+from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
@@ -97,11 +97,11 @@ class Pynector:
         self._closed = False
         self._connect_lock = trio.Lock()
         self._counters = Counters()
-        self._telemetry: ClientTelemetry | None = (
-            ClientTelemetry(self._transport, self._transport_name, tracer_provider)
-            if self.config.enable_telemetry
-            else None
-        )
+        self._telemetry: ClientTelemetry | None = None
+        if self.config.enable_telemetry:
+            inner = self._transport
+            hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
+            self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -379,13 +379,22 @@ class Pynector:
         attempts = 0
         sleeping = False
 
+        running = False  # still True if the retry deadline interrupted an attempt
+
         async def attempt(number: int) -> Any:
-            nonlocal attempts, sleeping
+            nonlocal attempts, sleeping, running
             attempts = number
             if sleeping:
                 sleeping = False
                 counters.waiting -= 1
-            return await self._exchange(data, attempt_timeout, options, number - 1)
+            running = True
+            try:
+                result = await self._exchange(data, attempt_timeout, options, number - 1)
+            except Exception:
+                running = False
+                raise
+            running = False
+            return result
 
         def on_retry(number: int, exc: Exception, wait: float | None) -> None:
             nonlocal sleeping
@@ -399,6 +408,8 @@ class Pynector:
         try:
             result = await call_with_retry(retry, attempt, on_retry=on_retry)
         except BaseException as exc:
+            if running and isinstance(exc, TimeoutError):
+                counters.timed_out += 1
             if observed is not None:
                 observed.retry_finished(attempts, exc)
             raise

@@ -267,7 +267,8 @@ class ClientTelemetry:
     """Telemetry state of one client: its tracer (resolved lazily) and its transport's hooks.
 
     Args:
-        transport: the transport (hooks are looked up on it, or on the seed transport it wraps).
+        transport: the object the hooks are looked up on (the transport, or the seed-shaped
+            transport a ``SerializedTransport`` wraps).
         transport_name: the transport's registry name or class name, used in names and fields.
         tracer_provider: the provider to use; ``None`` follows the global provider, including one
             installed after the client was created.
@@ -279,16 +280,16 @@ class ClientTelemetry:
         self.transport_name = transport_name
         self.default_span_name = f"{transport_name} exchange"
         self.base_attributes: dict[str, AttributeValue] = {"pynector.transport": transport_name}
-        hooked = getattr(transport, "inner", transport)  # SerializedTransport wraps a seed transport
         self.span_name_hook: Callable[[Any, Mapping[str, Any]], str] | None = getattr(
-            hooked, "span_name", None
+            transport, "span_name", None
         )
         self.attributes_hook: Callable[[Any, Mapping[str, Any]], Attributes] | None = getattr(
-            hooked, "span_attributes", None
+            transport, "span_attributes", None
         )
         self.response_hook: Callable[[Any], Attributes] | None = getattr(
-            hooked, "response_span_attributes", None
+            transport, "response_span_attributes", None
         )
+        self._failed_hooks: set[str] = set()
         self._tracer: Tracer | None = None
         self._follow_global = False
         if tracer_provider is None or isinstance(tracer_provider, otel_trace.ProxyTracerProvider):
@@ -336,6 +337,9 @@ class ClientTelemetry:
         return AttemptObservation(self, tracer, data, options, resend_count, logging)
 
     def _hook_failed(self, hook: str, exc: Exception) -> None:
+        if hook in self._failed_hooks:
+            return
+        self._failed_hooks.add(hook)
         if _loguru_accepts(_WARNING):
             _emit(
                 _WARNING,

@@ -121,3 +121,12 @@ async def test_cancelled_attempt_is_not_a_failure(autojump_clock: Any) -> None:
         with trio.move_on_after(1):
             await client.request(1)
         assert ZERO == client.statistics()
+
+
+async def test_attempt_cut_by_retry_deadline_is_timed_out(autojump_clock: Any) -> None:
+    """An attempt interrupted by the retry policy's total deadline counts as timed out."""
+    policy = pynector.RetryPolicy(max_retries=3, timeout=5.0)
+    async with pynector.Pynector(transport_type="memory", handler=Gate()) as client:
+        with pytest.raises(pynector.TimeoutError):
+            await client.request_with_retry("x", retry=policy)
+        assert dataclasses.replace(ZERO, timed_out=1) == client.statistics()

@@ -534,3 +534,43 @@ def test_import_and_requests_work_without_the_sdk() -> None:
     )
     assert 0 == done.returncode, done.stderr
     assert "refused: tracing needs the OpenTelemetry SDK" in done.stdout
+
+
+class SeedShaped:
+    """A transport in the original send/receive shape, with a span-name hook."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def send(self, data: bytes, **options: Any) -> None:
+        self.sent.append(data)
+
+    async def receive(self) -> Any:
+        yield self.sent.pop()
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        return "seed exchange"
+
+
+async def test_hooks_of_a_seed_shaped_transport_are_used(tracing: Any) -> None:
+    """The hooks of a send/receive transport are found through the client's serializing adapter."""
+    provider, exporter = tracing
+    async with pynector.Pynector(transport=SeedShaped(), tracer_provider=provider) as client:
+        assert b"ping" == await client.request(b"ping")
+    assert ["seed exchange"] == [span.name for span in exporter.get_finished_spans()]
+
+
+async def test_failing_hook_is_reported_once(tracing: Any) -> None:
+    """A hook that keeps failing produces one WARNING event, not one per request."""
+    provider, _ = tracing
+    with captured_logs(level="WARNING") as records:
+        async with pynector.Pynector(transport=BrokenHooks(), tracer_provider=provider) as client:
+            for _ in range(3):
+                await client.request(b"body")
+    assert ["span_attributes", "response_span_attributes"] == [r["extra"]["hook"] for r in records]
