@@ -574,3 +574,67 @@ async def test_failing_hook_is_reported_once(tracing: Any) -> None:
             for _ in range(3):
                 await client.request(b"body")
     assert ["span_attributes", "response_span_attributes"] == [r["extra"]["hook"] for r in records]
+
+
+class CountingHooks(HookedTransport):
+    """Counts hook calls, to observe whether any span work was done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_calls = 0
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, Any]:
+        self.hook_calls += 1
+        return {}
+
+
+@pytest.mark.parametrize("enable_telemetry", [True, False])
+async def test_no_span_work_without_a_provider(enable_telemetry: bool) -> None:
+    """Without a tracer provider (or with telemetry off) no hook runs and nothing is propagated."""
+    transport = CountingHooks()
+    async with pynector.Pynector(transport=transport, enable_telemetry=enable_telemetry) as client:
+        await client.request(1)
+        await client.batch_request([(2, {}), (3, {})])
+        await client.request_with_retry(4)
+    assert 0 == transport.hook_calls
+    assert [{}, {}, {}, {}] == transport.headers
+
+
+class Tattletale:
+    """An option value that records any attempt to turn it into text."""
+
+    def __init__(self) -> None:
+        self.rendered = 0
+
+    def __str__(self) -> str:
+        self.rendered += 1
+        return "tattletale"
+
+    def __repr__(self) -> str:
+        self.rendered += 1
+        return "tattletale"
+
+    def __format__(self, spec: str) -> str:
+        self.rendered += 1
+        return "tattletale"
+
+
+async def test_options_and_payloads_are_never_rendered(tracing: Any, autojump_clock: Any) -> None:
+    """With spans and events on, neither payloads nor options are ever converted to text."""
+    provider, exporter = tracing
+    payload, option = Tattletale(), Tattletale()
+
+    def handler(data: Any, **options: Any) -> Any:
+        if options.get("fail"):
+            raise ConnectionRefusedError("refused")
+        return "ok"
+
+    with captured_logs() as records:
+        async with memory_client(provider, handler) as client:
+            await client.request(payload, secret=option)
+            with pytest.raises(pynector.ConnectError):
+                await client.request_with_retry(payload, max_retries=1, fail=True, secret=option)
+            await client.batch_request([(payload, {"secret": option})], secret=option)
+    assert len(records) >= 5
+    assert len(exporter.get_finished_spans()) >= 5
+    assert (0, 0) == (payload.rendered, option.rendered)
