@@ -134,10 +134,24 @@ def _attach_attempts(exc: Exception, attempts: int) -> None:
         exc.attempts = attempts
 
 
-async def call_with_retry(policy: RetryPolicy, attempt: Callable[[int], Awaitable[T]]) -> T:
+async def call_with_retry(
+    policy: RetryPolicy,
+    attempt: Callable[[int], Awaitable[T]],
+    *,
+    on_retry: Callable[[int, Exception, float | None], object] | None = None,
+) -> T:
     """Call ``attempt(n)`` (n = 1, 2, ...) until it returns, retrying as *policy* says.
 
     Blocks for the attempts and the waits between them.
+
+    Args:
+        policy: what to retry and how long to wait.
+        attempt: the operation; receives the attempt number.
+        on_retry: optional observer (telemetry, statistics), called as ``on_retry(n, exc, wait)`` after
+            attempt *n* failed with *exc* and before sleeping *wait* seconds, and as
+            ``on_retry(n, exc, None)`` when a retryable failure is given up because the retries, the
+            ``max_retry_after`` cap or the total deadline ran out. Not called for errors that are not
+            retryable. It must not block.
 
     Raises:
         Exception: the last attempt's exception when it is not retryable or retries are exhausted,
@@ -156,16 +170,25 @@ async def call_with_retry(policy: RetryPolicy, attempt: Callable[[int], Awaitabl
         except trio.TooSlowError as exc:
             error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
             error.attempts = number
+            if on_retry is not None:
+                on_retry(number, error, None)
             raise error from exc
         except Exception as exc:
             last = exc
         if number > policy.max_retries or not policy.is_retryable(last):
             _attach_attempts(last, number)
+            exhausted = policy.max_retries > 0 and number > policy.max_retries
+            if on_retry is not None and exhausted and policy.is_retryable(last):
+                on_retry(number, last, None)
             raise last
         wait = policy.wait_before(last, number)
         if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
             _attach_attempts(last, number)
+            if on_retry is not None:
+                on_retry(number, last, None)
             raise last
+        if on_retry is not None:
+            on_retry(number, last, wait)
         hook = RETRY_WAIT_HOOK.get()
         if hook is not None:
             wait = hook(wait)

@@ -7,6 +7,7 @@ import pynector
 EXPECTED_ALL = [
     "ClientClosedError",
     "ClientConfig",
+    "ClientStatistics",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeout",
@@ -32,6 +33,7 @@ EXPECTED_ALL = [
     "UnauthorizedError",
     "WriteError",
     "__version__",
+    "configure_telemetry",
     "transport",
 ]
 
