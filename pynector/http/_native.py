@@ -282,11 +282,9 @@ class _Exchange:
             head = _frame(conn, h11.Request(method=request.method, target=request.target, headers=headers))
             if isinstance(body, bytes):
                 if len(body) <= _COALESCE_LIMIT:
-                    end = _frame(conn, h11.EndOfMessage())
                     if body:
-                        await self._send_all(stream, head + _frame(conn, h11.Data(data=body)) + end)
-                    else:
-                        await self._send_all(stream, head + end)
+                        head += _frame(conn, h11.Data(data=body))
+                    await self._send_all(stream, head + _frame(conn, h11.EndOfMessage()))
                     return
                 await self._send_all(stream, head)
                 await self._send_data(conn, stream, body)
@@ -344,15 +342,25 @@ class _Exchange:
         return ProtocolError(f"{self._describe()}: malformed response {part}: {exc}")
 
     async def _read_head(self, conn: h11.Connection) -> h11.Response:
+        received = 0
+        limit = self._engine._max_header_bytes
         while True:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 raise self._remote_error(exc, in_body=False) from exc
             if event is h11.NEED_DATA:
-                conn.receive_data(await self._receive())
+                data = await self._receive()
+                received += len(data)
+                conn.receive_data(data)
             elif type(event) is h11.Response:
-                return event
+                # h11 enforces the limit only on a head that is still incomplete; a large head that
+                # arrived whole is measured here (cheaply: only when enough bytes came in at all).
+                if received > limit and received - len(conn.trailing_data[0]) > limit:
+                    raise ProtocolError(
+                        f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
+                    )
+                return event  # type: ignore[return-value]
             elif type(event) is h11.InformationalResponse:
                 continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
             elif type(event) is h11.ConnectionClosed:
@@ -500,6 +508,17 @@ class NativeEngine:
             pynector.ClientClosedError: the engine was closed.
         """
         return _Exchange(self, request)
+
+    async def __aenter__(self) -> NativeEngine:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Close every idle connection; connections in use close when their exchange ends.
