@@ -7,6 +7,7 @@ should not be); I4 a following request succeeds and the pool statistics are back
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import struct
@@ -818,3 +819,67 @@ async def test_close_while_in_flight_closes_the_connection_on_release(nursery: t
         assert [b"hello"] == [chunk async for chunk in response.aiter_raw()]
     await server.wait_all_closed()
     assert BASELINE == engine.statistics()
+
+
+# --- cancellation sweep ----------------------------------------------------------------------
+
+
+async def test_cancellation_sweep(nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    """1,000 rounds of 8 callers on 3 connections, each cancelled at a random point of its exchange.
+
+    Half the callers are cancelled after a random number of scheduler checkpoints (hitting the early
+    ones: pool wait, connect, write), half by a random virtual deadline (hitting the reads, while the
+    server pauses between head and body). Afterwards nothing is in use or waiting, every completed
+    response was intact (a half-read connection handed to the next request would garble it), no task
+    is left, and a healthy request succeeds.
+    """
+    rng = random.Random(4)
+    body = b"first-half/second-half"
+
+    async def slow(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await trio.sleep(rng.uniform(0, 0.003))
+            await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nfirst-half/\r\n")
+            await trio.sleep(rng.uniform(0, 0.003))
+            await peer.send(b"b\r\nsecond-half\r\n0\r\n\r\n")
+
+    server = Server()
+    server.behaviours = [slow] * 100_000
+    await nursery.start(server.serve)
+    tasks_before = tasks_living()
+    outcomes = {"completed": 0, "cancelled": 0}
+    engine = NativeEngine(max_connections=3)
+
+    async def caller(checkpoints: int | None, deadline: float) -> None:
+        with trio.CancelScope() as scope:
+            if checkpoints is None:
+                scope.deadline = trio.current_time() + deadline
+            else:
+                canceller.start_soon(cancel_after, scope, checkpoints)
+            assert (200, body) == (await fetch(engine, server.request()))[::2]
+        outcomes["cancelled" if scope.cancelled_caught else "completed"] += 1
+
+    async def cancel_after(scope: trio.CancelScope, checkpoints: int) -> None:
+        for _ in range(checkpoints):
+            await trio.lowlevel.checkpoint()
+        scope.cancel()
+
+    for _ in range(1000):
+        async with trio.open_nursery() as canceller:
+            for _ in range(8):
+                checkpoints = rng.randrange(60) if rng.random() < 0.5 else None
+                canceller.start_soon(caller, checkpoints, rng.uniform(0, 0.008))
+        stats = engine.statistics()
+        assert (0, 0) == (stats.in_use, stats.waiters)
+        assert stats.open == stats.idle <= 3
+        # White-box: only connections between exchanges may sit in the pool.
+        for queue in engine._pool._idle.values():
+            for connection, _ in queue:
+                assert (h11.IDLE, h11.IDLE) == (connection.h11.our_state, connection.h11.their_state)
+    assert outcomes["completed"] > 500
+    assert outcomes["cancelled"] > 500
+    assert body == (await fetch(engine, server.request()))[2]
+    await engine.aclose()
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert tasks_before == tasks_living()
