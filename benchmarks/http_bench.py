@@ -193,7 +193,8 @@ def main() -> None:
     )
     results: dict[tuple[str, int], float] = {}
     started = time.perf_counter()
-    for in_flight, (name, runner), _ in itertools.product((1, 64), ROWS.items(), range(args.rounds)):
+    # Rounds outermost: load from other processes spreads over every row instead of one.
+    for _, in_flight, (name, runner) in itertools.product(range(args.rounds), (1, 64), ROWS.items()):
         rps = measure(runner, port, args.requests, in_flight)
         results[name, in_flight] = max(rps, results.get((name, in_flight), 0.0))
     elapsed = time.perf_counter() - started

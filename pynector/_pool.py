@@ -183,8 +183,9 @@ class ConnectionPool(Generic[K, C]):
         """Check out a connection for *key*: the warmest usable idle one, else a new one.
 
         Blocks while the pool or the key is at its limit (wrap it in a deadline to bound the wait); a
-        task cancelled while waiting takes no slot. The caller must hand the lease to :meth:`release`
-        exactly once, in a ``finally`` block.
+        task cancelled while waiting takes no slot. Always a cancellation point; when a slot is free it
+        returns without yielding to the scheduler (the exchange's own I/O does that). The caller must
+        hand the lease to :meth:`release` exactly once, in a ``finally`` block.
 
         Args:
             key: the pool key (for HTTP, the origin).
@@ -200,9 +201,19 @@ class ConnectionPool(Generic[K, C]):
         if key_limiter is None:
             key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
         token = object()
-        await key_limiter.acquire_on_behalf_of(token)
+        # Fast path: a cancellation point, then both tokens without blocking. Only a caller that
+        # must wait goes through the limiters' blocking acquire (each a full checkpoint); trio's
+        # limiter guarantees that a waiter cancelled there takes no token.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._limiter.acquire_on_behalf_of(token)
+            key_limiter.acquire_on_behalf_of_nowait(token)
+        except trio.WouldBlock:
+            await key_limiter.acquire_on_behalf_of(token)
+        try:
+            try:
+                self._limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
+                await self._limiter.acquire_on_behalf_of(token)
         except BaseException:
             key_limiter.release_on_behalf_of(token)
             raise

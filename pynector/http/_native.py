@@ -360,7 +360,7 @@ class _Exchange:
                     raise ProtocolError(
                         f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
                     )
-                return event  # type: ignore[return-value]
+                return event
             elif type(event) is h11.InformationalResponse:
                 continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
             elif type(event) is h11.ConnectionClosed:
@@ -460,7 +460,12 @@ class NativeEngine:
         expiry = validate_timeout(keepalive_expiry, "keepalive_expiry")
         self._connect_timeout = validate_timeout(connect_timeout, "connect_timeout")
         self._max_header_bytes = validate_count(max_header_bytes, "max_header_bytes", 1024)
-        self._ssl_context = self._make_ssl_context(verify)
+        if not isinstance(verify, (bool, ssl.SSLContext)):
+            raise ConfigurationError(
+                f"verify must be True, False or an ssl.SSLContext, got {type(verify).__name__} {verify!r}"
+            )
+        self._verify = verify
+        self._ssl_context: ssl.SSLContext | None = None  # built on the first https connection
         self._pool: ConnectionPool[Origin, _Connection] = ConnectionPool(
             self._open_connection,
             max_connections=max_connections,
@@ -473,19 +478,20 @@ class NativeEngine:
         self._host_headers: dict[Origin, str] = {}
         self._closed = False
 
-    @staticmethod
-    def _make_ssl_context(verify: object) -> ssl.SSLContext:
+    def _get_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context, built once (loading the system trust store takes ~40 ms)."""
+        if self._ssl_context is not None:
+            return self._ssl_context
+        verify = self._verify
         if isinstance(verify, ssl.SSLContext):
-            return verify  # the user's context, used as given (we do not mutate it)
-        if not isinstance(verify, bool):
-            raise ConfigurationError(
-                f"verify must be True, False or an ssl.SSLContext, got {type(verify).__name__} {verify!r}"
-            )
+            self._ssl_context = verify  # the user's context, used as given (we do not mutate it)
+            return verify
         context = ssl.create_default_context()
         if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         context.set_alpn_protocols(["http/1.1"])
+        self._ssl_context = context
         return context
 
     def statistics(self) -> PoolStatistics:
@@ -572,7 +578,7 @@ class NativeEngine:
         tcp = await trio.open_tcp_stream(host, port)
         if scheme == "http":
             return tcp
-        tls = trio.SSLStream(tcp, self._ssl_context, server_hostname=host, https_compatible=True)
+        tls = trio.SSLStream(tcp, self._get_ssl_context(), server_hostname=host, https_compatible=True)
         try:
             await tls.do_handshake()
         except BaseException:
