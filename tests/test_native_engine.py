@@ -18,6 +18,8 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pynector
 from pynector._pool import PoolStatistics, stream_is_usable
@@ -883,3 +885,40 @@ async def test_cancellation_sweep(nursery: trio.Nursery, autojump_clock: trio.te
     await server.wait_all_closed()
     assert BASELINE == engine.statistics()
     assert tasks_before == tasks_living()
+
+
+# --- property: framing survives any segmentation ---------------------------------------------
+
+
+@settings(max_examples=40)
+@given(
+    body=st.binary(max_size=300),
+    chunked=st.booleans(),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+)
+async def test_any_segmentation_of_a_response_reads_the_same(
+    body: bytes, chunked: bool, cuts: list[int]
+) -> None:
+    """However the server splits the response into writes, the body arrives whole and the connection
+    is kept for reuse."""
+    if chunked:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:100], body[100:]) if part)
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    positions = sorted({cut for cut in cuts if cut < len(raw)})
+    pieces = [raw[a:b] for a, b in zip([0, *positions], [*positions, len(raw)], strict=True)]
+
+    async def segmented(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            for piece in pieces:
+                await peer.send(piece)
+                await trio.testing.wait_all_tasks_blocked()  # let the client read each piece alone
+
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, segmented)
+        async with NativeEngine() as engine:
+            for _ in range(2):
+                assert (200, body) == (await fetch(engine, server.request()))[::2]
+            assert 1 == server.accepted
+        nursery.cancel_scope.cancel()
