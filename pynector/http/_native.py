@@ -182,7 +182,9 @@ class _Exchange:
         if engine._closed:
             raise engine._closed_error()
         # Only a bytes body can be replayed on a fresh connection.
-        replayable = request.method in _IDEMPOTENT and isinstance(request.body, bytes)
+        replayable = request.method in _IDEMPOTENT and isinstance(
+            request.body, (bytes, bytearray, memoryview)
+        )
         fresh = False
         while True:
             lease = await pool.acquire(request.origin, fresh=fresh)
@@ -264,6 +266,8 @@ class _Exchange:
         conn = connection.h11
         stream = connection.stream
         body = request.body
+        if isinstance(body, (bytearray, memoryview)):
+            body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
         headers: list[tuple[str, str]] = [("Host", self._engine._host_header(request))]
         has_length = has_chunked = False
         for name, value in request.headers:
