@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/http_bench.py [--requests 5000] [--rounds 1]`
 A canned-response HTTP/1.1 server runs in its own process (plain sockets and ``selectors``, one
 thread, keep-alive, 13-byte body) so that it is not the bottleneck; its CPU time is printed so a reader
 can check it was not saturated. Every client row sends the same number of GET requests at 1 and at 64 in
-flight, in the same run, against the same server, and the table prints requests/s and ratios.
+flight, in the same run, against the same server, and the table prints requests/s and ratios, plus the
+client's CPU time per request ("h11/CPU": the minimal h11 client's cost divided by the row's, the
+load-independent version of "x h11").
 
 Rows are a table of named async callables, ``ROWS[name] = run(host, port, requests, in_flight)``; the
 shared HTTP layer adds its own ("pynector http (batch_request)", "pynector httpx") by registering a
@@ -138,7 +140,8 @@ async def minimal_h11(host: str, port: int, requests: int, in_flight: int) -> No
         conn = h11.Connection(h11.CLIENT)
         async with stream:
             for _ in counter:
-                data = conn.send(h11.Request(method="GET", target="/", headers=[("Host", host)]))
+                headers = [("Host", host), ("Accept", "*/*")]  # what the other rows send
+                data = conn.send(h11.Request(method="GET", target="/", headers=headers))
                 data += conn.send(h11.EndOfMessage())  # type: ignore[operator]
                 await stream.send_all(data)
                 body = b""
@@ -167,12 +170,17 @@ BASELINE = "raw httpx (trio, workers)"
 LIMIT = "minimal h11 on trio (1 conn/worker)"
 
 
-def measure(runner: Runner, port: int, requests: int, in_flight: int) -> float:
-    """Requests per second for one row (after a short warm-up)."""
+def measure(runner: Runner, port: int, requests: int, in_flight: int) -> tuple[float, float]:
+    """Requests per second (wall clock) and client CPU microseconds per request, after a warm-up.
+
+    CPU time per request is the steadier figure on a shared machine: other processes slow the wall
+    clock down but hardly change how much work each request costs.
+    """
     trio.run(runner, "127.0.0.1", port, min(200, requests), in_flight)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     trio.run(runner, "127.0.0.1", port, requests, in_flight)
-    return requests / (time.perf_counter() - started)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return requests / wall, cpu / requests * 1e6
 
 
 def main() -> None:
@@ -192,22 +200,32 @@ def main() -> None:
         f"h11 {h11.__version__}, {os.cpu_count()} CPUs, loopback, {args.requests} GET requests per cell"
     )
     results: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], float] = {}
     started = time.perf_counter()
     # Rounds outermost: load from other processes spreads over every row instead of one.
     for _, in_flight, (name, runner) in itertools.product(range(args.rounds), (1, 64), ROWS.items()):
-        rps = measure(runner, port, args.requests, in_flight)
+        rps, cpu_us = measure(runner, port, args.requests, in_flight)
         results[name, in_flight] = max(rps, results.get((name, in_flight), 0.0))
+        cpu[name, in_flight] = min(cpu_us, cpu.get((name, in_flight), float("inf")))
     elapsed = time.perf_counter() - started
     server.stdin.close()
     server_cpu = float(server.stdout.readline())
     server.wait()
-    print(f"\n{'client':<40} {'in flight':>9} {'req/s':>9} {'x httpx':>8} {'x h11':>7}")
+    print(
+        f"\n{'client':<40} {'in flight':>9} {'req/s':>9} {'x httpx':>8} {'x h11':>7}"
+        f" {'CPU us/req':>11} {'h11/CPU':>8}"
+    )
     for in_flight in (1, 64):
         for name in ROWS:
             rps = results[name, in_flight]
             vs_httpx = rps / results[BASELINE, in_flight]
             vs_h11 = rps / results[LIMIT, in_flight]
-            print(f"{name:<40} {in_flight:>9} {rps:>9.0f} {vs_httpx:>8.2f} {vs_h11:>7.2f}")
+            cost = cpu[name, in_flight]
+            efficiency = cpu[LIMIT, in_flight] / cost
+            print(
+                f"{name:<40} {in_flight:>9} {rps:>9.0f} {vs_httpx:>8.2f} {vs_h11:>7.2f}"
+                f" {cost:>11.0f} {efficiency:>8.2f}"
+            )
     print(
         f"\nserver CPU time {server_cpu:.1f} s over {elapsed:.1f} s wall "
         f"({100 * server_cpu / elapsed:.0f}% of one core: not the bottleneck if well below 100%)"
