@@ -931,3 +931,39 @@ async def test_bytearray_body_is_sent_whole(nursery: trio.Nursery, engine: Nativ
     await fetch(engine, server.request("POST", body=memoryview(b"defg")))  # type: ignore[arg-type]
     assert [b"abc", b"defg"] == [body for _, body in server.requests]
     assert [b"3", b"4"] == [dict(request.headers)[b"content-length"] for request, _ in server.requests]
+
+
+async def test_tls_sends_sni_and_alpn(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """The engine's own TLS context sends the host name (SNI) and offers ALPN ``http/1.1``."""
+    context = server_context(ca, "localhost")
+    context.set_alpn_protocols(["http/1.1"])
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
+    alpn: list[str | None] = []
+
+    async def record_alpn(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            alpn.append(peer.stream.selected_alpn_protocol())  # type: ignore[attr-defined]
+            await peer.send(OK)
+
+    server = await start(nursery, record_alpn, tls=context)
+    async with NativeEngine(verify=False) as engine:
+        assert 200 == (await fetch(engine, server.request(host="localhost")))[0]
+    assert (["localhost"], ["http/1.1"]) == (names, alpn)
+
+
+async def test_write_failure_is_a_write_error(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A server that resets while a large body is being sent gives WriteError with the cause."""
+
+    async def reset_early(peer: Peer) -> None:
+        await peer.stream.receive_some(65536)
+        peer.reset()
+
+    server = await start(nursery, reset_early)
+    with pytest.raises(pynector.WriteError) as info:
+        await fetch(engine, server.request("POST", body=b"x" * 32_000_000))
+    assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+    assert "while sending the request" in str(info.value)
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
