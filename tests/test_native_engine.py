@@ -11,7 +11,7 @@ import random
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import h11
 import pytest
@@ -964,6 +964,24 @@ async def test_write_failure_is_a_write_error(nursery: trio.Nursery, engine: Nat
         await fetch(engine, server.request("POST", body=b"x" * 32_000_000))
     assert isinstance(info.value.__cause__, trio.BrokenResourceError)
     assert "while sending the request" in str(info.value)
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+
+
+async def test_failing_body_iterator_propagates_and_closes(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """An exception from the caller's body iterator reaches the caller unchanged; the half-sent
+    request's connection is closed, not reused."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"partial"
+        raise LookupError("the caller's own bug")
+
+    server = await start(nursery)
+    with pytest.raises(LookupError, match="caller's own bug"):
+        await fetch(engine, server.request("POST", body=chunks()))
     await server.wait_all_closed()
     assert BASELINE == engine.statistics()
     assert b"hello" == (await fetch(engine, server.request()))[2]
