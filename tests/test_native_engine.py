@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pynector
-from pynector._pool import PoolStatistics, stream_is_usable
+from pynector._pool import PoolStatistics
 from pynector.http._engine import Body, WireRequest
 from pynector.http._native import NativeEngine
 
@@ -502,16 +502,17 @@ async def test_extra_bytes_arriving_while_idle_are_not_reused(
     assert b"hello" == (await fetch(engine, server.request()))[2]
     done.set()
     with trio.fail_after(5):
-        while not stream_is_readable(engine):
-            await trio.lowlevel.checkpoint()  # the bytes are in flight on loopback
+        await trio.lowlevel.wait_readable(idle_socket(engine))  # the bytes are in flight on loopback
     assert b"hello" == (await fetch(engine, server.request()))[2]
     assert 2 == server.accepted
 
 
-def stream_is_readable(engine: NativeEngine) -> bool:
-    """Whether the engine's one idle connection has bytes waiting."""
-    idle = [conn for queue in engine._pool._idle.values() for conn, _ in queue]
-    return len(idle) == 1 and not stream_is_usable(idle[0].stream)
+def idle_socket(engine: NativeEngine) -> trio.socket.SocketType:
+    """The socket of the engine's one idle connection."""
+    (connection,) = [conn for queue in engine._pool._idle.values() for conn, _ in queue]
+    stream = connection.stream
+    assert isinstance(stream, trio.SocketStream)
+    return stream.socket
 
 
 @pytest.mark.parametrize("size", [5000, 200_000])
