@@ -22,6 +22,7 @@ from typing import Any
 
 import h11
 import trio
+import trio.lowlevel
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
@@ -218,7 +219,7 @@ class FakeLLMAPI:
                     return
                 sent_deltas += 1
             await self._send(stream, conn, h11.Data(data=_sse(name, data, self.provider)))
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         await self._send(stream, conn, h11.EndOfMessage())
 
     async def _wait_for_hangup(self, stream: trio.SocketStream) -> None:

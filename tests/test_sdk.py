@@ -10,12 +10,20 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
 from loguru import logger
 
 import pynector
-from pynector.transport import SDK_RETRY_STATUSES, CallableTransport, SDKTransport, TextReply, Usage, sum_usage
+from pynector.transport import (
+    SDK_RETRY_STATUSES,
+    CallableTransport,
+    SDKTransport,
+    TextReply,
+    Usage,
+    sum_usage,
+)
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -92,6 +100,8 @@ async def test_prompt_returns_reply_text(api: FakeLLMAPI) -> None:
     assert isinstance(reply, TextReply)
     assert [{"role": "user", "content": "hello there"}] == api.requests[0].body["messages"]
     assert "fake-model" == api.requests[0].body["model"]
+    # The SDK ran on trio's event loop (through anyio), as it reports in its own header.
+    assert "async:trio" == api.requests[0].headers["x-stainless-async"]
 
 
 async def test_bytes_prompt_is_decoded(api: FakeLLMAPI) -> None:
@@ -126,9 +136,7 @@ async def test_dict_request_returns_the_sdk_response(api: FakeLLMAPI) -> None:
     defaults = {first: "default", second: "default"}
     async with sdk_client(api, **defaults) as client:
         response = await client.request({"messages": messages, first: "dict"}, **{second: "option"})
-    expected_type = (
-        openai.types.chat.ChatCompletion if api.provider == OPENAI else anthropic.types.Message
-    )
+    expected_type = openai.types.chat.ChatCompletion if api.provider == OPENAI else anthropic.types.Message
     assert isinstance(response, expected_type)
     body = api.requests[0].body
     assert ("dict", "option") == (body[first], body[second])
@@ -169,7 +177,9 @@ async def test_batch_of_200_prompts_keeps_order_and_bounds_concurrency(
     assert [f"echo: {p}" for p in prompts] == results
     assert 8 == api.max_in_flight
     assert 25.0 <= trio.current_time() - start < 26.0
-    expected = Usage(200, sum(count_tokens(p) for p in prompts), sum(count_tokens(f"echo: {p}") for p in prompts))
+    expected = Usage(
+        200, sum(count_tokens(p) for p in prompts), sum(count_tokens(f"echo: {p}") for p in prompts)
+    )
     assert expected == sum_usage(results)
     assert expected == transport_usage
 
@@ -271,9 +281,7 @@ async def test_status_errors_are_translated(
 async def test_connection_refused_is_connect_error(provider: str) -> None:
     """An API nobody listens on raises ConnectError naming the root cause."""
     base = f"http://127.0.0.1:{free_port()}"
-    client = pynector.Pynector(
-        transport_type="sdk", provider=provider, api_key=KEY, base_url=base, model="m"
-    )
+    client = pynector.Pynector(transport_type="sdk", provider=provider, api_key=KEY, base_url=base, model="m")
     async with client:
         with pytest.raises(pynector.ConnectError, match="Connect") as caught:
             await client.request("hi")
@@ -302,10 +310,11 @@ async def test_deadline_cuts_a_slow_call_and_the_client_still_works(
 
 async def test_batch_deadline_per_item(api: FakeLLMAPI, autojump_clock: trio.testing.MockClock) -> None:
     """In a batch, only the slow item times out; the others keep their replies and order."""
-    async with sdk_client(api, config={"timeout": 5.0}) as client:
+    async with sdk_client(api) as client:
         await warm_up(client, api)
         api.script = lambda request: Reply(delay=60.0) if request.prompt == "slow" else None
-        results = await client.batch_request([("a", {}), ("slow", {}), ("b", {})])
+        item = {"timeout": 5.0}
+        results = await client.batch_request([("a", item), ("slow", item), ("b", item)])
     assert ["echo: a", "echo: b"] == [results[0], results[2]]
     assert isinstance(results[1], pynector.TimeoutError)
 
@@ -342,10 +351,14 @@ async def test_stream_closes_on_cancel(api: FakeLLMAPI, autojump_clock: trio.tes
     async with sdk_client(api) as client:
         await warm_up(client, api)
         api.script = lambda request: Reply(deltas=["a", "b", "c"], stall_after=1)
-        with pytest.raises(pynector.TimeoutError):
+
+        async def consume() -> None:
             async with client.stream("hi", timeout=3.0) as deltas:
                 async for delta in deltas:
                     received.append(delta)
+
+        with pytest.raises(pynector.TimeoutError):
+            await consume()
         with trio.fail_after(1):
             await api.hangup_event.wait()
     assert ["a"] == received
@@ -398,7 +411,10 @@ async def test_api_key_appears_in_no_log_or_error(
             errors.append(caught.value)
         texts = [repr(client), repr(client.transport)]
     refused = pynector.Pynector(
-        transport_type="sdk", provider=api.provider, api_key=KEY, base_url=f"http://127.0.0.1:{free_port()}",
+        transport_type="sdk",
+        provider=api.provider,
+        api_key=KEY,
+        base_url=f"http://127.0.0.1:{free_port()}",
         model="m",
     )
     async with refused:
@@ -474,7 +490,7 @@ async def test_callable_transport_batches_any_coroutine() -> None:
 
     async def fn(data: str, **options: Any) -> str:
         calls.append((data, options))
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return data.upper()
 
     async with pynector.Pynector(transport_type="callable", fn=fn, tone="dry") as client:
