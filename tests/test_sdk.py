@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -426,6 +428,67 @@ async def test_api_key_appears_in_no_log_or_error(
     assert [] == [t for t in texts + log_records if KEY in t]
     assert [] == [r.getMessage() for r in caplog.records if KEY in r.getMessage()]
     assert "[REDACTED]" in str(errors[0])
+
+
+SPAN_SCRIPT = """
+import sys
+import trio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from fake_llm_api import FakeLLMAPI, Reply
+import pynector
+
+KEY = sys.argv[1]
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        for name in ("openai", "anthropic"):
+            api = FakeLLMAPI(name)
+            await nursery.start(api.serve)
+            async with pynector.Pynector(
+                transport_type="sdk", provider=name, api_key=KEY, base_url=api.base_url, model="m"
+            ) as client:
+                await client.request("hi")
+                async with client.stream("hi") as deltas:
+                    [d async for d in deltas]
+                api.script = lambda request: Reply(status=401, message="bad key " + KEY)
+                try:
+                    await client.request("x")
+                except pynector.UnauthorizedError:
+                    pass
+        nursery.cancel_scope.cancel()
+
+trio.run(main)
+for span in exporter.get_finished_spans():
+    print(span.name, dict(span.attributes or {}), span.status.description)
+    for event in span.events:
+        print(event.name, dict(event.attributes or {}))
+"""
+
+
+def test_api_key_appears_in_no_span() -> None:
+    """With an OpenTelemetry SDK installed, no span (the SDKs' own included) carries the key."""
+    import subprocess
+
+    tests_dir = str(Path(__file__).resolve().parent)
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::ResourceWarning", "-c", SPAN_SCRIPT, KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tests_dir,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "anthropic.messages.create" in done.stdout, "expected the Anthropic SDK's own spans"
+    assert KEY not in done.stdout
 
 
 # --- configuration -----------------------------------------------------------------------------------
