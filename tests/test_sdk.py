@@ -164,6 +164,28 @@ async def test_missing_model_is_a_configuration_error(api: FakeLLMAPI) -> None:
         assert "echo: hi" == await client.request("hi", model="m")
 
 
+async def test_call_arguments_the_sdk_rejects_are_a_configuration_error(api: FakeLLMAPI) -> None:
+    """An argument the SDK does not know fails before any call, as a ConfigurationError."""
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.ConfigurationError, match="no_such_argument") as caught:
+            await client.request("hi", no_such_argument=1)
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert [] == api.requests
+
+
+async def test_client_options_reach_the_sdk_client(api: FakeLLMAPI) -> None:
+    """client_options are passed to the SDK client constructor (here: a default header)."""
+    async with sdk_client(api, client_options={"default_headers": {"x-team": "search"}}) as client:
+        await client.request("hi")
+    assert "search" == api.requests[0].headers["x-team"]
+
+
+def test_client_options_cannot_turn_sdk_retries_back_on() -> None:
+    """max_retries (and the options the transport owns) cannot be smuggled in through client_options."""
+    with pytest.raises(pynector.ConfigurationError, match="max_retries"):
+        SDKTransport(provider="openai", api_key=KEY, client_options={"max_retries": 3})
+
+
 # --- batches and usage ------------------------------------------------------------------------------
 
 

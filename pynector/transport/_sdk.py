@@ -70,6 +70,7 @@ from ._base import closed_error
 
 __all__ = [
     "SDK_RETRY_STATUSES",
+    "map_sdk_exception",
     "CallableTransport",
     "SDKTransport",
     "TextReply",
@@ -406,6 +407,7 @@ class TextStream:
 
     Attributes:
         usage: tokens reported so far (complete once the stream is exhausted).
+        finished: whether the reply was read to the end.
     """
 
     def __init__(self, sdk_stream: Any, provider: _Provider, action: str, secret: str) -> None:
@@ -500,6 +502,12 @@ class SDKTransport:
             raise ConfigurationError(f"model must be a non-empty string, got {model!r}")
         if client_options is not None and not isinstance(client_options, Mapping):
             raise ConfigurationError("client_options must be a mapping of SDK client arguments")
+        reserved = sorted(set(client_options or ()) & {"api_key", "base_url", "max_retries", "timeout"})
+        if reserved:
+            raise ConfigurationError(
+                f"client_options cannot set {', '.join(reserved)}: use the transport's api_key=, "
+                "base_url= and sdk_timeout= options, and pynector's retries (the SDK's stay off)"
+            )
         if "stream" in defaults:
             raise ConfigurationError("stream is not a default call argument: use client.stream(...)")
         self._api_key = key
@@ -579,6 +587,15 @@ class SDKTransport:
             )
         return self._client
 
+    def _start_call(self, client: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
+        """Create the SDK call's coroutine; the SDKs check argument names and required ones here."""
+        try:
+            return self._provider.create(client, kwargs)
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"invalid arguments for {self._provider.call_name}: {_redact(str(exc), self._api_key)}"
+            ) from exc
+
     def _translate(self, exc: Exception) -> Exception:
         mapped = map_sdk_exception(exc, self._provider.call_name, self._api_key)
         logger.debug("sdk {} call failed: {}", self._provider.name, mapped or type(exc).__name__)
@@ -597,15 +614,16 @@ class SDKTransport:
             pynector.ConnectError: the API could not be reached.
             pynector.TimeoutError: the SDK's own timeout expired.
             pynector.SerializationError: *data* is neither a prompt nor a dict.
-            pynector.ConfigurationError: no model.
+            pynector.ConfigurationError: no model, or call arguments the SDK rejects.
             pynector.ClientClosedError: after ``disconnect()``.
         """
         kwargs, prompt = self._call_args(data, options)
         client = self._sdk_client()
         logger.debug("sdk {} call model={}", self._provider.name, kwargs["model"])
+        call = self._start_call(client, kwargs)
         async with self._limiter:
             try:
-                response = await self._provider.create(client, kwargs)
+                response = await call
             except Exception as exc:
                 raise self._translate(exc) from exc
         usage = Usage.of(response)
@@ -629,9 +647,10 @@ class SDKTransport:
         self._provider.prepare_stream(kwargs)
         client = self._sdk_client()
         logger.debug("sdk {} stream model={}", self._provider.name, kwargs["model"])
+        call = self._start_call(client, kwargs)
         async with self._limiter:
             try:
-                sdk_stream = await self._provider.create(client, kwargs)
+                sdk_stream = await call
             except Exception as exc:
                 raise self._translate(exc) from exc
             deltas = TextStream(sdk_stream, self._provider, self._provider.call_name, self._api_key)
