@@ -59,6 +59,7 @@ class Reply:
         deltas: for streaming requests, the text deltas to send (default: the words of ``text``).
         stall_after: for streaming, stop after this many deltas and wait until the client hangs up.
         message: the error message of an error reply (default ``"fake error <status>"``).
+        hang_up: close the connection without answering.
     """
 
     status: int = 200
@@ -68,6 +69,7 @@ class Reply:
     deltas: list[str] | None = None
     stall_after: int | None = None
     message: str | None = None
+    hang_up: bool = False
 
 
 def count_tokens(text: str) -> int:
@@ -127,6 +129,8 @@ class FakeLLMAPI:
                 try:
                     if reply.delay:
                         await trio.sleep(reply.delay)
+                    if reply.hang_up:
+                        return
                     await self._respond(stream, conn, request, reply)
                 finally:
                     self.in_flight -= 1

@@ -315,6 +315,18 @@ async def test_connection_refused_is_connect_error(provider: str) -> None:
     assert isinstance(caught.value.__cause__, SDK_MODULES[provider].APIConnectionError)
 
 
+async def test_server_hanging_up_is_a_retryable_transport_error(api: FakeLLMAPI) -> None:
+    """A connection closed before the reply is a TransportError (not ConnectError) and is retried."""
+    api.script = lambda request: Reply(hang_up=True)
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.TransportError) as caught:
+            await client.request("hi")
+        assert not isinstance(caught.value, pynector.ConnectError)
+        assert "RemoteProtocolError" in str(caught.value)
+        api.script = fail_first(Reply(hang_up=True))
+        assert "echo: again" == await client.request_with_retry("again", retry_delay=0.01)
+
+
 async def test_deadline_cuts_a_slow_call_and_the_client_still_works(
     api: FakeLLMAPI, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -9,7 +9,8 @@ the SDK clients are built with ``max_retries=0`` and a generous timeout, and pyn
 - **retries**: an SDK error is translated, by the SDK's own exception classes, into pynector's error
   tree (rate limit -> :class:`~pynector.RateLimitError` with ``retry_after`` read from the response's
   ``retry-after-ms`` / ``Retry-After`` header, 5xx -> :class:`~pynector.HTTPServerError`, connection
-  -> :class:`~pynector.ConnectError`...), which the core :class:`~pynector.RetryPolicy` understands.
+  -> :class:`~pynector.ConnectError`, a reply cut short -> :class:`~pynector.ReadError` or
+  :class:`~pynector.ProtocolError`...), which the core :class:`~pynector.RetryPolicy` understands.
   The transport advertises :data:`SDK_RETRY_STATUSES` (429, 5xx, Anthropic's 529 "overloaded", the
   statuses the SDKs themselves retry) as its ``retry_statuses``, which ``request_with_retry`` uses for
   its default policy. Completions have no side effect to duplicate, so retrying them after a 5xx is
@@ -61,9 +62,13 @@ from .._errors import (
     ProtocolError,
     PynectorError,
     RateLimitError,
+    ReadError,
     SerializationError,
     TimeoutError,
+    TransportError,
     UnauthorizedError,
+    WriteError,
+    describe_exception,
     status_error_class,
 )
 from ._base import closed_error
@@ -168,9 +173,9 @@ class TextReply(str):
     usage: Usage
     response: Any
 
-    def __new__(cls, text: str, *, usage: Usage, response: Any) -> TextReply:
+    def __new__(cls, text: str, *, usage: Usage | None = None, response: Any = None) -> TextReply:
         reply = super().__new__(cls, text)
-        reply.usage = usage
+        reply.usage = Usage() if usage is None else usage
         reply.response = response
         return reply
 
@@ -224,6 +229,21 @@ def _sdk_modules() -> list[Any]:
     return [sys.modules[name] for name in ("openai", "anthropic") if name in sys.modules]
 
 
+def _connection_error_class(cause: BaseException | None) -> type[TransportError]:
+    """The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which."""
+    for name in ("httpx2", "httpx"):
+        httpx = sys.modules.get(name)
+        if httpx is None or cause is None:
+            continue
+        if isinstance(cause, httpx.ReadError):
+            return ReadError
+        if isinstance(cause, httpx.WriteError):
+            return WriteError
+        if isinstance(cause, httpx.RemoteProtocolError):
+            return ProtocolError
+    return ConnectError
+
+
 def _status_table(module: Any) -> list[tuple[type[BaseException], type[HTTPStatusError]]]:
     pairs = [
         ("AuthenticationError", UnauthorizedError),
@@ -259,8 +279,9 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
             return TimeoutError(f"{action} timed out: {_redact(_api_message(exc), secret)}")
         if isinstance(exc, module.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            reason = f" ({type(cause).__name__}: {_redact(str(cause), secret)})" if cause else ""
-            return ConnectError(f"{action} failed: {_redact(_api_message(exc), secret)}{reason}")
+            reason = f" ({_redact(describe_exception(cause), secret)})" if cause else ""
+            error_class = _connection_error_class(cause)
+            return error_class(f"{action} failed: {_redact(_api_message(exc), secret)}{reason}")
         if isinstance(exc, module.APIStatusError):
             status = int(exc.status_code)
             cls: type[HTTPStatusError] = status_error_class(status)
@@ -612,6 +633,7 @@ class SDKTransport:
             pynector.HTTPClientError: other 4xx (bad request, request too large...).
             pynector.HTTPServerError: 5xx (and Anthropic's 529).
             pynector.ConnectError: the API could not be reached.
+            pynector.ReadError, pynector.ProtocolError: the connection failed during the reply.
             pynector.TimeoutError: the SDK's own timeout expired.
             pynector.SerializationError: *data* is neither a prompt nor a dict.
             pynector.ConfigurationError: no model, or call arguments the SDK rejects.
