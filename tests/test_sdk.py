@@ -310,7 +310,7 @@ async def test_connection_refused_is_connect_error(provider: str) -> None:
     base = f"http://127.0.0.1:{free_port()}"
     client = pynector.Pynector(transport_type="sdk", provider=provider, api_key=KEY, base_url=base, model="m")
     async with client:
-        with pytest.raises(pynector.ConnectError, match="Connect") as caught:
+        with pytest.raises(pynector.ConnectError, match="ConnectionRefusedError") as caught:
             await client.request("hi")
     assert isinstance(caught.value.__cause__, SDK_MODULES[provider].APIConnectionError)
 

@@ -229,6 +229,22 @@ def _sdk_modules() -> list[Any]:
     return [sys.modules[name] for name in ("openai", "anthropic") if name in sys.modules]
 
 
+def _root_cause(exc: BaseException) -> str:
+    """:func:`describe_exception`, looking into exception groups on the way down.
+
+    anyio reports a failed connect as an ExceptionGroup holding one error per address tried; the
+    first of them (``ConnectionRefusedError``...) says more than the group.
+    """
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, BaseExceptionGroup) and node.exceptions:
+            return _root_cause(node.exceptions[0])
+        node = node.__cause__ or node.__context__
+    return describe_exception(exc)
+
+
 def _connection_error_class(cause: BaseException | None) -> type[TransportError]:
     """The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which."""
     for name in ("httpx2", "httpx"):
@@ -279,7 +295,7 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
             return TimeoutError(f"{action} timed out: {_redact(_api_message(exc), secret)}")
         if isinstance(exc, module.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            reason = f" ({_redact(describe_exception(cause), secret)})" if cause else ""
+            reason = f" ({_redact(_root_cause(cause), secret)})" if cause else ""
             error_class = _connection_error_class(cause)
             return error_class(f"{action} failed: {_redact(_api_message(exc), secret)}{reason}")
         if isinstance(exc, module.APIStatusError):
