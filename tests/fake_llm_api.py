@@ -59,7 +59,7 @@ class Reply:
         deltas: for streaming requests, the text deltas to send (default: the words of ``text``).
         stall_after: for streaming, stop after this many deltas and wait until the client hangs up.
         message: the error message of an error reply (default ``"fake error <status>"``).
-        hang_up: close the connection without answering.
+        hang_up: close the connection without answering (or, with ``stall_after``, mid-stream).
     """
 
     status: int = 200
@@ -129,7 +129,7 @@ class FakeLLMAPI:
                 try:
                     if reply.delay:
                         await trio.sleep(reply.delay)
-                    if reply.hang_up:
+                    if reply.hang_up and reply.stall_after is None:
                         return
                     await self._respond(stream, conn, request, reply)
                 finally:
@@ -186,7 +186,7 @@ class FakeLLMAPI:
         text = reply.text if reply.text is not None else f"echo: {request.prompt}"
         if request.body.get("stream"):
             deltas = reply.deltas if reply.deltas is not None else _words(text)
-            await self._stream(stream, conn, request, deltas, reply.stall_after)
+            await self._stream(stream, conn, request, deltas, reply.stall_after, reply.hang_up)
             return
         await self._send_json(stream, conn, 200, headers, self._completion(request, text))
 
@@ -211,6 +211,7 @@ class FakeLLMAPI:
         request: Request,
         deltas: list[str],
         stall_after: int | None,
+        hang_up: bool,
     ) -> None:
         headers = [("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]
         await self._send(stream, conn, h11.Response(status_code=200, headers=headers))
@@ -219,6 +220,8 @@ class FakeLLMAPI:
         for name, data in events:
             if name == "delta":
                 if stall_after is not None and sent_deltas >= stall_after:
+                    if hang_up:
+                        raise trio.ClosedResourceError("fake hangs up mid-stream")
                     await self._wait_for_hangup(stream)
                     return
                 sent_deltas += 1

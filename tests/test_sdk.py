@@ -403,6 +403,24 @@ async def test_stream_closes_on_cancel(api: FakeLLMAPI, autojump_clock: trio.tes
     assert ["a"] == received
 
 
+async def test_stream_cut_mid_reply_raises_a_transport_error(api: FakeLLMAPI) -> None:
+    """A stream whose connection drops mid-reply raises a pynector TransportError after the deltas."""
+    api.script = lambda request: Reply(deltas=["a", "b", "c"], stall_after=2, hang_up=True)
+    received: list[str] = []
+
+    async def consume() -> None:
+        async with client.stream("hi") as deltas:
+            async for delta in deltas:
+                received.append(delta)
+
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.TransportError) as caught:
+            await consume()
+        assert ["a", "b"] == received
+        assert Usage() == client.transport.usage()  # type: ignore[attr-defined]
+    assert "incomplete chunked read" in str(caught.value)
+
+
 async def test_stream_error_is_translated(api: FakeLLMAPI) -> None:
     """A failing stream request raises the translated pynector error."""
     api.script = lambda request: Reply(status=429, headers={"retry-after": "3"})

@@ -245,19 +245,29 @@ def _root_cause(exc: BaseException) -> str:
     return describe_exception(exc)
 
 
-def _connection_error_class(cause: BaseException | None) -> type[TransportError]:
-    """The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which."""
+def _httpx_error_class(exc: BaseException | None) -> type[TransportError] | None:
+    """The pynector class for an httpx (or httpx2, which the SDKs use) transport error, else None."""
     for name in ("httpx2", "httpx"):
         httpx = sys.modules.get(name)
-        if httpx is None or cause is None:
+        if httpx is None or exc is None or not isinstance(exc, httpx.TransportError):
             continue
-        if isinstance(cause, httpx.ReadError):
-            return ReadError
-        if isinstance(cause, httpx.WriteError):
-            return WriteError
-        if isinstance(cause, httpx.RemoteProtocolError):
-            return ProtocolError
-    return ConnectError
+        if isinstance(exc, httpx.TimeoutException):
+            return TimeoutError
+        for httpx_class, pynector_class in (
+            (httpx.ConnectError, ConnectError),
+            (httpx.ReadError, ReadError),
+            (httpx.WriteError, WriteError),
+            (httpx.ProtocolError, ProtocolError),
+        ):
+            if isinstance(exc, httpx_class):
+                return pynector_class
+        return TransportError
+    return None
+
+
+def _connection_error_class(cause: BaseException | None) -> type[TransportError]:
+    """The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which."""
+    return _httpx_error_class(cause) or ConnectError
 
 
 def _status_table(module: Any) -> list[tuple[type[BaseException], type[HTTPStatusError]]]:
@@ -278,6 +288,7 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
     """Translate an OpenAI or Anthropic SDK exception into the most specific pynector error.
 
     Matching uses the SDKs' exception classes (of the SDK modules already imported), never class names.
+    httpx transport errors that an SDK lets through unwrapped are translated too.
 
     Args:
         exc: the exception the SDK raised.
@@ -311,6 +322,10 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
             return cls(message, status_code=status, response=exc.response, retry_after=retry_after)
         if isinstance(exc, module.APIError):
             return ProtocolError(f"{action} failed: {_redact(_api_message(exc), secret)}")
+    # Some SDK paths (Anthropic's streams) let httpx's own errors through unwrapped.
+    httpx_class = _httpx_error_class(exc)
+    if httpx_class is not None:
+        return httpx_class(f"{action} failed: {_redact(_root_cause(exc), secret)}")
     return None
 
 
