@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,14 @@ async def test_bytes_prompt_is_decoded(api: FakeLLMAPI) -> None:
         assert "echo: héllo" == await client.request("héllo".encode())
 
 
+async def test_bytes_prompt_that_is_not_utf8_is_a_serialization_error(api: FakeLLMAPI) -> None:
+    """Undecodable bytes fail before any call."""
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.SerializationError, match="UTF-8"):
+            await client.request(b"\xff\xfe")
+    assert [] == api.requests
+
+
 async def test_anthropic_gets_a_max_tokens_default(nursery: trio.Nursery) -> None:
     """Anthropic requires max_tokens: the transport sends 1024 unless told otherwise."""
     api = FakeLLMAPI(ANTHROPIC)
@@ -211,6 +221,18 @@ async def test_batch_of_200_prompts_keeps_order_and_bounds_concurrency(
     assert expected + warm_up_usage == transport_usage
 
 
+async def test_max_connections_bounds_calls_across_the_transport(
+    api: FakeLLMAPI, autojump_clock: trio.testing.MockClock
+) -> None:
+    """max_connections caps the calls in flight through one transport, whatever the batch allows."""
+    async with sdk_client(api, max_connections=3) as client:
+        await warm_up(client, api)
+        api.script = lambda request: Reply(delay=1.0)
+        results = await client.batch_request([(str(i), {}) for i in range(12)], max_concurrency=10)
+    assert [f"echo: {i}" for i in range(12)] == results
+    assert 3 == api.max_in_flight
+
+
 async def test_sum_usage_counts_failed_slots_as_zero(api: FakeLLMAPI) -> None:
     """A batch with failed items still sums the usage of the replies it got."""
     api.script = lambda request: Reply(status=400) if request.prompt == "bad" else None
@@ -255,6 +277,34 @@ async def test_429_becomes_rate_limit_error_with_retry_after(api: FakeLLMAPI) ->
     assert 429 == caught.value.status_code
     assert isinstance(caught.value.__cause__, SDK_MODULES[api.provider].RateLimitError)
     assert "HTTP 429" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "low", "high"),
+    [
+        ("in 30 s", 25.0, 30.0),
+        ("in the past", 0.0, 0.0),
+    ],
+)
+async def test_retry_after_as_an_http_date(api: FakeLLMAPI, header: str, low: float, high: float) -> None:
+    """Retry-After as an HTTP date becomes the seconds left until then (never negative)."""
+    offset = 30 if header == "in 30 s" else -3600
+    date = email.utils.formatdate(time.time() + offset, usegmt=True)
+    api.script = lambda request: Reply(status=429, headers={"retry-after": date})
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.RateLimitError) as caught:
+            await client.request("hi")
+    assert caught.value.retry_after is not None
+    assert low <= caught.value.retry_after <= high
+
+
+async def test_garbage_retry_after_is_ignored(api: FakeLLMAPI) -> None:
+    """An unparseable Retry-After leaves retry_after unset, so the policy's backoff applies."""
+    api.script = lambda request: Reply(status=429, headers={"retry-after": "soon-ish"})
+    async with sdk_client(api) as client:
+        with pytest.raises(pynector.RateLimitError) as caught:
+            await client.request("hi")
+    assert caught.value.retry_after is None
 
 
 async def test_500_is_retried_by_default(api: FakeLLMAPI, autojump_clock: trio.testing.MockClock) -> None:
