@@ -397,6 +397,18 @@ async def test_deadline_cuts_a_slow_call_and_the_client_still_works(
     assert tasks_before + 1 == trio.lowlevel.current_statistics().tasks_living
 
 
+async def test_sdk_timeout_becomes_pynector_timeout_error(
+    api: FakeLLMAPI, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The SDK's own timeout (sdk_timeout=, a safety net) surfaces as pynector.TimeoutError."""
+    async with sdk_client(api, sdk_timeout=3.0) as client:
+        await warm_up(client, api)
+        api.script = lambda request: Reply(delay=100.0)
+        with pytest.raises(pynector.TimeoutError) as caught:
+            await client.request("slow")
+    assert isinstance(caught.value.__cause__, SDK_MODULES[api.provider].APITimeoutError)
+
+
 async def test_batch_deadline_per_item(api: FakeLLMAPI, autojump_clock: trio.testing.MockClock) -> None:
     """In a batch, only the slow item times out; the others keep their replies and order."""
     async with sdk_client(api) as client:
