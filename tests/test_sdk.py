@@ -183,6 +183,16 @@ async def test_call_arguments_the_sdk_rejects_are_a_configuration_error(api: Fak
     assert [] == api.requests
 
 
+async def test_client_options_the_sdk_rejects_are_a_configuration_error() -> None:
+    """An SDK client argument that does not exist fails when the client connects, with its name."""
+    client = pynector.Pynector(
+        transport_type="sdk", provider="openai", api_key=KEY, client_options={"no_such_option": 1}
+    )
+    with pytest.raises(pynector.ConfigurationError, match="no_such_option"):
+        async with client:
+            pass  # pragma: no cover - not reached
+
+
 async def test_client_options_reach_the_sdk_client(api: FakeLLMAPI) -> None:
     """client_options are passed to the SDK client constructor (here: a default header)."""
     async with sdk_client(api, client_options={"default_headers": {"x-team": "search"}}) as client:

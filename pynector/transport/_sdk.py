@@ -592,6 +592,7 @@ class SDKTransport:
 
         Raises:
             pynector.ClientClosedError: after ``disconnect()``.
+            pynector.ConfigurationError: the SDK rejected the client options.
         """
         self._sdk_client()
 
@@ -634,9 +635,15 @@ class SDKTransport:
         if self._closed:
             raise closed_error("sdk")
         if self._client is None:
-            self._client = self._provider.build_client(
-                self._api_key, self._base_url, self._sdk_timeout, self._client_options
-            )
+            try:
+                self._client = self._provider.build_client(
+                    self._api_key, self._base_url, self._sdk_timeout, self._client_options
+                )
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"could not create the {self._provider.name} client: "
+                    f"{_redact(describe_exception(exc), self._api_key)}"
+                ) from exc
         return self._client
 
     def _start_call(self, client: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
