@@ -13,6 +13,7 @@ inherit the caller's context and can never outlive it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -371,6 +372,10 @@ class Pynector:
                 max_retries=self.config.max_retries if max_retries is None else max_retries,
                 initial_delay=self.config.retry_delay if retry_delay is None else retry_delay,
             )
+            # A transport may name the statuses its API retries (the sdk transport adds 5xx).
+            statuses = getattr(self._transport, "retry_statuses", None)
+            if statuses is not None:
+                retry = dataclasses.replace(retry, retry_statuses=frozenset(statuses))
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         attempt_timeout = self._timeout_for(timeout)

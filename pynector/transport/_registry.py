@@ -117,6 +117,11 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import MemoryTransport
 
     registry.register("memory", MemoryTransport)
+    # Importing _sdk imports neither SDK: a provider's package is imported when it is asked for.
+    from ._sdk import CallableTransport, SDKTransport
+
+    registry.register("sdk", SDKTransport)
+    registry.register("callable", CallableTransport)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:
