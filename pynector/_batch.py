@@ -434,6 +434,9 @@ class BatchResults(_Engine):
     async def __anext__(self) -> tuple[int, Any]:
         """The next ``(index, result)``; blocks until one is ready.
 
+        Always a cancellation point; it yields to the scheduler only when it has to wait, so draining
+        a burst of ready results costs no scheduler round trips.
+
         Raises:
             StopAsyncIteration: every pulled item was yielded and the input is exhausted, the batch
                 stopped, or its deadline passed.

@@ -356,6 +356,7 @@ class Pynector:
                 a :class:`pynector.BatchCancelledError` whose ``__cause__`` is that failure.
             max_per_second: rate limit for this batch's attempts (composes with the client's
                 ``max_per_second`` and with *max_concurrency*); *burst* attempts may start at once.
+                Waiting for a slot counts against the batch *timeout*, not the per-request one.
             burst: the token bucket's burst size (default 1).
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
                 per tenant...) instead of one for the batch.
