@@ -7,8 +7,11 @@ guards this list.
 from loguru import logger as _logger
 
 from . import transport as transport
+from ._batch import BatchResults as BatchResults
 from ._client import Pynector as Pynector
 from ._config import ClientConfig as ClientConfig
+from ._errors import BatchCancelledError as BatchCancelledError
+from ._errors import BatchInputError as BatchInputError
 from ._errors import ClientClosedError as ClientClosedError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ConnectError as ConnectError
@@ -32,6 +35,8 @@ from ._errors import TLSError as TLSError
 from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
+from ._retry import RetryBudget as RetryBudget
+from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
 from ._telemetry import ClientStatistics as ClientStatistics
 from ._telemetry import configure_telemetry as configure_telemetry
@@ -42,6 +47,9 @@ from ._version import __version__ as __version__
 _logger.disable("pynector")
 
 __all__ = [
+    "BatchCancelledError",
+    "BatchInputError",
+    "BatchResults",
     "ClientClosedError",
     "ClientConfig",
     "ClientStatistics",
@@ -62,6 +70,8 @@ __all__ = [
     "RateLimitError",
     "ReadError",
     "RequestTimeoutError",
+    "RetryBudget",
+    "RetryBudgetStatistics",
     "RetryPolicy",
     "SerializationError",
     "TLSError",

@@ -14,7 +14,16 @@ inherit the caller's context and can never outlive it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -22,15 +31,26 @@ from typing import Any
 import trio
 from opentelemetry.trace import TracerProvider
 
-from ._batch import run_ordered
-from ._config import ClientConfig, resolve_config, validate_concurrency, validate_timeout
+from ._batch import BatchResults, open_batch_stream, run_ordered
+from ._config import (
+    ClientConfig,
+    resolve_config,
+    validate_concurrency,
+    validate_count,
+    validate_rate,
+    validate_timeout,
+)
 from ._errors import (
+    BatchCancelledError,
+    BatchInputError,
     ClientClosedError,
     ConfigurationError,
     PynectorError,
     TimeoutError,
+    describe_exception,
     map_builtin_exception,
 )
+from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import AttemptObservation, ClientStatistics, ClientTelemetry, Counters
 from .transport._base import SerializedTransport, Transport, adapt_transport
@@ -42,6 +62,49 @@ __all__ = ["Pynector"]
 CLOSE_TIMEOUT = 5.0
 
 _NO_OPTIONS: Mapping[str, Any] = {}
+
+
+def check_batch_pair(position: int, pair: object) -> tuple[Any, Mapping[str, Any]]:
+    """Return *pair* if it is a valid ``(data, options)`` batch item.
+
+    Raises:
+        pynector.ConfigurationError: not a 2-tuple with a mapping of options, or an invalid
+            per-item ``timeout``.
+    """
+    if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+        raise ConfigurationError(
+            f"batch item {position} must be a (data, options) pair with a mapping of "
+            f"options, got {type(pair).__name__}"
+        )
+    if pair[1] and "timeout" in pair[1]:
+        validate_timeout(pair[1]["timeout"], f"timeout of batch item {position}")
+    return pair
+
+
+async def _read_all(requests: object) -> list[Any]:
+    """Read a non-sequence batch input into a list (``batch_request`` needs its length).
+
+    Raises:
+        pynector.ConfigurationError: *requests* is not iterable.
+        pynector.BatchInputError: iterating it raised.
+    """
+    if not isinstance(requests, (Iterable, AsyncIterable)):
+        raise ConfigurationError(
+            "batch requests must be an iterable or async iterable of (data, options) pairs, "
+            f"got {type(requests).__name__}"
+        )
+    items: list[Any] = []
+    try:
+        if isinstance(requests, AsyncIterable):
+            async for pair in requests:
+                items.append(pair)
+        else:
+            items.extend(requests)
+    except Exception as exc:
+        raise BatchInputError(
+            f"reading batch item {len(items)} from the requests iterable failed: {describe_exception(exc)}"
+        ) from exc
+    return items
 
 
 class Pynector:
@@ -103,6 +166,11 @@ class Pynector:
             inner = self._transport
             hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
             self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
+        self._rate_limiter = (
+            None
+            if self.config.max_per_second is None
+            else RateLimiter(self.config.max_per_second, self.config.burst)
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -191,11 +259,16 @@ class Pynector:
         observed = None if telemetry is None else telemetry.start_attempt(data, options, resend_count)
         counters = self._counters
         counters.in_flight += 1
+        limiter = self._rate_limiter
         try:
             if timeout is None:
+                if limiter is not None:
+                    await limiter.acquire()
                 result = await transport.exchange(data, **options)
             else:
                 with trio.fail_after(timeout):
+                    if limiter is not None:
+                        await limiter.acquire()
                     result = await transport.exchange(data, **options)
         except trio.TooSlowError as exc:
             error = TimeoutError(
@@ -249,68 +322,127 @@ class Pynector:
         """
         return await self._exchange(data, self._timeout_for(timeout), options)
 
+    def _batch_setup(
+        self,
+        max_concurrency: object,
+        timeout: object,
+        fail_fast: object,
+        max_per_second: object,
+        burst: int,
+        rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
+        retry: RetryPolicy | None,
+        options: Mapping[str, Any],
+    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]]:
+        """Validate the batch arguments shared by both batch forms and build the per-item call."""
+        concurrency = (
+            self.config.max_concurrency if max_concurrency is None else validate_concurrency(max_concurrency)
+        )
+        batch_timeout = validate_timeout(timeout, "batch timeout")
+        if not isinstance(fail_fast, bool):
+            raise ConfigurationError(f"fail_fast must be True or False, got {fail_fast!r}")
+        rate = validate_rate(max_per_second)
+        burst = validate_count(burst, "burst", 1)
+        limiter = None if rate is None else RateLimiter(rate, burst)
+        if rate_key is not None and not callable(rate_key):
+            raise ConfigurationError(f"rate_key must be a callable (data, options) -> key, got {rate_key!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy or None, got {retry!r}")
+        key_of = rate_key
+        policy = retry
+        default_timeout = self.config.timeout
+        shared = options or _NO_OPTIONS
+        exchange = self._exchange
+
+        async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            data, own = pair
+            item_timeout = default_timeout
+            merged = shared
+            if own:
+                merged = {**shared, **own}
+                requested = merged.pop("timeout", None)
+                if requested is not None:
+                    item_timeout = requested
+            if limiter is None and policy is None:
+                return await exchange(data, item_timeout, merged)
+
+            async def attempt(number: int) -> Any:
+                if limiter is not None:
+                    await limiter.acquire(None if key_of is None else key_of(data, merged))
+                return await exchange(data, item_timeout, merged)
+
+            if policy is None:
+                return await attempt(1)
+            return await call_with_retry(policy, attempt)
+
+        return concurrency, batch_timeout, one
+
     async def batch_request(
         self,
-        requests: Sequence[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
+        *,
+        fail_fast: bool = False,
+        max_per_second: float | None = None,
+        burst: int = 1,
+        rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
+        retry: RetryPolicy | None = None,
         **options: Any,
     ) -> list[Any]:
         """Run many requests with bounded concurrency and return their results in input order.
 
+        The same engine as :meth:`stream_batch`, delivering into a list; use :meth:`stream_batch` when
+        the input is large or endless.
+
         Args:
             requests: ``(data, options)`` pairs; each pair's options override the shared
-                ``**options``, and a per-item ``timeout`` is that item's request timeout.
+                ``**options``, and a per-item ``timeout`` is that item's request timeout. A sequence is
+                validated before anything is sent; other iterables are read into a list first.
             max_concurrency: the most exchanges in flight at once (default: client setting, 100).
             timeout: seconds the whole batch may take; unfinished items become
                 :class:`pynector.TimeoutError` instances.
-            raise_on_error: raise the first failure in input order instead of returning it.
+            raise_on_error: raise the first failure in input order instead of returning it
+                (:class:`pynector.BatchCancelledError` slots are skipped: the failure that stopped
+                the batch is raised).
+            fail_fast: on the first failed item, cancel the rest; every slot not finished then holds
+                a :class:`pynector.BatchCancelledError` whose ``__cause__`` is that failure.
+            max_per_second: rate limit for this batch's attempts (composes with the client's
+                ``max_per_second`` and with *max_concurrency*); *burst* attempts may start at once.
+                Waiting for a slot counts against the batch *timeout*, not the per-request one.
+            burst: the token bucket's burst size (default 1).
+            rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
+                per tenant...) instead of one for the batch.
+            retry: a :class:`RetryPolicy` applied to each item (share a ``RetryBudget`` through it).
             **options: shared request options.
 
         Returns:
             One slot per request, in order: the response, or the exception that request raised.
 
-        Blocks until every item finished or the batch timeout expired; no task of the batch is left
-        running when it returns or raises.
+        Blocks until every item finished, the batch stopped or its timeout expired; no task of the
+        batch is left running when it returns or raises.
 
         Raises:
             pynector.ConfigurationError: invalid arguments or a malformed request pair.
+            pynector.BatchInputError: iterating *requests* raised (nothing was sent).
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
-        concurrency = (
-            self.config.max_concurrency if max_concurrency is None else validate_concurrency(max_concurrency)
+        concurrency, batch_timeout, one = self._batch_setup(
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
-        batch_timeout = validate_timeout(timeout, "batch timeout")
-        items = requests if isinstance(requests, Sequence) else list(requests)
+        items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, pair in enumerate(items):
-            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], Mapping)):
-                raise ConfigurationError(
-                    f"batch item {position} must be a (data, options) pair with a mapping of "
-                    f"options, got {type(pair).__name__}"
-                )
-            if "timeout" in pair[1]:
-                validate_timeout(pair[1]["timeout"], f"timeout of batch item {position}")
+            check_batch_pair(position, pair)
         await self._ensure_connected()
-        default_timeout = self.config.timeout
-        shared = options or _NO_OPTIONS
         counters = self._counters
         started = finished = 0
 
-        async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+        async def counted(pair: tuple[Any, Mapping[str, Any]]) -> Any:
             nonlocal started, finished
             started += 1
             counters.waiting -= 1
-            data, own = pair
             try:
-                if not own:
-                    result = await self._exchange(data, default_timeout, shared)
-                else:
-                    merged = {**shared, **own}
-                    item_timeout = merged.pop("timeout", None)
-                    result = await self._exchange(
-                        data, default_timeout if item_timeout is None else item_timeout, merged
-                    )
+                result = await one(pair)
             except Exception:
                 finished += 1
                 raise
@@ -321,7 +453,12 @@ class Pynector:
         counters.waiting += len(items)
         try:
             results = await run_ordered(
-                items, len(items), one, max_concurrency=concurrency, timeout=batch_timeout
+                items,
+                len(items),
+                counted,
+                max_concurrency=concurrency,
+                timeout=batch_timeout,
+                fail_fast=fail_fast,
             )
         except BaseException as exc:
             if observed is not None:
@@ -329,16 +466,91 @@ class Pynector:
             raise
         finally:
             counters.waiting -= len(items) - started
-        # Items still pending when the batch deadline fired were cancelled, not failed: count them.
-        counters.timed_out += len(items) - finished
+        # Slots cut by the batch deadline were cancelled, not failed: count them as timed out (slots
+        # cut by fail_fast hold BatchCancelledError instead).
+        unfinished = len(items) - finished
+        if unfinished:
+            cut = sum(isinstance(result, BatchCancelledError) for result in results) if fail_fast else 0
+            counters.timed_out += unfinished - cut
         error = None
         if raise_on_error:
-            error = next((result for result in results if isinstance(result, Exception)), None)
+            error = next(
+                (r for r in results if isinstance(r, Exception) and not isinstance(r, BatchCancelledError)),
+                None,
+            )
         if observed is not None:
             observed.batch_finished(results, error)
         if error is not None:
             raise error
         return results
+
+    @asynccontextmanager
+    async def stream_batch(
+        self,
+        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        *,
+        ordered: bool = False,
+        fail_fast: bool = False,
+        max_per_second: float | None = None,
+        burst: int = 1,
+        rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
+        retry: RetryPolicy | None = None,
+        **options: Any,
+    ) -> AsyncIterator[BatchResults]:
+        """Run a batch of any length and get results as they finish.
+
+        ``async with client.stream_batch(requests) as results: async for index, result in results:``.
+        *requests* (any iterable or async iterable of ``(data, options)`` pairs, possibly endless) is
+        read lazily, one item whenever a worker is free: memory stays O(max_concurrency). *result* is
+        the response or the exception that item raised.
+
+        Args:
+            requests: ``(data, options)`` pairs, as for :meth:`batch_request`.
+            max_concurrency: the most exchanges in flight at once (default: client setting, 100).
+            timeout: seconds the whole stream may take, from entering the block; items in flight
+                then are yielded with :class:`pynector.TimeoutError`; items never read from
+                *requests* are not yielded.
+            ordered: yield in input order, holding early finishers in a reorder buffer of at most
+                ``2 * max_concurrency`` results; when it is full, the workers wait for the slow item
+                at its head (backpressure), they never buffer more.
+            fail_fast: on the first failed item, stop: items in flight are yielded with
+                :class:`pynector.BatchCancelledError` (``__cause__``: that failure); no more input is
+                read.
+            max_per_second: rate limit for this batch's attempts; *burst* may start at once.
+            burst: the token bucket's burst size (default 1).
+            rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key.
+            retry: a :class:`RetryPolicy` applied to each item.
+            **options: shared request options.
+
+        Yields:
+            A :class:`pynector.BatchResults` async iterator of ``(index, result)`` pairs. Leaving the
+            block (after the last result, by ``break``, by an exception or by cancellation) cancels the
+            outstanding work; no task is left running afterwards. Consuming slowly slows the batch
+            (backpressure).
+
+        Raises:
+            pynector.ConfigurationError: invalid arguments (on entering), or a malformed pair (from
+                the ``async for``, after the results already finished).
+            pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
+        """
+        concurrency, batch_timeout, one = self._batch_setup(
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+        )
+        if not isinstance(ordered, bool):
+            raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
+        await self._ensure_connected()
+        async with open_batch_stream(
+            requests,
+            one,
+            max_concurrency=concurrency,
+            timeout=batch_timeout,
+            ordered=ordered,
+            fail_fast=fail_fast,
+            check=check_batch_pair,
+        ) as results:
+            yield results
 
     async def request_with_retry(
         self,

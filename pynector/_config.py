@@ -17,7 +17,7 @@ from typing import Any
 
 from ._errors import ConfigurationError
 
-__all__ = ["ClientConfig", "resolve_config", "validate_concurrency", "validate_timeout"]
+__all__ = ["ClientConfig", "resolve_config", "validate_concurrency", "validate_rate", "validate_timeout"]
 
 ENV_PREFIX = "PYNECTOR_"
 
@@ -33,6 +33,10 @@ class ClientConfig:
         max_retries: default retries after the first attempt in ``request_with_retry`` (3).
         retry_delay: default first backoff delay in seconds (1.0).
         enable_telemetry: whether spans and log events are produced (True).
+        max_per_second: client-wide rate limit on exchanges (every request, batch item and retry
+            attempt), or ``None`` for none (the default). Waiting for a slot counts against the
+            request's ``timeout``.
+        burst: how many exchanges may start at once under ``max_per_second`` (1).
     """
 
     transport_type: str = "http"
@@ -41,6 +45,8 @@ class ClientConfig:
     max_retries: int = 3
     retry_delay: float = 1.0
     enable_telemetry: bool = True
+    max_per_second: float | None = None
+    burst: int = 1
 
 
 def _is_number(value: object) -> bool:
@@ -99,6 +105,20 @@ def validate_concurrency(value: object, name: str = "max_concurrency") -> int:
     return validate_count(value, name, 1)
 
 
+def validate_rate(value: object, name: str = "max_per_second") -> float | None:
+    """Return *value* as a rate in calls per second, or ``None`` (no limit).
+
+    Raises:
+        pynector.ConfigurationError: unless *value* is ``None`` or a finite number > 0.
+    """
+    if value is None:
+        return None
+    rate = validate_delay(value, name)
+    if rate <= 0:
+        raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}")
+    return rate
+
+
 def _validate_transport_type(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"transport_type must be a non-empty string, got {value!r}")
@@ -118,6 +138,8 @@ _VALIDATORS: dict[str, Callable[[object], Any]] = {
     "max_retries": lambda v: validate_count(v, "max_retries", 0),
     "retry_delay": lambda v: validate_delay(v, "retry_delay"),
     "enable_telemetry": lambda v: _validate_bool(v, "enable_telemetry"),
+    "max_per_second": validate_rate,
+    "burst": lambda v: validate_count(v, "burst", 1),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -138,9 +160,9 @@ def _parse_env(key: str, text: str) -> object:
             if lowered in _FALSE:
                 return False
             raise ValueError
-        if key == "timeout" and stripped.lower() in {"", "none"}:
+        if key in {"timeout", "max_per_second"} and stripped.lower() in {"", "none"}:
             return None
-        if key in {"max_concurrency", "max_retries"}:
+        if key in {"max_concurrency", "max_retries", "burst"}:
             return int(stripped)
         return float(stripped)
     except ValueError:

@@ -7,6 +7,8 @@ exception that caused it (an ``OSError``, a ``trio.TooSlowError``, an ``httpx`` 
     PynectorError
     ├── ConfigurationError (also ValueError)      bad option, unknown transport, invalid timeout...
     ├── ClientClosedError                         the client was used after aclose()
+    ├── BatchCancelledError                       a batch item stopped by fail_fast or a failed input
+    ├── BatchInputError                           the batch's request iterable raised
     ├── MessageError
     │   ├── SerializationError                    a payload could not be encoded
     │   └── DeserializationError                  bytes could not be decoded into a message
@@ -45,6 +47,8 @@ import ssl
 import trio
 
 __all__ = [
+    "BatchCancelledError",
+    "BatchInputError",
     "ClientClosedError",
     "ConfigurationError",
     "ConnectError",
@@ -91,6 +95,22 @@ class ConfigurationError(PynectorError, ValueError):
 
 class ClientClosedError(PynectorError):
     """The client (or transport) was used after it was closed."""
+
+
+class BatchCancelledError(PynectorError):
+    """A batch item was not run, or was cancelled mid-flight, because the batch stopped early.
+
+    With ``fail_fast=True`` the first failure stops the batch: every item that had not finished gets
+    this error, with the failure that stopped the batch as ``__cause__``. An input error
+    (:class:`BatchInputError`) stops the batch the same way.
+    """
+
+
+class BatchInputError(PynectorError):
+    """Iterating the batch's ``requests`` raised; the iterator's exception is the ``__cause__``.
+
+    The batch stops at that point: the outstanding items are cancelled (:class:`BatchCancelledError`).
+    """
 
 
 class MessageError(PynectorError):

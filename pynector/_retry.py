@@ -16,6 +16,17 @@ the HTTP layer from a ``Retry-After`` header) replaces the backoff for that retr
 policy's total ``timeout`` (one deadline covering every attempt and every wait): failing at once beats
 sleeping only to fail at the deadline.
 
+A shared :class:`RetryBudget` (off by default; ``RetryPolicy(budget=...)``) stops retries from
+amplifying the load on a failing service, after gRPC's retry throttling: the budget holds up to
+``max_tokens`` tokens (it starts full); every attempt that fails with a retryable error takes one token,
+every success gives back ``token_ratio``; a retry is allowed only while more than half the tokens are
+left. Against a service that fails everything, a batch of ``N`` requests sharing one budget makes
+``N + ceil(max_tokens / 2) - 1`` attempts in total (with the default 10 tokens: ``N + 4``) instead of
+``N * (max_retries + 1)``; once successes return, the tokens refill and retries resume. Tokens are kept in
+thousandths as integers, so the arithmetic is exact. Non-retryable failures (a 404) neither take nor give
+tokens. Failure recording and the retry decision happen with no checkpoint in between, so concurrent
+attempts sharing a budget see a consistent count.
+
 Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardInterrupt`` propagate
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
@@ -41,7 +52,7 @@ import trio
 from ._config import validate_count, validate_delay, validate_timeout
 from ._errors import ConfigurationError, HTTPStatusError, PynectorError, TimeoutError, TransportError
 
-__all__ = ["RetryPolicy", "call_with_retry"]
+__all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
@@ -51,6 +62,85 @@ T = TypeVar("T")
 RETRY_WAIT_HOOK: ContextVar[Callable[[float], float] | None] = ContextVar(
     "pynector_retry_wait_hook", default=None
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetStatistics:
+    """A snapshot of a :class:`RetryBudget`.
+
+    Attributes:
+        tokens: tokens left (retries are allowed while ``tokens > max_tokens / 2``).
+        max_tokens: the budget's capacity.
+        token_ratio: tokens given back per successful attempt.
+        retries_allowed: retries the budget granted so far.
+        retries_refused: retries it refused (the caller got the failure instead).
+    """
+
+    tokens: float
+    max_tokens: float
+    token_ratio: float
+    retries_allowed: int
+    retries_refused: int
+
+
+class RetryBudget:
+    """A retry budget shared by many calls (gRPC retry throttling; see the module docstring).
+
+    Share one budget between the requests that hit the same service (for example every item of a
+    batch, through one :class:`RetryPolicy`). Not thread-safe; safe among trio tasks.
+
+    Args:
+        max_tokens: capacity and initial token count, a number in (0, 1000] (default 10).
+        token_ratio: tokens a successful attempt gives back, in (0, max_tokens] (default 0.1),
+            precise to a thousandth.
+
+    Raises:
+        pynector.ConfigurationError: for values out of range.
+    """
+
+    __slots__ = ("_max", "_ratio", "_tokens", "retries_allowed", "retries_refused")
+
+    def __init__(self, max_tokens: float = 10, token_ratio: float = 0.1) -> None:
+        capacity = validate_delay(max_tokens, "max_tokens")
+        ratio = validate_delay(token_ratio, "token_ratio")
+        if not 0 < capacity <= 1000:
+            raise ConfigurationError(f"max_tokens must be in (0, 1000], got {max_tokens!r}")
+        if not 0 < ratio <= capacity:
+            raise ConfigurationError(f"token_ratio must be in (0, max_tokens], got {token_ratio!r}")
+        self._max = round(capacity * 1000)
+        self._ratio = max(1, round(ratio * 1000))
+        self._tokens = self._max
+        self.retries_allowed = 0
+        self.retries_refused = 0
+
+    def record_success(self) -> None:
+        """Give back ``token_ratio`` tokens (up to ``max_tokens``): an attempt succeeded."""
+        self._tokens = min(self._max, self._tokens + self._ratio)
+
+    def record_failure(self) -> None:
+        """Take one token (down to zero): an attempt failed with a retryable error."""
+        self._tokens = max(0, self._tokens - 1000)
+
+    def try_retry(self) -> bool:
+        """Whether a retry may be made now (more than half the tokens left); counts the decision."""
+        if self._tokens * 2 > self._max:
+            self.retries_allowed += 1
+            return True
+        self.retries_refused += 1
+        return False
+
+    def statistics(self) -> RetryBudgetStatistics:
+        """A frozen snapshot of the budget's state and counters."""
+        return RetryBudgetStatistics(
+            tokens=self._tokens / 1000,
+            max_tokens=self._max / 1000,
+            token_ratio=self._ratio / 1000,
+            retries_allowed=self.retries_allowed,
+            retries_refused=self.retries_refused,
+        )
+
+    def __repr__(self) -> str:
+        return f"RetryBudget(max_tokens={self._max / 1000:g}, token_ratio={self._ratio / 1000:g})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +162,7 @@ class RetryPolicy:
         timeout: one total deadline in seconds for all attempts and waits, or ``None``.
         max_retry_after: the longest server-requested wait that is honoured; longer ends the retries.
         random: source of ``u`` in the backoff formula (inject for deterministic tests).
+        budget: an optional shared :class:`RetryBudget` that can refuse retries (``None``: no budget).
 
     Raises:
         pynector.ConfigurationError: on construction, for any invalid value.
@@ -88,6 +179,7 @@ class RetryPolicy:
     timeout: float | None = None
     max_retry_after: float = 300.0
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
+    budget: RetryBudget | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate_count(self.max_retries, "max_retries", 0)
@@ -103,6 +195,8 @@ class RetryPolicy:
             isinstance(c, type) and issubclass(c, Exception) for c in self.retry_on
         ):
             raise ConfigurationError("retry_on must be a tuple of Exception subclasses")
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise ConfigurationError(f"budget must be a RetryBudget or None, got {self.budget!r}")
         if not isinstance(self.retry_statuses, frozenset):
             object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
@@ -154,19 +248,25 @@ async def call_with_retry(
             retryable. It must not block.
 
     Raises:
-        Exception: the last attempt's exception when it is not retryable or retries are exhausted,
-            with ``.attempts`` set on pynector errors.
+        Exception: the last attempt's exception when it is not retryable, retries are exhausted or
+            the policy's budget refused a retry (a note says so), with ``.attempts`` set on pynector
+            errors.
         pynector.TimeoutError: when the policy's total ``timeout`` expires during an attempt.
     """
     deadline = math.inf if policy.timeout is None else trio.current_time() + policy.timeout
+    budget = policy.budget
     number = 0
     while True:
         number += 1
         try:
             if deadline == math.inf:
-                return await attempt(number)
-            with trio.fail_at(deadline):
-                return await attempt(number)
+                result = await attempt(number)
+            else:
+                with trio.fail_at(deadline):
+                    result = await attempt(number)
+            if budget is not None:
+                budget.record_success()
+            return result
         except trio.TooSlowError as exc:
             error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
             error.attempts = number
@@ -175,15 +275,24 @@ async def call_with_retry(
             raise error from exc
         except Exception as exc:
             last = exc
-        if number > policy.max_retries or not policy.is_retryable(last):
+        retryable = policy.is_retryable(last)
+        if retryable and budget is not None:
+            budget.record_failure()
+        if number > policy.max_retries or not retryable:
             _attach_attempts(last, number)
             exhausted = policy.max_retries > 0 and number > policy.max_retries
-            if on_retry is not None and exhausted and policy.is_retryable(last):
+            if on_retry is not None and exhausted and retryable:
                 on_retry(number, last, None)
             raise last
         wait = policy.wait_before(last, number)
         if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
             _attach_attempts(last, number)
+            if on_retry is not None:
+                on_retry(number, last, None)
+            raise last
+        if budget is not None and not budget.try_retry():
+            _attach_attempts(last, number)
+            last.add_note(f"pynector: retry budget exhausted after attempt {number}; not retried")
             if on_retry is not None:
                 on_retry(number, last, None)
             raise last

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pynector
 
 EXPECTED_ALL = [
+    "BatchCancelledError",
+    "BatchInputError",
+    "BatchResults",
     "ClientClosedError",
     "ClientConfig",
     "ClientStatistics",
@@ -25,6 +28,8 @@ EXPECTED_ALL = [
     "RateLimitError",
     "ReadError",
     "RequestTimeoutError",
+    "RetryBudget",
+    "RetryBudgetStatistics",
     "RetryPolicy",
     "SerializationError",
     "TLSError",
@@ -61,7 +66,9 @@ def test_core_names_are_exported() -> None:
         "TransportError",
         "ConfigurationError",
         "TimeoutError",
-        "RetryPolicy",
+        "RetryBudget",
+    "RetryBudgetStatistics",
+    "RetryPolicy",
     ):
         assert name in pynector.__all__
     for name in (
