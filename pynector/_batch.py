@@ -51,7 +51,7 @@ slots that start as a private sentinel, so a legitimate ``None`` result stays ``
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sized
 from contextlib import asynccontextmanager
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -352,7 +352,8 @@ class BatchResults(_Engine):
         check: Check | None,
     ) -> None:
         super().__init__(items, call, timeout=timeout, fail_fast=fail_fast, check=check)
-        self._workers = max_concurrency
+        # No idle workers for a short sized input; an unsized one may be endless.
+        self._workers = min(max_concurrency, len(items)) if isinstance(items, Sized) else max_concurrency
         self._tracked: dict[int, Any] = {}
         self._running = self._tracked
         self._finished = False
@@ -433,6 +434,9 @@ class BatchResults(_Engine):
 
     async def __anext__(self) -> tuple[int, Any]:
         """The next ``(index, result)``; blocks until one is ready.
+
+        Always a cancellation point; it yields to the scheduler only when it has to wait, so draining
+        a burst of ready results costs no scheduler round trips.
 
         Raises:
             StopAsyncIteration: every pulled item was yielded and the input is exhausted, the batch

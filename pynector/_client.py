@@ -13,6 +13,7 @@ inherit the caller's context and can never outlive it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -28,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 import trio
+from opentelemetry.trace import TracerProvider
 
 from ._batch import BatchResults, open_batch_stream, run_ordered
 from ._config import (
@@ -50,7 +52,8 @@ from ._errors import (
 )
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
-from .transport._base import Transport, adapt_transport
+from ._telemetry import AttemptObservation, ClientStatistics, ClientTelemetry, Counters
+from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
@@ -112,9 +115,13 @@ class Pynector:
             but never disconnects it: its owner does.
         transport_type: registry name of the transport to create when *transport* is not given
             (default, after ``config`` and ``PYNECTOR_TRANSPORT_TYPE``: ``"http"``).
-        enable_telemetry: produce spans and log events (default True).
+        enable_telemetry: produce spans and log events (default True). Spans are recorded only
+            when a real tracer provider exists, events only when loguru has a handler and
+            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks.
         config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
+        tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
+            global one, looked up on each attempt until one is installed).
         **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
 
     Raises:
@@ -128,6 +135,7 @@ class Pynector:
         transport_type: str | None = None,
         enable_telemetry: bool | None = None,
         config: Mapping[str, Any] | None = None,
+        tracer_provider: TracerProvider | None = None,
         **transport_options: Any,
     ) -> None:
         self.config: ClientConfig = resolve_config(
@@ -152,6 +160,12 @@ class Pynector:
         self._connected = False
         self._closed = False
         self._connect_lock = trio.Lock()
+        self._counters = Counters()
+        self._telemetry: ClientTelemetry | None = None
+        if self.config.enable_telemetry:
+            inner = self._transport
+            hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
+            self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
         self._rate_limiter = (
             None
             if self.config.max_per_second is None
@@ -164,6 +178,11 @@ class Pynector:
     def transport(self) -> Transport:
         """The transport this client exchanges through."""
         return self._transport
+
+    def statistics(self) -> ClientStatistics:
+        """A frozen snapshot of this client's counters (in flight, waiting, completed, failed,
+        retried, timed out); see :class:`pynector.ClientStatistics`. Cheap; never blocks."""
+        return self._counters.snapshot()
 
     @property
     def closed(self) -> bool:
@@ -225,32 +244,66 @@ class Pynector:
 
     # --- one exchange ------------------------------------------------------------------------
 
-    async def _exchange(self, data: Any, timeout: float | None, options: Mapping[str, Any]) -> Any:
-        """One attempt: the single choke point every request, batch item and retry goes through."""
+    async def _exchange(
+        self, data: Any, timeout: float | None, options: Mapping[str, Any], resend_count: int = 0
+    ) -> Any:
+        """One attempt: the single choke point every request, batch item and retry goes through.
+
+        Counts the attempt in :meth:`statistics` and, when telemetry is on and someone listens, wraps
+        it in a CLIENT span and a DEBUG event (``resend_count``: attempts before this one).
+        """
         transport = self._transport if self._connected else await self._ensure_connected()
         if self._closed:
             raise ClientClosedError("this Pynector client is closed")
+        telemetry = self._telemetry
+        observed = None if telemetry is None else telemetry.start_attempt(data, options, resend_count)
+        counters = self._counters
+        counters.in_flight += 1
         limiter = self._rate_limiter
         try:
             if timeout is None:
                 if limiter is not None:
                     await limiter.acquire()
-                return await transport.exchange(data, **options)
-            with trio.fail_after(timeout):
-                if limiter is not None:
-                    await limiter.acquire()
-                return await transport.exchange(data, **options)
+                result = await transport.exchange(data, **options)
+            else:
+                with trio.fail_after(timeout):
+                    if limiter is not None:
+                        await limiter.acquire()
+                    result = await transport.exchange(data, **options)
         except trio.TooSlowError as exc:
-            raise TimeoutError(
+            error = TimeoutError(
                 f"request through {self._transport_name} transport timed out after {timeout:g}s"
-            ) from exc
-        except PynectorError:
+            )
+            self._attempt_failed(observed, error)
+            raise error from exc
+        except PynectorError as exc:
+            self._attempt_failed(observed, exc)
             raise
         except Exception as exc:
             mapped = map_builtin_exception(exc, f"request through {self._transport_name} transport")
+            self._attempt_failed(observed, exc if mapped is None else mapped)
             if mapped is None:
                 raise
             raise mapped from exc
+        except BaseException as exc:  # trio.Cancelled, KeyboardInterrupt: not failures, re-raised
+            counters.in_flight -= 1
+            if observed is not None:
+                observed.cancelled(exc)
+            raise
+        counters.in_flight -= 1
+        counters.completed += 1
+        if observed is not None:
+            observed.succeeded(result)
+        return result
+
+    def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
+        counters = self._counters
+        counters.in_flight -= 1
+        counters.failed += 1
+        if isinstance(error, TimeoutError):
+            counters.timed_out += 1
+        if observed is not None:
+            observed.failed(error)
 
     def _timeout_for(self, timeout: object) -> float | None:
         return self.config.timeout if timeout is None else validate_timeout(timeout)
@@ -356,6 +409,7 @@ class Pynector:
                 a :class:`pynector.BatchCancelledError` whose ``__cause__`` is that failure.
             max_per_second: rate limit for this batch's attempts (composes with the client's
                 ``max_per_second`` and with *max_concurrency*); *burst* attempts may start at once.
+                Waiting for a slot counts against the batch *timeout*, not the per-request one.
             burst: the token bucket's burst size (default 1).
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
                 per tenant...) instead of one for the batch.
@@ -380,13 +434,54 @@ class Pynector:
         for position, pair in enumerate(items):
             check_batch_pair(position, pair)
         await self._ensure_connected()
-        results = await run_ordered(
-            items, len(items), one, max_concurrency=concurrency, timeout=batch_timeout, fail_fast=fail_fast
-        )
+        counters = self._counters
+        started = finished = 0
+
+        async def counted(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            nonlocal started, finished
+            started += 1
+            counters.waiting -= 1
+            try:
+                result = await one(pair)
+            except Exception:
+                finished += 1
+                raise
+            finished += 1
+            return result
+
+        observed = None if self._telemetry is None else self._telemetry.start_batch(len(items), concurrency)
+        counters.waiting += len(items)
+        try:
+            results = await run_ordered(
+                items,
+                len(items),
+                counted,
+                max_concurrency=concurrency,
+                timeout=batch_timeout,
+                fail_fast=fail_fast,
+            )
+        except BaseException as exc:
+            if observed is not None:
+                observed.batch_finished(None, exc)
+            raise
+        finally:
+            counters.waiting -= len(items) - started
+        # Slots cut by the batch deadline were cancelled, not failed: count them as timed out (slots
+        # cut by fail_fast hold BatchCancelledError instead).
+        unfinished = len(items) - finished
+        if unfinished:
+            cut = sum(isinstance(result, BatchCancelledError) for result in results) if fail_fast else 0
+            counters.timed_out += unfinished - cut
+        error = None
         if raise_on_error:
-            for result in results:
-                if isinstance(result, Exception) and not isinstance(result, BatchCancelledError):
-                    raise result
+            error = next(
+                (r for r in results if isinstance(r, Exception) and not isinstance(r, BatchCancelledError)),
+                None,
+            )
+        if observed is not None:
+            observed.batch_finished(results, error)
+        if error is not None:
+            raise error
         return results
 
     @asynccontextmanager
@@ -489,14 +584,58 @@ class Pynector:
                 max_retries=self.config.max_retries if max_retries is None else max_retries,
                 initial_delay=self.config.retry_delay if retry_delay is None else retry_delay,
             )
+            # A transport may name the statuses its API retries (the sdk transport adds 5xx).
+            statuses = getattr(self._transport, "retry_statuses", None)
+            if statuses is not None:
+                retry = dataclasses.replace(retry, retry_statuses=frozenset(statuses))
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         attempt_timeout = self._timeout_for(timeout)
+        counters = self._counters
+        observed = None if self._telemetry is None else self._telemetry.start_retry(retry.max_retries)
+        attempts = 0
+        sleeping = False
+
+        running = False  # still True if the retry deadline interrupted an attempt
 
         async def attempt(number: int) -> Any:
-            return await self._exchange(data, attempt_timeout, options)
+            nonlocal attempts, sleeping, running
+            attempts = number
+            if sleeping:
+                sleeping = False
+                counters.waiting -= 1
+            running = True
+            try:
+                result = await self._exchange(data, attempt_timeout, options, number - 1)
+            except Exception:
+                running = False
+                raise
+            running = False
+            return result
 
-        return await call_with_retry(retry, attempt)
+        def on_retry(number: int, exc: Exception, wait: float | None) -> None:
+            nonlocal sleeping
+            if wait is not None:
+                counters.retried += 1
+                counters.waiting += 1
+                sleeping = True
+            if observed is not None:
+                observed.retrying(number, exc, wait)
+
+        try:
+            result = await call_with_retry(retry, attempt, on_retry=on_retry)
+        except BaseException as exc:
+            if running and isinstance(exc, TimeoutError):
+                counters.timed_out += 1
+            if observed is not None:
+                observed.retry_finished(attempts, exc)
+            raise
+        finally:
+            if sleeping:  # cancelled during a wait
+                counters.waiting -= 1
+        if observed is not None:
+            observed.retry_finished(attempts, None)
+        return result
 
     @asynccontextmanager
     async def stream(self, data: Any, timeout: float | None = None, **options: Any) -> AsyncIterator[Any]:

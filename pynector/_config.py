@@ -34,7 +34,8 @@ class ClientConfig:
         retry_delay: default first backoff delay in seconds (1.0).
         enable_telemetry: whether spans and log events are produced (True).
         max_per_second: client-wide rate limit on exchanges (every request, batch item and retry
-            attempt), or ``None`` for none (the default).
+            attempt), or ``None`` for none (the default). Waiting for a slot counts against the
+            request's ``timeout``.
         burst: how many exchanges may start at once under ``max_per_second`` (1).
     """
 

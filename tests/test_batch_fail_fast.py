@@ -140,3 +140,36 @@ async def test_timeout_slots_never_started(autojump_clock: trio.testing.MockCloc
         )
     assert [0, 1] == results[:2]
     assert all(isinstance(r, pynector.TimeoutError) for r in results[2:])
+
+
+async def test_outer_cancel_leaves_no_task(autojump_clock: trio.testing.MockClock) -> None:
+    """Cancelling batch_request from outside cancels every worker; nothing is left running."""
+    handler = make_handler([10.0] * 50, frozenset())
+    baseline = trio.lowlevel.current_statistics().tasks_living
+    async with pynector.Pynector(transport_type="memory", handler=handler) as client:
+        with trio.move_on_after(1) as scope:
+            await client.batch_request([(i, NO_OPTIONS) for i in range(50)], max_concurrency=8)
+    assert scope.cancelled_caught
+    assert baseline == trio.lowlevel.current_statistics().tasks_living
+
+
+async def test_ordered_stream_fail_fast(autojump_clock: trio.testing.MockClock) -> None:
+    """An ordered stream with fail_fast yields every pulled index in order, cancelled ones included."""
+    handler = make_handler([2.0, 2.0, 0.5, 2.0, 2.0], frozenset({2}))
+    async with (
+        pynector.Pynector(transport_type="memory", handler=handler) as client,
+        client.stream_batch(
+            [(i, NO_OPTIONS) for i in range(5)], max_concurrency=3, ordered=True, fail_fast=True
+        ) as results,
+    ):
+        got = [(index, type(result).__name__) async for index, result in results]
+    assert [(0, "BatchCancelledError"), (1, "BatchCancelledError"), (2, "KeyError")] == got
+
+
+async def test_empty_stream_ends() -> None:
+    """An empty input gives an empty stream."""
+    async with (
+        pynector.Pynector(transport_type="memory", handler=make_handler([], frozenset())) as client,
+        client.stream_batch([]) as results,
+    ):
+        assert [] == [pair async for pair in results]

@@ -1,5 +1,6 @@
 """Transports: the exchange contract, the factory registry and the built-in transports."""
 
+from .._telemetry import TracedTransport as TracedTransport
 from ._base import SeedTransport as SeedTransport
 from ._base import SerializedTransport as SerializedTransport
 from ._base import Transport as Transport
@@ -7,13 +8,28 @@ from ._memory import MemoryTransport as MemoryTransport
 from ._registry import TransportFactory as TransportFactory
 from ._registry import TransportFactoryRegistry as TransportFactoryRegistry
 from ._registry import get_transport_factory_registry as get_transport_factory_registry
+from ._sdk import SDK_RETRY_STATUSES as SDK_RETRY_STATUSES
+from ._sdk import CallableTransport as CallableTransport
+from ._sdk import SDKTransport as SDKTransport
+from ._sdk import TextReply as TextReply
+from ._sdk import TextStream as TextStream
+from ._sdk import Usage as Usage
+from ._sdk import sum_usage as sum_usage
 
 __all__ = [
+    "CallableTransport",
     "MemoryTransport",
+    "SDKTransport",
+    "SDK_RETRY_STATUSES",
     "SeedTransport",
     "SerializedTransport",
+    "TextReply",
+    "TextStream",
+    "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",
+    "Usage",
     "get_transport_factory_registry",
+    "sum_usage",
 ]

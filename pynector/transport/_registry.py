@@ -125,6 +125,11 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     registry.register("memory", MemoryTransport)
     registry.register("httpx", _create_httpx)
     registry.register("http", _create_httpx)  # until the native HTTP/1.1 engine lands
+    # Importing _sdk imports neither SDK: a provider's package is imported when it is asked for.
+    from ._sdk import CallableTransport, SDKTransport
+
+    registry.register("sdk", SDKTransport)
+    registry.register("callable", CallableTransport)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:
