@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import trio
-from loguru import logger
+from opentelemetry import trace as otel_trace
 
 from .._config import validate_count, validate_timeout
 from .._errors import (
@@ -47,6 +47,7 @@ from .._errors import (
 )
 from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, scrub_text
 from .._retry import RetryPolicy, call_with_retry
+from .._telemetry import Attributes, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireRequest
@@ -301,6 +302,38 @@ class HTTPTransport:
             self._mark(exc, prepared)
             raise
 
+    # --- telemetry hooks (pynector.transport.TracedTransport) ---------------------------------
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """The attempt span's name: the request method (HTTP semantic conventions)."""
+        method = data.method if isinstance(data, HttpMessage) else "GET"
+        if isinstance(data, Mapping):
+            method = data.get("method", "GET")
+        return method.upper() if isinstance(method, str) and _TOKEN.match(method) else "HTTP"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Attributes:
+        """``http.request.method``, ``url.full`` (redacted), ``server.address`` and ``server.port``."""
+        attributes: dict[str, str | int] = {"http.request.method": self.span_name(data, options)}
+        raw = data.url if isinstance(data, HttpMessage) else data
+        if isinstance(data, Mapping):
+            raw = data.get("url", data.get("path", ""))
+        try:
+            url = self._resolve(str(raw))
+        except PynectorError:
+            return attributes  # the request itself reports the problem
+        if url.userinfo:
+            url = url.copy_with(userinfo=b"")
+        attributes["url.full"] = redact_url(url)
+        attributes["server.address"] = url.host
+        attributes["server.port"] = url.port or (443 if url.scheme == "https" else 80)
+        return attributes
+
+    def response_span_attributes(self, response: Any) -> Attributes:
+        """``http.response.status_code`` of a successful exchange."""
+        if isinstance(response, Response):
+            return {"http.response.status_code": response.status_code}
+        return {}
+
     # --- one attempt -----------------------------------------------------------------------
 
     async def _attempt(self, prepared: _Prepared) -> Response:
@@ -314,21 +347,10 @@ class HTTPTransport:
                 with trio.fail_after(prepared.timeout):
                     response = await self._send(prepared, start)
         except trio.TooSlowError as exc:
-            error = self._mark(self._deadline_error(prepared), prepared)
-            logger.opt(lazy=True).debug("HTTP {} failed: {}", lambda: prepared.described, lambda: str(error))
-            raise error from exc
+            raise self._mark(self._deadline_error(prepared), prepared) from exc
         except PynectorError as exc:
-            failure = self._mark(exc, prepared)
-            logger.opt(lazy=True).debug(
-                "HTTP {} failed: {}", lambda: prepared.described, lambda: str(failure)
-            )
+            self._mark(exc, prepared)
             raise
-        logger.opt(lazy=True).debug(
-            "HTTP {} -> {} in {:.3f}s",
-            lambda: prepared.described,
-            lambda: response.status_code,
-            lambda: response.elapsed,
-        )
         return response
 
     def _deadline_error(self, prepared: _Prepared) -> TimeoutError:
@@ -493,6 +515,10 @@ class HTTPTransport:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
             headers.append(("Accept-Encoding", "gzip, deflate"))
+        if "traceparent" not in present and otel_trace.get_current_span().get_span_context().is_valid:
+            carrier: dict[str, str] = {}
+            inject_trace_context(carrier)  # the client's attempt span is current here
+            headers.extend(carrier.items())
         secrets = [v for n, v in headers if is_sensitive_header(n, self._secret_headers)]
         if url.userinfo:
             username, password = url.username, url.password

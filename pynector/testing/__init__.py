@@ -1,17 +1,54 @@
-"""Tools for testing code built on pynector without a network."""
+"""Tools to test code built on pynector without a network.
 
+- :class:`MockTransport`: a transport answering from routes (by HTTP method and path, or by
+  predicate) with scripted responses and faults, recording every exchange on trio's clock;
+- :class:`Recorder` / :class:`RecordedCall`: what the mock saw, with assertion helpers;
+- :func:`capture_logs` / :func:`capture_spans`: pynector's log records and spans during a block;
+- :func:`no_retry_wait`: retries wait zero seconds (the waits are recorded) inside the block;
+- a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
+  the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
+  ``pynector_no_retry_wait`` fixtures;
+- :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
+  for real-socket tests, examples and demos.
+"""
+
+from ._capture import CapturedLogs as CapturedLogs
+from ._capture import capture_logs as capture_logs
+from ._capture import capture_spans as capture_spans
 from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
 from ._http_server import ServerConnection as ServerConnection
 from ._http_server import open_http_server as open_http_server
 from ._http_server import serve_http as serve_http
+from ._mock import MockTransport as MockTransport
+from ._mock import Route as Route
+from ._mock import UnexpectedRequestError as UnexpectedRequestError
+from ._recorder import RecordedCall as RecordedCall
+from ._recorder import Recorder as Recorder
+from ._recorder import no_retry_wait as no_retry_wait
 
 __all__ = [
+    "CapturedLogs",
     "HTTPRequest",
     "HTTPResponse",
     "HTTPServer",
+    "MockTransport",
+    "RecordedCall",
+    "Recorder",
+    "Route",
     "ServerConnection",
+    "UnexpectedRequestError",
+    "capture_logs",
+    "capture_spans",
+    "no_retry_wait",
     "open_http_server",
     "serve_http",
 ]
+
+# Tracebacks and reprs show the public path (pynector.testing.MockTransport), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("pynector.testing."):
+        _obj.__module__ = "pynector.testing"
+del _name, _obj

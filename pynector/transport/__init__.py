@@ -1,5 +1,6 @@
 """Transports: the exchange contract, the factory registry and the built-in transports."""
 
+from .._telemetry import TracedTransport as TracedTransport
 from ._base import SeedTransport as SeedTransport
 from ._base import SerializedTransport as SerializedTransport
 from ._base import Transport as Transport
@@ -12,6 +13,7 @@ __all__ = [
     "MemoryTransport",
     "SeedTransport",
     "SerializedTransport",
+    "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",

@@ -9,7 +9,7 @@ pynector transport errors by the client, anything else reaches the caller unchan
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -20,6 +20,9 @@ from ._base import closed_error
 __all__ = ["MemoryTransport"]
 
 Handler = Callable[..., Any] | Callable[..., Awaitable[Any]]
+
+# In-process exchange: no network peer to describe ("inproc" as in gRPC's in-process transport).
+_SPAN_ATTRIBUTES: Mapping[str, str] = {"network.transport": "inproc"}
 
 
 class MemoryTransport:
@@ -50,6 +53,14 @@ class MemoryTransport:
         )
         self._closed = False
         self.exchanges = 0
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """Telemetry hook (:class:`pynector.transport.TracedTransport`): the attempt span's name."""
+        return "memory exchange"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """Telemetry hook: the attempt span's attributes (never the payload or the options)."""
+        return _SPAN_ATTRIBUTES
 
     async def connect(self) -> None:
         if self._closed:
