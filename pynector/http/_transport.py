@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,7 +47,6 @@ from .._errors import (
     TimeoutError,
 )
 from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, scrub_text
-from .._retry import RetryPolicy, call_with_retry
 from .._telemetry import Attributes, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
@@ -73,7 +73,7 @@ DEFAULT_MAX_REDIRECTS = 10
 _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
 )
-_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects", "retry"})
+_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding", "content-encoding"})
@@ -205,6 +205,7 @@ class HTTPTransport:
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         self._resolved: dict[str, httpx.URL] = {}
+        self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -240,10 +241,10 @@ class HTTPTransport:
             data: a dict (``method``, ``url`` or ``path``, ``params``, ``headers``, ``json``, ``data``,
                 ``content``, ``files``, ``timeout``), an :class:`~pynector.message.HttpMessage`, or a
                 URL string (GET).
-            **options: ``timeout`` (total seconds), ``raise_for_status``, ``follow_redirects``, and
-                ``retry`` (a :class:`~pynector.RetryPolicy` applied to this request).
+            **options: ``timeout`` (total seconds), ``raise_for_status`` and ``follow_redirects``.
+                Retries are the client's: ``Pynector.request(..., retry=RetryPolicy(...))``.
 
-        Blocks until the whole body has been read, at most ``timeout`` seconds per attempt.
+        Blocks until the whole body has been read, at most ``timeout`` seconds.
 
         Raises:
             pynector.ConfigurationError: an invalid request (bad URL or scheme, CR/LF/NUL, unknown key).
@@ -254,21 +255,7 @@ class HTTPTransport:
             pynector.TransportError: (most specific subclass) the engine failed.
             pynector.ClientClosedError: the transport was closed.
         """
-        retry = options.pop("retry", None)
-        prepared = self._prepare(data, options)
-        if retry is None:
-            return await self._attempt(prepared)
-        if not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if not prepared.replayable and retry.max_retries > 0:
-            raise ConfigurationError(
-                "retry= needs a body that can be sent again (bytes, not an async stream)"
-            )
-
-        async def attempt(number: int) -> Response:
-            return await self._attempt(prepared)
-
-        return await call_with_retry(retry, attempt)
+        return await self._attempt(self._prepare(data, options))
 
     @contextlib.asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Response]:
@@ -282,9 +269,8 @@ class HTTPTransport:
         Raises:
             As :meth:`exchange` (status errors are raised on entry, after reading the error body).
         """
-        if options.get("retry") is not None:
+        if options.pop("retry", None) is not None:
             raise ConfigurationError("retry= is not supported for streamed requests (R5)")
-        options.pop("retry", None)
         prepared = self._prepare(data, options)
         start = trio.current_time()
         scope = trio.CancelScope() if prepared.timeout is None else trio.fail_after(prepared.timeout)
@@ -552,6 +538,7 @@ class HTTPTransport:
             content = data.get("content")
             if not isinstance(content, AsyncIterable):  # pragma: no cover - httpx only streams these
                 raise SerializationError("request content must be bytes, str or an (async) iterable of bytes")
+            self._claim_stream(content)
             body = content
             replayable = False
         for name, value in wire_headers:
@@ -591,6 +578,18 @@ class HTTPTransport:
                 options.get("follow_redirects", self._follow_redirects), "follow_redirects"
             ),
         )
+
+    def _claim_stream(self, content: AsyncIterable[bytes]) -> None:
+        """An async iterable body can be sent once: refuse to send it again (a retry, a reused dict)."""
+        try:
+            if content in self._sent_streams:
+                raise ConfigurationError(
+                    "this async iterable body was already sent; a streamed body cannot be sent twice "
+                    "(retries need bytes)"
+                )
+            self._sent_streams.add(content)
+        except TypeError:  # not weak-referenceable: cannot be tracked
+            pass
 
     def _resolve(self, raw: str) -> httpx.URL:
         # httpx parses URLs in pure Python (~50 us); requests repeat their URLs, so cache the result.
