@@ -400,7 +400,8 @@ class HTTPTransport:
 
     def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
         headers = Headers(wire.headers)
-        if self._max_bytes is not None:
+        has_body = prepared.method != "HEAD" and wire.status_code not in (204, 304)
+        if self._max_bytes is not None and has_body:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
                 raise ProtocolError(
