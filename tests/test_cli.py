@@ -510,8 +510,7 @@ async def test_debug_logs_go_to_stderr_without_secrets(target: Target) -> None:
         stdin=lines,
     )
     assert 1 == run.returncode
-    assert "DEBUG" in run.stderr
-    assert "HTTP GET" in run.stderr
+    assert 2 <= run.stderr.count(" DEBUG ")  # at least one event per request
     assert SECRET not in run.stderr
     assert SECRET.encode() not in run.stdout
 

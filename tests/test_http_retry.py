@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import trio
@@ -198,6 +198,27 @@ async def test_cancellation_during_a_retry_wait(
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
     assert 1 == script.attempts
+
+
+async def test_a_streamed_body_is_never_resent(
+    http_engine: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A retry of a request whose body was an async iterable fails clearly instead of sending it empty."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"once"
+
+    script = Script([busy(503, "1"), OK])
+    async with (
+        open_http_server(script) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        with pytest.raises(pynector.ConfigurationError, match="already sent"):
+            await client.request(
+                {"method": "PUT", "url": "/", "content": body()}, retry=pynector.RetryPolicy(**NO_JITTER)
+            )
+    assert 1 == script.attempts
+    assert b"once" == server.requests[0].body
 
 
 async def test_streams_reject_retry(http_engine: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 import trio
 import trio.testing
 from loguru import logger
+from telemetry_helpers import everything_recorded, in_memory_tracing
 
 import pynector
 from pynector.message import HttpMessage
@@ -65,45 +66,52 @@ SERVED: list[str] = []
 async def test_no_secret_on_success_error_and_retry_paths(
     http_engine: str, log_records: list[str], autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Success, status error, transport error, timeout and retry paths never show the secret."""
+    """Success, status error, transport error, timeout and retry paths show the secret nowhere.
+
+    Nowhere: exception messages, reprs and formatted tracebacks, log records, span attributes.
+    """
     SERVED.clear()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead_port = sock.getsockname()[1]
     async with open_http_server(script) as server:
         base = f"http://user:{SECRET}@127.0.0.1:{server.port}"
-        async with pynector.Pynector(
-            transport_type=http_engine,
-            headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET},
-            timeout=2,
-        ) as client:
-            seen: list[Any] = []
-            ok = await client.request({"url": f"{base}/ok?token={SECRET}&api_key={SECRET}&page=1"})
-            seen += [ok, ok.request, ok.headers]
-            assert "page=1" in repr(ok)
-            retried = await client.request_with_retry(
-                f"{base}/flaky?token={SECRET}", retry=pynector.RetryPolicy(initial_delay=0)
-            )
-            seen.append(retried)
-            failures = []
-            for url in (
-                f"{base}/fail?token={SECRET}",
-                f"{base}/hang?signature={SECRET}",
-                f"http://user:{SECRET}@127.0.0.1:{dead_port}/?password={SECRET}",
-            ):
-                with pytest.raises(pynector.PynectorError) as info:
-                    await client.request_with_retry(
-                        url, retry=pynector.RetryPolicy(max_retries=1, initial_delay=0)
-                    )
-                failures.append(info.value)
-            assert [pynector.HTTPServerError, pynector.TimeoutError, pynector.ConnectError] == [
-                type(f) for f in failures
-            ]
-            seen += failures
-            seen.append(failures[0].response)
-    assert server.requests[0].header("authorization") == f"Bearer {SECRET}"  # it was really sent
-    assert log_records, "the HTTP layer logs each attempt at DEBUG"
-    assert_clean(*seen, *log_records)
+        with in_memory_tracing() as (provider, exporter):
+            async with pynector.Pynector(
+                transport_type=http_engine,
+                headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET},
+                timeout=2,
+                tracer_provider=provider,
+            ) as client:
+                seen: list[Any] = []
+                ok = await client.request({"url": f"{base}/ok?token={SECRET}&api_key={SECRET}&page=1"})
+                seen += [ok, ok.request, ok.headers]
+                assert "page=1" in repr(ok)
+                retried = await client.request_with_retry(
+                    f"{base}/flaky?token={SECRET}", retry=pynector.RetryPolicy(initial_delay=0)
+                )
+                seen.append(retried)
+                failures = []
+                for url in (
+                    f"{base}/fail?token={SECRET}",
+                    f"{base}/hang?signature={SECRET}",
+                    f"http://user:{SECRET}@127.0.0.1:{dead_port}/?password={SECRET}",
+                ):
+                    with pytest.raises(pynector.PynectorError) as info:
+                        await client.request_with_retry(
+                            url, retry=pynector.RetryPolicy(max_retries=1, initial_delay=0)
+                        )
+                    failures.append(info.value)
+                assert [pynector.HTTPServerError, pynector.TimeoutError, pynector.ConnectError] == [
+                    type(f) for f in failures
+                ]
+                seen += failures
+                seen.append(failures[0].response)
+            spans = everything_recorded(exporter, [])
+    assert f"Bearer {SECRET}" == server.requests[0].header("authorization")  # it was really sent
+    assert log_records, "each attempt is logged at DEBUG"
+    assert "url.full" in spans
+    assert_clean(*seen, *log_records, spans)
 
 
 def test_redaction_of_reprs_of_messages() -> None:

@@ -371,3 +371,33 @@ def test_registry_names() -> None:
     registry = pynector.transport.get_transport_factory_registry()
     assert {"http", "httpx"} <= set(registry.names())
     assert isinstance(registry.create_transport("httpx"), HTTPTransport)
+
+
+async def test_head_with_large_declared_length_is_fine(http_engine: str) -> None:
+    """A HEAD response declaring a length above the cap is not a body, so it is not refused."""
+    async with (
+        open_http_server(lambda r, c: HTTPResponse(200, [("Content-Length", "999999")])) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, max_response_bytes=10) as client,
+    ):
+        response = await client.request({"method": "HEAD", "url": "/"})
+    assert (200, b"") == (response.status_code, response.content)
+
+
+async def test_raw_stream_stopped_early(http_engine: str) -> None:
+    """aiter_raw gives the encoded bytes and can be abandoned mid-body without warnings."""
+    import gzip
+
+    body = gzip.compress(b"abc" * 100_000)
+
+    async def handler(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        return HTTPResponse(200, [("Content-Encoding", "gzip")], [body[:100], body[100:]])
+
+    async with (
+        open_http_server(handler) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        async with client.stream("/") as response:
+            async for chunk in response.aiter_raw():
+                assert body.startswith(chunk)
+                break
+        assert b"abc" * 100_000 == (await client.request("/")).content

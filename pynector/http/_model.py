@@ -211,13 +211,28 @@ class BodyReader:
         """Read and return the rest of the decoded body."""
         return b"".join([chunk async for chunk in self])
 
-    async def iter_raw(self) -> AsyncIterator[bytes]:
+    def iter_raw(self) -> AsyncIterator[bytes]:
         """The remaining raw (still encoded) chunks, with the raw size cap."""
-        async for chunk in self._raw:
-            self.raw_bytes += len(chunk)
-            if self._max is not None and self.raw_bytes > self._max:
-                raise self._too_large("raw")
-            yield chunk
+        return _RawChunks(self)
+
+
+class _RawChunks:
+    """Raw chunks of a :class:`BodyReader` (a class, not an async generator: a caller may stop early,
+    and a suspended async generator left to the garbage collector makes trio warn)."""
+
+    def __init__(self, reader: BodyReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _RawChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        reader = self._reader
+        chunk = await reader._raw.__anext__()
+        reader.raw_bytes += len(chunk)
+        if reader._max is not None and reader.raw_bytes > reader._max:
+            raise reader._too_large("raw")
+        return chunk
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -256,7 +271,7 @@ class Response:
         url: the URL that answered (after redirects). Its ``repr`` is redacted.
         request: method and URL of the request that produced this response.
         elapsed: seconds on trio's clock from sending the request to reading the whole body (for a
-            streamed response: until the headers arrived, then until the body was read).
+            streamed response: until the headers arrived).
         history: the redirect responses that led here, oldest first.
     """
 

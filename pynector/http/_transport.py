@@ -27,13 +27,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import trio
-from loguru import logger
+from opentelemetry import trace as otel_trace
 
 from .._config import validate_count, validate_timeout
 from .._errors import (
@@ -46,7 +47,7 @@ from .._errors import (
     TimeoutError,
 )
 from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, scrub_text
-from .._retry import RetryPolicy, call_with_retry
+from .._telemetry import Attributes, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireRequest
@@ -72,7 +73,7 @@ DEFAULT_MAX_REDIRECTS = 10
 _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
 )
-_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects", "retry"})
+_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding", "content-encoding"})
@@ -204,6 +205,7 @@ class HTTPTransport:
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         self._resolved: dict[str, httpx.URL] = {}
+        self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -239,10 +241,10 @@ class HTTPTransport:
             data: a dict (``method``, ``url`` or ``path``, ``params``, ``headers``, ``json``, ``data``,
                 ``content``, ``files``, ``timeout``), an :class:`~pynector.message.HttpMessage`, or a
                 URL string (GET).
-            **options: ``timeout`` (total seconds), ``raise_for_status``, ``follow_redirects``, and
-                ``retry`` (a :class:`~pynector.RetryPolicy` applied to this request).
+            **options: ``timeout`` (total seconds), ``raise_for_status`` and ``follow_redirects``.
+                Retries are the client's: ``Pynector.request(..., retry=RetryPolicy(...))``.
 
-        Blocks until the whole body has been read, at most ``timeout`` seconds per attempt.
+        Blocks until the whole body has been read, at most ``timeout`` seconds.
 
         Raises:
             pynector.ConfigurationError: an invalid request (bad URL or scheme, CR/LF/NUL, unknown key).
@@ -253,21 +255,7 @@ class HTTPTransport:
             pynector.TransportError: (most specific subclass) the engine failed.
             pynector.ClientClosedError: the transport was closed.
         """
-        retry = options.pop("retry", None)
-        prepared = self._prepare(data, options)
-        if retry is None:
-            return await self._attempt(prepared)
-        if not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if not prepared.replayable and retry.max_retries > 0:
-            raise ConfigurationError(
-                "retry= needs a body that can be sent again (bytes, not an async stream)"
-            )
-
-        async def attempt(number: int) -> Response:
-            return await self._attempt(prepared)
-
-        return await call_with_retry(retry, attempt)
+        return await self._attempt(self._prepare(data, options))
 
     @contextlib.asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Response]:
@@ -281,9 +269,8 @@ class HTTPTransport:
         Raises:
             As :meth:`exchange` (status errors are raised on entry, after reading the error body).
         """
-        if options.get("retry") is not None:
+        if options.pop("retry", None) is not None:
             raise ConfigurationError("retry= is not supported for streamed requests (R5)")
-        options.pop("retry", None)
         prepared = self._prepare(data, options)
         start = trio.current_time()
         scope = trio.CancelScope() if prepared.timeout is None else trio.fail_after(prepared.timeout)
@@ -301,6 +288,38 @@ class HTTPTransport:
             self._mark(exc, prepared)
             raise
 
+    # --- telemetry hooks (pynector.transport.TracedTransport) ---------------------------------
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """The attempt span's name: the request method (HTTP semantic conventions)."""
+        method = data.method if isinstance(data, HttpMessage) else "GET"
+        if isinstance(data, Mapping):
+            method = data.get("method", "GET")
+        return method.upper() if isinstance(method, str) and _TOKEN.match(method) else "HTTP"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Attributes:
+        """``http.request.method``, ``url.full`` (redacted), ``server.address`` and ``server.port``."""
+        attributes: dict[str, str | int] = {"http.request.method": self.span_name(data, options)}
+        raw = data.url if isinstance(data, HttpMessage) else data
+        if isinstance(data, Mapping):
+            raw = data.get("url", data.get("path", ""))
+        try:
+            url = self._resolve(str(raw))
+        except PynectorError:
+            return attributes  # the request itself reports the problem
+        if url.userinfo:
+            url = url.copy_with(userinfo=b"")
+        attributes["url.full"] = redact_url(url)
+        attributes["server.address"] = url.host
+        attributes["server.port"] = url.port or (443 if url.scheme == "https" else 80)
+        return attributes
+
+    def response_span_attributes(self, response: Any) -> Attributes:
+        """``http.response.status_code`` of a successful exchange."""
+        if isinstance(response, Response):
+            return {"http.response.status_code": response.status_code}
+        return {}
+
     # --- one attempt -----------------------------------------------------------------------
 
     async def _attempt(self, prepared: _Prepared) -> Response:
@@ -314,21 +333,10 @@ class HTTPTransport:
                 with trio.fail_after(prepared.timeout):
                     response = await self._send(prepared, start)
         except trio.TooSlowError as exc:
-            error = self._mark(self._deadline_error(prepared), prepared)
-            logger.opt(lazy=True).debug("HTTP {} failed: {}", lambda: prepared.described, lambda: str(error))
-            raise error from exc
+            raise self._mark(self._deadline_error(prepared), prepared) from exc
         except PynectorError as exc:
-            failure = self._mark(exc, prepared)
-            logger.opt(lazy=True).debug(
-                "HTTP {} failed: {}", lambda: prepared.described, lambda: str(failure)
-            )
+            self._mark(exc, prepared)
             raise
-        logger.opt(lazy=True).debug(
-            "HTTP {} -> {} in {:.3f}s",
-            lambda: prepared.described,
-            lambda: response.status_code,
-            lambda: response.elapsed,
-        )
         return response
 
     def _deadline_error(self, prepared: _Prepared) -> TimeoutError:
@@ -392,7 +400,8 @@ class HTTPTransport:
 
     def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
         headers = Headers(wire.headers)
-        if self._max_bytes is not None:
+        has_body = prepared.method != "HEAD" and wire.status_code not in (204, 304)
+        if self._max_bytes is not None and has_body:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
                 raise ProtocolError(
@@ -493,6 +502,10 @@ class HTTPTransport:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
             headers.append(("Accept-Encoding", "gzip, deflate"))
+        if "traceparent" not in present and otel_trace.get_current_span().get_span_context().is_valid:
+            carrier: dict[str, str] = {}
+            inject_trace_context(carrier)  # the client's attempt span is current here
+            headers.extend(carrier.items())
         secrets = [v for n, v in headers if is_sensitive_header(n, self._secret_headers)]
         if url.userinfo:
             username, password = url.username, url.password
@@ -526,6 +539,7 @@ class HTTPTransport:
             content = data.get("content")
             if not isinstance(content, AsyncIterable):  # pragma: no cover - httpx only streams these
                 raise SerializationError("request content must be bytes, str or an (async) iterable of bytes")
+            self._claim_stream(content)
             body = content
             replayable = False
         for name, value in wire_headers:
@@ -565,6 +579,18 @@ class HTTPTransport:
                 options.get("follow_redirects", self._follow_redirects), "follow_redirects"
             ),
         )
+
+    def _claim_stream(self, content: AsyncIterable[bytes]) -> None:
+        """An async iterable body can be sent once: refuse to send it again (a retry, a reused dict)."""
+        try:
+            if content in self._sent_streams:
+                raise ConfigurationError(
+                    "this async iterable body was already sent; a streamed body cannot be sent twice "
+                    "(retries need bytes)"
+                )
+            self._sent_streams.add(content)
+        except TypeError:  # not weak-referenceable: cannot be tracked
+            pass
 
     def _resolve(self, raw: str) -> httpx.URL:
         # httpx parses URLs in pure Python (~50 us); requests repeat their URLs, so cache the result.

@@ -8,7 +8,9 @@
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server;
 - a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
-  ``pynector_no_retry_wait`` fixtures.
+  ``pynector_no_retry_wait`` fixtures;
+- :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
+  for real-socket tests, examples and demos.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
