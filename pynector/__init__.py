@@ -6,6 +6,7 @@ guards this list.
 
 from loguru import logger as _logger
 
+from . import framing as framing
 from . import transport as transport
 from ._client import Pynector as Pynector
 from ._config import ClientConfig as ClientConfig
@@ -67,6 +68,7 @@ __all__ = [
     "UnauthorizedError",
     "WriteError",
     "__version__",
+    "framing",
     "transport",
 ]
 
