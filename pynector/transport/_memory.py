@@ -144,6 +144,8 @@ class FramedMemoryTransport(StreamTransport):
         raise NotImplementedError
 
     async def _open_connection(self, key: None) -> FramedStream:
+        if self._closed:
+            raise closed_error(self.name)
         near, far = trio.testing.memory_stream_pair()
         return _MemoryConnection(near, FramedStream(far, self.framing, label="memory client"), self)
 

@@ -217,6 +217,8 @@ class StreamTransport:
     # --- connections ---------------------------------------------------------------------------
 
     async def _open_connection(self, key: None) -> FramedStream:
+        if self._closed:  # a request that waited for a pool slot while the transport was closed
+            raise closed_error(self.name)
         timeout = self.connect_timeout
         try:
             with trio.fail_after(timeout) if timeout is not None else nullcontext():
