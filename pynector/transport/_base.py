@@ -95,13 +95,21 @@ class SerializedTransport:
             self._dirty = True
             await self.inner.send(data, **options)
             chunks: list[bytes] = []
-            async for chunk in self.inner.receive():
-                if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                    raise ProtocolError(
-                        f"{type(self.inner).__name__}.receive() yielded {type(chunk).__name__}, "
-                        "expected bytes"
-                    )
-                chunks.append(bytes(chunk))
+            receiver = self.inner.receive()
+            try:
+                async for chunk in receiver:
+                    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                        raise ProtocolError(
+                            f"{type(self.inner).__name__}.receive() yielded {type(chunk).__name__}, "
+                            "expected bytes"
+                        )
+                    chunks.append(bytes(chunk))
+            finally:
+                # An async generator abandoned mid-way must be closed here, in this task, not by the
+                # garbage collector later (where it would run outside any trio context).
+                aclose = getattr(receiver, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             self._dirty = False
             return b"".join(chunks)
 

@@ -1,0 +1,76 @@
+"""Guards the public surface: what `pynector` exports, and that it is all importable."""
+
+from __future__ import annotations
+
+import pynector
+
+EXPECTED_ALL = [
+    "ClientClosedError",
+    "ClientConfig",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DeserializationError",
+    "ForbiddenError",
+    "HTTPClientError",
+    "HTTPServerError",
+    "HTTPStatusError",
+    "MessageError",
+    "NotFoundError",
+    "PoolTimeout",
+    "ProtocolError",
+    "Pynector",
+    "PynectorError",
+    "RateLimitError",
+    "ReadError",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "SerializationError",
+    "TLSError",
+    "TimeoutError",
+    "TransportError",
+    "UnauthorizedError",
+    "WriteError",
+    "__version__",
+    "transport",
+]
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    """__all__ is the reviewed list (sorted); changing the public surface means changing this test."""
+    assert pynector.__all__ == EXPECTED_ALL
+    for name in pynector.__all__:
+        assert hasattr(pynector, name), name
+
+
+def test_nothing_public_is_left_out_of_all() -> None:
+    """Every public attribute of the package is either in __all__ or a public submodule."""
+    submodules = {"transport", "http", "message", "testing", "framing"}
+    public = {name for name in vars(pynector) if not name.startswith("_")}
+    assert set() == public - set(pynector.__all__) - submodules
+
+
+def test_core_names_are_exported() -> None:
+    """The names of the original design stay available."""
+    for name in (
+        "Pynector",
+        "PynectorError",
+        "TransportError",
+        "ConfigurationError",
+        "TimeoutError",
+        "RetryPolicy",
+    ):
+        assert name in pynector.__all__
+    for name in (
+        "Transport",
+        "TransportFactory",
+        "TransportFactoryRegistry",
+        "get_transport_factory_registry",
+    ):
+        assert name in pynector.transport.__all__
+
+
+def test_public_classes_show_their_public_module() -> None:
+    """Tracebacks and reprs show pynector.X, not the private module."""
+    assert pynector.Pynector.__module__ == "pynector"
+    assert pynector.TimeoutError.__module__ == "pynector"
