@@ -68,7 +68,6 @@ __all__ = [
     "UnauthorizedError",
     "WriteError",
     "__version__",
-    "framing",
     "transport",
 ]
 

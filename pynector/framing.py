@@ -99,6 +99,9 @@ class FrameDecoder(Protocol):
             pynector.ProtocolError: the next frame is larger than the maximum frame size.
         """
 
+    def feed_and_next(self, data: bytes) -> bytes | None:
+        """``feed(data)`` then ``next_frame()``, with a fast path for a chunk that is exactly one frame."""
+
     def end_of_input(self) -> bytes | None:
         """Declare that the stream ended; return a final frame (raw framing) or ``None``.
 
@@ -184,6 +187,19 @@ class LineDecoder:
         self._scanned = 0
         return frame
 
+    def feed_and_next(self, data: bytes) -> bytes | None:
+        # The common case on a request/response connection: the reply arrives as one chunk holding
+        # exactly one line. Slice it directly instead of copying through the buffer.
+        if not self._buffer:
+            end = data.find(b"\n")
+            if end >= 0 and end == len(data) - 1:
+                cut = end - 1 if end and data[end - 1] == 0x0D else end
+                if cut > self._max:
+                    raise _oversized(cut, self._max)
+                return data[:cut]
+        self._buffer += data
+        return self.next_frame()
+
     def end_of_input(self) -> None:
         if self._buffer:
             raise _truncated(len(self._buffer))
@@ -223,6 +239,16 @@ class LengthPrefixDecoder:
         del buffer[:end]
         return frame
 
+    def feed_and_next(self, data: bytes) -> bytes | None:
+        if not self._buffer and len(data) >= 4:
+            (size,) = _HEADER.unpack_from(data)
+            if size > self._max:
+                raise _oversized(size, self._max)
+            if len(data) == 4 + size:
+                return data[4:]
+        self._buffer += data
+        return self.next_frame()
+
     def end_of_input(self) -> None:
         if self._buffer:
             raise _truncated(len(self._buffer))
@@ -252,6 +278,9 @@ class RawDecoder:
 
     def next_frame(self) -> None:
         return None
+
+    def feed_and_next(self, data: bytes) -> None:
+        self.feed(data)
 
     def end_of_input(self) -> bytes:
         frame = bytes(self._buffer)
@@ -286,11 +315,12 @@ class LineFraming:
         """
         payload = _as_bytes(payload)
         _check_size(payload, self.max_frame_size)
-        for forbidden, label in ((b"\n", "LF"), (b"\r", "CR"), (b"\x00", "NUL")):
-            if forbidden in payload:
-                raise SerializationError(
-                    f"a line-framed payload cannot contain {label} (byte {payload.index(forbidden)})"
-                )
+        if b"\n" in payload or b"\r" in payload or b"\x00" in payload:
+            for forbidden, label in ((b"\n", "LF"), (b"\r", "CR"), (b"\x00", "NUL")):
+                if forbidden in payload:
+                    raise SerializationError(
+                        f"a line-framed payload cannot contain {label} (byte {payload.index(forbidden)})"
+                    )
         return payload + b"\n"
 
     def decoder(self) -> LineDecoder:
@@ -481,8 +511,7 @@ class FramedStream(trio.abc.AsyncResource):
             if not data:
                 self._eof = True
                 return decoder.end_of_input()
-            decoder.feed(bytes(data))
-            frame = decoder.next_frame()
+            frame = decoder.feed_and_next(bytes(data))
         return frame
 
     async def aclose(self) -> None:

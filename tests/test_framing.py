@@ -31,33 +31,40 @@ def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
-def _decode_all(framing: pynector.framing.Framing, chunks: list[bytes]) -> list[bytes]:
+def _decode_all(framing: pynector.framing.Framing, chunks: list[bytes], fast: bool = False) -> list[bytes]:
     decoder = framing.decoder()
     frames: list[bytes] = []
     for chunk in chunks:
-        decoder.feed(chunk)
-        while (frame := decoder.next_frame()) is not None:
+        if fast:
+            frame = decoder.feed_and_next(chunk)
+        else:
+            decoder.feed(chunk)
+            frame = decoder.next_frame()
+        while frame is not None:
             frames.append(frame)
+            frame = decoder.next_frame()
     last = decoder.end_of_input()
     if last is not None:
         frames.append(last)
     return frames
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @given(payloads=st.lists(line_payloads, max_size=8), cuts=st.lists(st.integers(0, 10_000)))
-def test_line_round_trip_random_splits(payloads: list[bytes], cuts: list[int]) -> None:
-    """Line frames decode to the sent payloads however the byte stream is split."""
+def test_line_round_trip_random_splits(fast: bool, payloads: list[bytes], cuts: list[int]) -> None:
+    """Line frames decode to the sent payloads however the byte stream is split (both feed paths)."""
     framing = LineFraming(MAX)
     data = b"".join(framing.encode(p) for p in payloads)
-    assert payloads == _decode_all(framing, _chunked(data, cuts))
+    assert payloads == _decode_all(framing, _chunked(data, cuts), fast)
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @given(payloads=st.lists(any_payloads, max_size=8), cuts=st.lists(st.integers(0, 10_000)))
-def test_length_round_trip_random_splits(payloads: list[bytes], cuts: list[int]) -> None:
-    """Length-prefixed frames carry any bytes, whatever the chunking."""
+def test_length_round_trip_random_splits(fast: bool, payloads: list[bytes], cuts: list[int]) -> None:
+    """Length-prefixed frames carry any bytes, whatever the chunking (both feed paths)."""
     framing = LengthPrefixFraming(MAX)
     data = b"".join(framing.encode(p) for p in payloads)
-    assert payloads == _decode_all(framing, _chunked(data, cuts))
+    assert payloads == _decode_all(framing, _chunked(data, cuts), fast)
 
 
 @given(payloads=st.lists(any_payloads, max_size=4))
@@ -83,13 +90,16 @@ def test_raw_round_trip(payload: bytes, cuts: list[int]) -> None:
     assert [payload] == _decode_all(framing, _chunked(framing.encode(payload), cuts))
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("name", ["line", "length", "raw"])
 @given(garbage=st.binary(max_size=4 * MAX), cuts=st.lists(st.integers(0, 10_000)))
-def test_garbage_raises_only_documented_errors(name: str, garbage: bytes, cuts: list[int]) -> None:
+def test_garbage_raises_only_documented_errors(
+    name: str, fast: bool, garbage: bytes, cuts: list[int]
+) -> None:
     """Arbitrary bytes decode to frames or raise ProtocolError/ReadError, never anything else."""
     framing = make_framing(name, MAX)
     try:
-        frames = _decode_all(framing, _chunked(garbage, cuts))
+        frames = _decode_all(framing, _chunked(garbage, cuts), fast)
     except (pynector.ProtocolError, pynector.ReadError):
         return
     assert all(len(frame) <= MAX for frame in frames)

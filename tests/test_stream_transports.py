@@ -199,6 +199,21 @@ async def test_per_request_options_rejected() -> None:
             await client.request(b"x", flag=1)
 
 
+async def test_stale_idle_connection_is_replaced() -> None:
+    """A pooled connection the server closed while idle is discarded and the request succeeds on a new one."""
+
+    def handler(payload: bytes) -> Any:
+        # Reply, then close: the client parks a connection that is already dead.
+        return send_raw(payload + b"\n") if payload.startswith(b"last") else payload
+
+    async with running(serve_tcp, handler) as server, tcp_client(server) as client:
+        assert b"last one" == await client.request(b"last one")
+        await settle(server)
+        assert b"next" == await client.request(b"next")
+        assert 2 == server.connections_accepted
+        assert 2 == server.requests
+
+
 async def test_embedded_newline_rejected_before_writing() -> None:
     """A line payload containing a newline fails with SerializationError and nothing reaches the peer."""
     async with running(serve_tcp, scripted) as server, tcp_client(server) as client:
