@@ -436,7 +436,7 @@ class FramedStream(trio.abc.AsyncResource):
     Args:
         stream: the byte stream (a :class:`trio.abc.HalfCloseableStream` for raw framing).
         framing: a :class:`Framing`, or a name accepted by :func:`make_framing`.
-        label: names the peer in error messages (for example ``"tcp 127.0.0.1:9000"``).
+        label: names the peer in error messages (for example ``"tcp://127.0.0.1:9000"``).
         receive_size: the ``max_bytes`` passed to ``receive_some``.
     """
 

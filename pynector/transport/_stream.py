@@ -148,7 +148,7 @@ class StreamTransport:
     Args:
         open_stream: opens one connection (called by the pool when it needs a new one).
         name: the transport's name in messages (``"tcp"``).
-        label: the peer in messages (``"tcp 127.0.0.1:9000"``).
+        label: the peer in messages (``"tcp://127.0.0.1:9000"``).
         framing: ``"line"`` (default), ``"length"``, ``"raw"`` or a :class:`~pynector.framing.Framing`.
         max_frame_size: the largest payload sent or accepted in bytes (default 16 MiB).
         max_connections: the pool size: the most connections, hence concurrent exchanges (10).
@@ -409,7 +409,7 @@ class TCPTransport(StreamTransport):
         )
         shown = f"[{self.host}]" if ":" in self.host else self.host
         scheme = "tls" if self.ssl_context else "tcp"
-        super().__init__(self._open_tcp, name="tcp", label=f"{scheme} {shown}:{self.port}", **options)
+        super().__init__(self._open_tcp, name="tcp", label=f"{scheme}://{shown}:{self.port}", **options)
         if self.ssl_context is not None and self._raw:
             raise ConfigurationError("raw framing needs a half-closeable stream; TLS streams are not")
 
@@ -447,7 +447,7 @@ class UnixTransport(StreamTransport):
         if not hasattr(trio, "open_unix_socket") or os.name == "nt":
             raise ConfigurationError("Unix sockets are not available on this platform")
         self.path: str = os.fsdecode(path)
-        super().__init__(self._open_unix, name="unix", label=f"unix {self.path}", **options)
+        super().__init__(self._open_unix, name="unix", label=f"unix:{self.path}", **options)
 
     async def _open_unix(self) -> trio.abc.Stream:
         return await trio.open_unix_socket(self.path)
