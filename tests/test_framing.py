@@ -172,6 +172,24 @@ async def test_framed_stream_exchange(name: str) -> None:
     assert b"pong" == await client.receive_frame()
 
 
+@pytest.mark.parametrize("name", ["line", "length", "raw"])
+@given(payloads=st.lists(line_payloads, min_size=1, max_size=3))
+async def test_framed_stream_one_byte_reads(name: str, payloads: list[bytes]) -> None:
+    """FramedStream reassembles frames from a stream read one byte at a time."""
+    if name == "raw":
+        payloads = [b"".join(payloads)]
+    left, right = trio.testing.memory_stream_pair()
+    sender, receiver = FramedStream(left, name), FramedStream(right, name, receive_size=1)
+    for payload in payloads:
+        await sender.send_frame(payload)
+    if name != "raw":
+        await left.aclose()
+    received = []
+    while (frame := await receiver.receive_frame()) is not None:
+        received.append(frame)
+    assert payloads == received
+
+
 async def test_framed_stream_clean_eof_is_none() -> None:
     """A peer closing between frames yields None, not an error."""
     left, right = trio.testing.memory_stream_pair()

@@ -533,3 +533,61 @@ async def test_jsonl_service_example(capsys: pytest.CaptureFixture[str]) -> None
     assert "1 + 2 = 3" in out
     assert "batch of 100: first [0, 2, 4], last 198" in out
     assert "refused before sending" in out
+
+
+async def test_tls_connections_are_two_way_streams(ca: trustme.CA) -> None:
+    """The TLS streams the tcp transport opens pass trio's two-way stream conformance suite."""
+    server_ctx = server_context(ca, "svc.example")
+
+    async def pair() -> tuple[trio.abc.Stream, trio.abc.Stream]:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        transport = TCPTransport(
+            host="127.0.0.1", port=port, ssl_context=client_context(ca), server_hostname="svc.example"
+        )
+        server_stream: list[trio.abc.Stream] = []
+
+        async def accept() -> None:
+            raw = await listeners[0].accept()
+            tls = trio.SSLStream(raw, server_ctx, server_side=True)
+            await tls.do_handshake()
+            server_stream.append(tls)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept)
+            client = await transport._open_stream()
+        await listeners[0].aclose()
+        return client, server_stream[0]
+
+    await trio.testing.check_two_way_stream(pair, None)
+
+
+async def test_memory_framed_cancellation_sweep() -> None:
+    """Cancelling framed memory exchanges at every checkpoint leaves no task, lease or waiter behind."""
+
+    async def handler(payload: bytes) -> bytes:
+        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()
+        return payload
+
+    baseline = tasks_living()
+    async with pynector.Pynector(
+        transport_type="memory", handler=handler, framing="line", max_connections=2
+    ) as client:
+        for steps in range(30):
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+
+                    async def cancel_after(n: int = steps) -> None:
+                        for _ in range(n):
+                            await trio.lowlevel.checkpoint()
+                        scope.cancel()
+
+                    for i in range(3):
+                        nursery.start_soon(client.request, b"%d" % i)
+                    nursery.start_soon(cancel_after)
+            stats = client.transport.statistics()  # type: ignore[attr-defined]
+            assert (0, 0) == (stats.in_use, stats.waiters)
+            assert baseline == tasks_living()
+        assert b"after" == await client.request(b"after")
+    assert baseline == tasks_living()
