@@ -34,6 +34,8 @@ from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
 from ._retry import RetryPolicy as RetryPolicy
+from ._telemetry import ClientStatistics as ClientStatistics
+from ._telemetry import configure_telemetry as configure_telemetry
 from ._version import __version__ as __version__
 
 # A library never configures logging for the application: events stay off until the application
@@ -43,6 +45,7 @@ _logger.disable("pynector")
 __all__ = [
     "ClientClosedError",
     "ClientConfig",
+    "ClientStatistics",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeout",
@@ -68,6 +71,7 @@ __all__ = [
     "UnauthorizedError",
     "WriteError",
     "__version__",
+    "configure_telemetry",
     "transport",
 ]
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import trio
+from opentelemetry.trace import TracerProvider
 
 from ._batch import run_ordered
 from ._config import ClientConfig, resolve_config, validate_concurrency, validate_timeout
@@ -30,7 +31,8 @@ from ._errors import (
     map_builtin_exception,
 )
 from ._retry import RetryPolicy, call_with_retry
-from .transport._base import Transport, adapt_transport
+from ._telemetry import AttemptObservation, ClientStatistics, ClientTelemetry, Counters
+from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
@@ -49,9 +51,13 @@ class Pynector:
             but never disconnects it: its owner does.
         transport_type: registry name of the transport to create when *transport* is not given
             (default, after ``config`` and ``PYNECTOR_TRANSPORT_TYPE``: ``"http"``).
-        enable_telemetry: produce spans and log events (default True).
+        enable_telemetry: produce spans and log events (default True). Spans are recorded only
+            when a real tracer provider exists, events only when loguru has a handler and
+            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks.
         config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
+        tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
+            global one, looked up on each attempt until one is installed).
         **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
 
     Raises:
@@ -65,6 +71,7 @@ class Pynector:
         transport_type: str | None = None,
         enable_telemetry: bool | None = None,
         config: Mapping[str, Any] | None = None,
+        tracer_provider: TracerProvider | None = None,
         **transport_options: Any,
     ) -> None:
         self.config: ClientConfig = resolve_config(
@@ -89,6 +96,12 @@ class Pynector:
         self._connected = False
         self._closed = False
         self._connect_lock = trio.Lock()
+        self._counters = Counters()
+        self._telemetry: ClientTelemetry | None = None
+        if self.config.enable_telemetry:
+            inner = self._transport
+            hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
+            self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -96,6 +109,11 @@ class Pynector:
     def transport(self) -> Transport:
         """The transport this client exchanges through."""
         return self._transport
+
+    def statistics(self) -> ClientStatistics:
+        """A frozen snapshot of this client's counters (in flight, waiting, completed, failed,
+        retried, timed out); see :class:`pynector.ClientStatistics`. Cheap; never blocks."""
+        return self._counters.snapshot()
 
     @property
     def closed(self) -> bool:
@@ -157,27 +175,61 @@ class Pynector:
 
     # --- one exchange ------------------------------------------------------------------------
 
-    async def _exchange(self, data: Any, timeout: float | None, options: Mapping[str, Any]) -> Any:
-        """One attempt: the single choke point every request, batch item and retry goes through."""
+    async def _exchange(
+        self, data: Any, timeout: float | None, options: Mapping[str, Any], resend_count: int = 0
+    ) -> Any:
+        """One attempt: the single choke point every request, batch item and retry goes through.
+
+        Counts the attempt in :meth:`statistics` and, when telemetry is on and someone listens, wraps
+        it in a CLIENT span and a DEBUG event (``resend_count``: attempts before this one).
+        """
         transport = self._transport if self._connected else await self._ensure_connected()
         if self._closed:
             raise ClientClosedError("this Pynector client is closed")
+        telemetry = self._telemetry
+        observed = None if telemetry is None else telemetry.start_attempt(data, options, resend_count)
+        counters = self._counters
+        counters.in_flight += 1
         try:
             if timeout is None:
-                return await transport.exchange(data, **options)
-            with trio.fail_after(timeout):
-                return await transport.exchange(data, **options)
+                result = await transport.exchange(data, **options)
+            else:
+                with trio.fail_after(timeout):
+                    result = await transport.exchange(data, **options)
         except trio.TooSlowError as exc:
-            raise TimeoutError(
+            error = TimeoutError(
                 f"request through {self._transport_name} transport timed out after {timeout:g}s"
-            ) from exc
-        except PynectorError:
+            )
+            self._attempt_failed(observed, error)
+            raise error from exc
+        except PynectorError as exc:
+            self._attempt_failed(observed, exc)
             raise
         except Exception as exc:
             mapped = map_builtin_exception(exc, f"request through {self._transport_name} transport")
+            self._attempt_failed(observed, exc if mapped is None else mapped)
             if mapped is None:
                 raise
             raise mapped from exc
+        except BaseException as exc:  # trio.Cancelled, KeyboardInterrupt: not failures, re-raised
+            counters.in_flight -= 1
+            if observed is not None:
+                observed.cancelled(exc)
+            raise
+        counters.in_flight -= 1
+        counters.completed += 1
+        if observed is not None:
+            observed.succeeded(result)
+        return result
+
+    def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
+        counters = self._counters
+        counters.in_flight -= 1
+        counters.failed += 1
+        if isinstance(error, TimeoutError):
+            counters.timed_out += 1
+        if observed is not None:
+            observed.failed(error)
 
     def _timeout_for(self, timeout: object) -> float | None:
         return self.config.timeout if timeout is None else validate_timeout(timeout)
@@ -241,24 +293,50 @@ class Pynector:
         await self._ensure_connected()
         default_timeout = self.config.timeout
         shared = options or _NO_OPTIONS
+        counters = self._counters
+        started = finished = 0
 
         async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            nonlocal started, finished
+            started += 1
+            counters.waiting -= 1
             data, own = pair
-            if not own:
-                return await self._exchange(data, default_timeout, shared)
-            merged = {**shared, **own}
-            item_timeout = merged.pop("timeout", None)
-            return await self._exchange(
-                data, default_timeout if item_timeout is None else item_timeout, merged
-            )
+            try:
+                if not own:
+                    result = await self._exchange(data, default_timeout, shared)
+                else:
+                    merged = {**shared, **own}
+                    item_timeout = merged.pop("timeout", None)
+                    result = await self._exchange(
+                        data, default_timeout if item_timeout is None else item_timeout, merged
+                    )
+            except Exception:
+                finished += 1
+                raise
+            finished += 1
+            return result
 
-        results = await run_ordered(
-            items, len(items), one, max_concurrency=concurrency, timeout=batch_timeout
-        )
+        observed = None if self._telemetry is None else self._telemetry.start_batch(len(items), concurrency)
+        counters.waiting += len(items)
+        try:
+            results = await run_ordered(
+                items, len(items), one, max_concurrency=concurrency, timeout=batch_timeout
+            )
+        except BaseException as exc:
+            if observed is not None:
+                observed.batch_finished(None, exc)
+            raise
+        finally:
+            counters.waiting -= len(items) - started
+        # Items still pending when the batch deadline fired were cancelled, not failed: count them.
+        counters.timed_out += len(items) - finished
+        error = None
         if raise_on_error:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
+            error = next((result for result in results if isinstance(result, Exception)), None)
+        if observed is not None:
+            observed.batch_finished(results, error)
+        if error is not None:
+            raise error
         return results
 
     async def request_with_retry(
@@ -296,11 +374,51 @@ class Pynector:
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         attempt_timeout = self._timeout_for(timeout)
+        counters = self._counters
+        observed = None if self._telemetry is None else self._telemetry.start_retry(retry.max_retries)
+        attempts = 0
+        sleeping = False
+
+        running = False  # still True if the retry deadline interrupted an attempt
 
         async def attempt(number: int) -> Any:
-            return await self._exchange(data, attempt_timeout, options)
+            nonlocal attempts, sleeping, running
+            attempts = number
+            if sleeping:
+                sleeping = False
+                counters.waiting -= 1
+            running = True
+            try:
+                result = await self._exchange(data, attempt_timeout, options, number - 1)
+            except Exception:
+                running = False
+                raise
+            running = False
+            return result
 
-        return await call_with_retry(retry, attempt)
+        def on_retry(number: int, exc: Exception, wait: float | None) -> None:
+            nonlocal sleeping
+            if wait is not None:
+                counters.retried += 1
+                counters.waiting += 1
+                sleeping = True
+            if observed is not None:
+                observed.retrying(number, exc, wait)
+
+        try:
+            result = await call_with_retry(retry, attempt, on_retry=on_retry)
+        except BaseException as exc:
+            if running and isinstance(exc, TimeoutError):
+                counters.timed_out += 1
+            if observed is not None:
+                observed.retry_finished(attempts, exc)
+            raise
+        finally:
+            if sleeping:  # cancelled during a wait
+                counters.waiting -= 1
+        if observed is not None:
+            observed.retry_finished(attempts, None)
+        return result
 
     @asynccontextmanager
     async def stream(self, data: Any, timeout: float | None = None, **options: Any) -> AsyncIterator[Any]:

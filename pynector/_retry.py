@@ -19,6 +19,12 @@ sleeping only to fail at the deadline.
 Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardInterrupt`` propagate
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
+
+Tests of code that retries can go further: :data:`RETRY_WAIT_HOOK` (set by
+``pynector.testing.no_retry_wait()``) is read once per wait and replaces the computed wait with what
+it returns, after the decision to retry was taken on the real value (a skipped wait then takes no
+time, so it does not use up the policy's total ``timeout``). Unset, it costs one ``ContextVar.get``
+per wait.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import math
 import random as _random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -37,6 +44,13 @@ from ._errors import ConfigurationError, HTTPStatusError, PynectorError, Timeout
 __all__ = ["RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
+
+#: When set, called with each retry wait (seconds) that ``call_with_retry`` is about to sleep; the
+#: wait actually slept is what it returns. ``pynector.testing.no_retry_wait()`` sets it to record the
+#: waits and sleep zero. A testing hook: applications have no reason to set it.
+RETRY_WAIT_HOOK: ContextVar[Callable[[float], float] | None] = ContextVar(
+    "pynector_retry_wait_hook", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +134,24 @@ def _attach_attempts(exc: Exception, attempts: int) -> None:
         exc.attempts = attempts
 
 
-async def call_with_retry(policy: RetryPolicy, attempt: Callable[[int], Awaitable[T]]) -> T:
+async def call_with_retry(
+    policy: RetryPolicy,
+    attempt: Callable[[int], Awaitable[T]],
+    *,
+    on_retry: Callable[[int, Exception, float | None], object] | None = None,
+) -> T:
     """Call ``attempt(n)`` (n = 1, 2, ...) until it returns, retrying as *policy* says.
 
     Blocks for the attempts and the waits between them.
+
+    Args:
+        policy: what to retry and how long to wait.
+        attempt: the operation; receives the attempt number.
+        on_retry: optional observer (telemetry, statistics), called as ``on_retry(n, exc, wait)`` after
+            attempt *n* failed with *exc* and before sleeping *wait* seconds, and as
+            ``on_retry(n, exc, None)`` when a retryable failure is given up because the retries, the
+            ``max_retry_after`` cap or the total deadline ran out. Not called for errors that are not
+            retryable. It must not block.
 
     Raises:
         Exception: the last attempt's exception when it is not retryable or retries are exhausted,
@@ -142,14 +170,26 @@ async def call_with_retry(policy: RetryPolicy, attempt: Callable[[int], Awaitabl
         except trio.TooSlowError as exc:
             error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
             error.attempts = number
+            if on_retry is not None:
+                on_retry(number, error, None)
             raise error from exc
         except Exception as exc:
             last = exc
         if number > policy.max_retries or not policy.is_retryable(last):
             _attach_attempts(last, number)
+            exhausted = policy.max_retries > 0 and number > policy.max_retries
+            if on_retry is not None and exhausted and policy.is_retryable(last):
+                on_retry(number, last, None)
             raise last
         wait = policy.wait_before(last, number)
         if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
             _attach_attempts(last, number)
+            if on_retry is not None:
+                on_retry(number, last, None)
             raise last
+        if on_retry is not None:
+            on_retry(number, last, wait)
+        hook = RETRY_WAIT_HOOK.get()
+        if hook is not None:
+            wait = hook(wait)
         await trio.sleep(wait)

@@ -1,4 +1,8 @@
-"""The README's ```python snippets run as written (other fences, like ```sh, are not run)."""
+"""The README's ```python snippets run as written.
+
+Other fences are not run: ```sh, and ```py for excerpts of the programs in examples/, which run in
+their own tests.
+"""
 
 from __future__ import annotations
 

@@ -591,3 +591,16 @@ async def test_memory_framed_cancellation_sweep() -> None:
             assert baseline == tasks_living()
         assert b"after" == await client.request(b"after")
     assert baseline == tasks_living()
+
+
+def test_telemetry_hooks_describe_the_peer_not_the_payload() -> None:
+    """Attempt spans name the transport and carry the peer address, never the payload."""
+    transport = TCPTransport(host="127.0.0.1", port=9000, framing="length")
+    assert "tcp exchange" == transport.span_name(b"secret-payload", {})
+    expected = {
+        "network.transport": "tcp",
+        "pynector.framing": "length",
+        "server.address": "127.0.0.1",
+        "server.port": 9000,
+    }
+    assert expected == dict(transport.span_attributes(b"secret-payload", {}))

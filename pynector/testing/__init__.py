@@ -1,5 +1,27 @@
-"""Tools for testing code built on pynector without a network: loopback servers and fakes."""
+"""Tools to test code built on pynector without a network.
 
+- :class:`MockTransport`: a transport answering from routes (by HTTP method and path, or by
+  predicate) with scripted responses and faults, recording every exchange on trio's clock;
+- :class:`Recorder` / :class:`RecordedCall`: what the mock saw, with assertion helpers;
+- :func:`capture_logs` / :func:`capture_spans`: pynector's log records and spans during a block;
+- :func:`no_retry_wait`: retries wait zero seconds (the waits are recorded) inside the block;
+- :func:`serve_tcp` / :func:`serve_unix`: loopback framed servers for the stream transports, started
+  with ``nursery.start``, with scripted faults (:func:`close_connection`, :func:`reset_connection`,
+  :func:`send_raw`) and connection counters (:class:`StreamServer`);
+- a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
+  the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
+  ``pynector_no_retry_wait`` fixtures.
+"""
+
+from ._capture import CapturedLogs as CapturedLogs
+from ._capture import capture_logs as capture_logs
+from ._capture import capture_spans as capture_spans
+from ._mock import MockTransport as MockTransport
+from ._mock import Route as Route
+from ._mock import UnexpectedRequestError as UnexpectedRequestError
+from ._recorder import RecordedCall as RecordedCall
+from ._recorder import Recorder as Recorder
+from ._recorder import no_retry_wait as no_retry_wait
 from ._stream_server import StreamAction as StreamAction
 from ._stream_server import StreamServer as StreamServer
 from ._stream_server import close_connection as close_connection
@@ -9,11 +31,27 @@ from ._stream_server import serve_tcp as serve_tcp
 from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
+    "CapturedLogs",
+    "MockTransport",
+    "RecordedCall",
+    "Recorder",
+    "Route",
     "StreamAction",
     "StreamServer",
+    "UnexpectedRequestError",
+    "capture_logs",
+    "capture_spans",
     "close_connection",
+    "no_retry_wait",
     "reset_connection",
     "send_raw",
     "serve_tcp",
     "serve_unix",
 ]
+
+# Tracebacks and reprs show the public path (pynector.testing.MockTransport), not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("pynector.testing."):
+        _obj.__module__ = "pynector.testing"
+del _name, _obj

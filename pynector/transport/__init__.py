@@ -1,5 +1,6 @@
 """Transports: the exchange contract, the factory registry and the built-in transports."""
 
+from .._telemetry import TracedTransport as TracedTransport
 from ._base import SeedTransport as SeedTransport
 from ._base import SerializedTransport as SerializedTransport
 from ._base import Transport as Transport
@@ -19,6 +20,7 @@ __all__ = [
     "SerializedTransport",
     "StreamTransport",
     "TCPTransport",
+    "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",

@@ -21,7 +21,7 @@ connection carries many exchanges like a socket would.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -36,6 +36,9 @@ from ._stream import _STREAM_OPTIONS, StreamTransport
 __all__ = ["FramedMemoryTransport", "MemoryTransport", "create_memory_transport"]
 
 Handler = Callable[..., Any] | Callable[..., Awaitable[Any]]
+
+# In-process exchange: no network peer to describe ("inproc" as in gRPC's in-process transport).
+_SPAN_ATTRIBUTES: Mapping[str, str] = {"network.transport": "inproc"}
 
 
 class MemoryTransport:
@@ -66,6 +69,14 @@ class MemoryTransport:
         )
         self._closed = False
         self.exchanges = 0
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """Telemetry hook (:class:`pynector.transport.TracedTransport`): the attempt span's name."""
+        return "memory exchange"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """Telemetry hook: the attempt span's attributes (never the payload or the options)."""
+        return _SPAN_ATTRIBUTES
 
     async def connect(self) -> None:
         if self._closed:
@@ -139,6 +150,7 @@ class FramedMemoryTransport(StreamTransport):
         self.handler = handler
         self.exchanges = 0
         super().__init__(self._never_called, name="memory", label="memory handler", **options)
+        self.peer_attributes["network.transport"] = "inproc"
 
     async def _never_called(self) -> trio.abc.Stream:  # pragma: no cover - _open_connection overrides
         raise NotImplementedError

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
@@ -187,6 +187,21 @@ class StreamTransport:
         )
         self._active: set[FramedStream] = set()
         self._closed = False
+        #: Telemetry attributes of every attempt span (see ``span_attributes``); subclasses add the peer.
+        self.peer_attributes: dict[str, str | int] = {
+            "network.transport": name,
+            "pynector.framing": self.framing.name,
+        }
+
+    # --- telemetry hooks (pynector.transport.TracedTransport) ----------------------------------
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """The attempt span's name: ``"tcp exchange"``, ``"unix exchange"``..."""
+        return f"{self.name} exchange"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str | int]:
+        """The peer (``server.address``, ``server.port``), transport and framing; never the payload."""
+        return self.peer_attributes
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -412,6 +427,7 @@ class TCPTransport(StreamTransport):
         super().__init__(self._open_tcp, name="tcp", label=f"{scheme}://{shown}:{self.port}", **options)
         if self.ssl_context is not None and self._raw:
             raise ConfigurationError("raw framing needs a half-closeable stream; TLS streams are not")
+        self.peer_attributes.update({"server.address": self.host, "server.port": self.port})
 
     async def _open_tcp(self) -> trio.abc.Stream:
         stream = await trio.open_tcp_stream(self.host, self.port)
@@ -448,6 +464,7 @@ class UnixTransport(StreamTransport):
             raise ConfigurationError("Unix sockets are not available on this platform")
         self.path: str = os.fsdecode(path)
         super().__init__(self._open_unix, name="unix", label=f"unix:{self.path}", **options)
+        self.peer_attributes["server.address"] = self.path
 
     async def _open_unix(self) -> trio.abc.Stream:
         return await trio.open_unix_socket(self.path)
