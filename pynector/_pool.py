@@ -178,15 +178,18 @@ class ConnectionPool(Generic[K, C]):
         """
         if self._closed:
             raise ClientClosedError("connection pool is closed")
-        key_limiter = self._key_limiters.get(key)
-        if key_limiter is None:
+        # With no per-key bound below the global one, the global limiter alone is enough.
+        key_limiter = None if self._max_per_key >= self._limiter.total_tokens else self._key_limiters.get(key)
+        if key_limiter is None and self._max_per_key < self._limiter.total_tokens:
             key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
         token = object()
-        await _acquire(key_limiter, token)
+        if key_limiter is not None:
+            await _acquire(key_limiter, token)
         try:
             await _acquire(self._limiter, token)
         except BaseException:
-            key_limiter.release_on_behalf_of(token)
+            if key_limiter is not None:
+                key_limiter.release_on_behalf_of(token)
             raise
         self._in_use += 1
         try:
@@ -207,7 +210,8 @@ class ConnectionPool(Generic[K, C]):
         finally:
             self._in_use -= 1
             self._limiter.release_on_behalf_of(token)
-            key_limiter.release_on_behalf_of(token)
+            if key_limiter is not None:
+                key_limiter.release_on_behalf_of(token)
 
     def _park(self, key: K, connection: C) -> bool:
         idle = self._idle[key]

@@ -313,8 +313,10 @@ class LineFraming:
             pynector.SerializationError: *payload* is not bytes, is too long, or contains ``\\n``,
                 ``\\r`` or NUL (which would let the peer parse something we did not send).
         """
-        payload = _as_bytes(payload)
-        _check_size(payload, self.max_frame_size)
+        if type(payload) is not bytes:
+            payload = _as_bytes(payload)
+        if len(payload) > self.max_frame_size:
+            _check_size(payload, self.max_frame_size)
         if b"\n" in payload or b"\r" in payload or b"\x00" in payload:
             for forbidden, label in ((b"\n", "LF"), (b"\r", "CR"), (b"\x00", "NUL")):
                 if forbidden in payload:

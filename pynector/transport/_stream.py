@@ -187,6 +187,7 @@ class StreamTransport:
         )
         self._active: set[FramedStream] = set()
         self._closed = False
+        self._custom_round_trip = type(self)._round_trip is not StreamTransport._round_trip
         #: Telemetry attributes of every attempt span (see ``span_attributes``); subclasses add the peer.
         self.peer_attributes: dict[str, str | int] = {
             "network.transport": name,
@@ -325,7 +326,7 @@ class StreamTransport:
         active = self._active
         # The base round trip is inlined (one coroutine level less on the hot path); subclasses
         # that override _round_trip (the framed memory transport) go through it.
-        custom = type(self)._round_trip is not StreamTransport._round_trip
+        custom = self._custom_round_trip
         while True:
             async with self._pool.connection(None) as lease:
                 framed = lease.connection
