@@ -216,6 +216,20 @@ async def test_stale_idle_connection_is_replaced() -> None:
         assert 2 == server.requests
 
 
+async def test_all_idle_connections_stale_after_server_restart() -> None:
+    """When every idle connection died, the request walks past them to a fresh one and succeeds."""
+
+    def handler(payload: bytes) -> Any:
+        return send_raw(payload + b"\n") if payload.startswith(b"bye") else payload
+
+    async with running(serve_tcp, handler) as server, tcp_client(server, max_connections=3) as client:
+        results = await client.batch_request([(b"bye%d" % i, {}) for i in range(3)], max_concurrency=3)
+        assert [b"bye0", b"bye1", b"bye2"] == results
+        await settle(server)
+        assert b"next" == await client.request(b"next")
+        assert 4 == server.requests  # each request processed once: no stale retry repeated one
+
+
 async def test_embedded_newline_rejected_before_writing() -> None:
     """A line payload containing a newline fails with SerializationError and nothing reaches the peer."""
     async with running(serve_tcp, scripted) as server, tcp_client(server) as client:

@@ -327,6 +327,9 @@ class StreamTransport:
         # The base round trip is inlined (one coroutine level less on the hot path); subclasses
         # that override _round_trip (the framed memory transport) go through it.
         custom = self._custom_round_trip
+        # Each retry consumes one stale idle connection; the cap only guards against a pathological
+        # peer that keeps handing back connections which die before replying.
+        stale_left = self.max_connections
         while True:
             async with self._pool.connection(None) as lease:
                 framed = lease.connection
@@ -342,13 +345,20 @@ class StreamTransport:
                         raise ClientClosedError(
                             f"{self.name} transport was closed while a request was in flight"
                         ) from exc
-                    if lease.reused and not framed.buffered and isinstance(exc, (ReadError, WriteError)):
+                    if (
+                        lease.reused
+                        and stale_left > 0
+                        and not framed.buffered
+                        and isinstance(exc, (ReadError, WriteError))
+                    ):
+                        stale_left -= 1
                         continue  # a stale idle connection: the pool closes it, try the next one
                     raise
                 finally:
                     active.discard(framed)
                 if reply is None:
-                    if lease.reused:
+                    if lease.reused and stale_left > 0:
+                        stale_left -= 1
                         continue
                     raise ReadError(f"{self.label} closed the connection before replying")
                 if not self._raw and not framed.buffered:
