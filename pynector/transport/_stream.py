@@ -14,7 +14,8 @@ A pooled connection may have been closed by the server while it sat idle (a time
 server that closes after each reply). Probing every idle connection for that costs a syscall per
 exchange, so we do not: when an exchange on a *reused* connection fails before a single reply byte
 arrived (EOF, reset, a failed write), the connection is discarded and the exchange runs again on the
-next one, until it runs on a freshly opened connection, whose failure is final. This is the classic
+next one, until it runs on a freshly opened connection, whose failure is final (at most
+``max_connections`` stale connections are skipped for one exchange). This is the classic
 keep-alive race; the one case where it repeats a request the server did process is a server that
 read the request and then closed without replying a single byte.
 
@@ -27,8 +28,8 @@ Errors are mapped where they happen, because only there is it known what was bei
 - the transport closed while the exchange was in flight: :class:`pynector.ClientClosedError`.
 
 ``trio.open_tcp_stream`` reports a failed connect as ``OSError("all attempts ... failed")`` whose
-cause is an ExceptionGroup of the per-address errors; the message we raise names the first of those
-(for example ``ConnectionRefusedError: [Errno 111] Connection refused``), and no group escapes.
+cause is an ExceptionGroup of the per-address errors; the message we raise names the underlying OS
+error (for example ``ConnectionRefusedError: [Errno 111] Connection refused``), and no group escapes.
 """
 
 from __future__ import annotations
