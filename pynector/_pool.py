@@ -13,7 +13,14 @@ this code instead of reusing theirs.
 Idle connections are reused last-in first-out (the warmest one), dropped after ``idle_timeout``
 seconds on trio's clock, capped at ``max_idle_per_key``, and checked with ``is_usable`` before reuse
 (for sockets: not readable, since an idle keep-alive connection that became readable was closed by the
-peer or sent garbage).
+peer or sent garbage). Expired idle connections of a key are closed whenever that key is used
+(there is no background sweeper task: a pool must not own tasks that outlive its users).
+
+Two ways to hold a connection: ``async with pool.connection(key) as lease`` (the simple form) and the
+pair ``lease = await pool.acquire(key)`` / ``await pool.release(lease)`` for hot paths that keep the
+lease in an object of their own (an HTTP exchange spans ``send`` and the body iteration). The pair is
+just as safe provided ``release`` runs in a ``finally`` (or ``__aexit__``): ``acquire`` has no checkpoint
+between taking the slot and returning the lease, so a cancellation cannot fall between the two.
 """
 
 from __future__ import annotations
@@ -57,17 +64,29 @@ class Lease(Generic[C]):
 
     Attributes:
         connection: the connection (a trio stream).
+        key: the key it was checked out for.
         reused: whether it served an earlier exchange (a failure before any response byte on a reused
             connection is the classic "server closed the idle connection" race, safe to retry once).
         reusable: set to ``True`` at the end of a clean exchange to return the connection to the pool.
     """
 
-    __slots__ = ("connection", "reusable", "reused")
+    __slots__ = ("_key_limiter", "_released", "_token", "connection", "key", "reusable", "reused")
 
-    def __init__(self, connection: C, reused: bool) -> None:
+    def __init__(
+        self,
+        connection: C,
+        reused: bool,
+        key: Hashable = None,
+        key_limiter: trio.CapacityLimiter | None = None,
+        token: object = None,
+    ) -> None:
         self.connection = connection
+        self.key = key
         self.reused = reused
         self.reusable = False
+        self._key_limiter = key_limiter
+        self._token = token
+        self._released = False
 
 
 def stream_is_usable(stream: trio.abc.Stream) -> bool:
@@ -91,21 +110,6 @@ async def close_quietly(resource: trio.abc.AsyncResource) -> None:
         await trio.aclose_forcefully(resource)
 
 
-async def _acquire(limiter: trio.CapacityLimiter, token: object) -> None:
-    """Take a slot of *limiter*: a cancellation point, but no scheduler round trip when one is free.
-
-    ``CapacityLimiter.acquire_on_behalf_of`` always yields to the scheduler, and a pool takes two
-    slots per exchange; the exchange's own I/O yields right after, so the fast path skips that yield
-    (about 10-15% of a loopback round trip). ``acquire_on_behalf_of_nowait`` stays fair: it refuses
-    while others are queued, and then the task queues like everyone else.
-    """
-    await trio.lowlevel.checkpoint_if_cancelled()
-    try:
-        limiter.acquire_on_behalf_of_nowait(token)
-    except trio.WouldBlock:
-        await limiter.acquire_on_behalf_of(token)
-
-
 class ConnectionPool(Generic[K, C]):
     """Connections by key, with global and per-key limits.
 
@@ -114,6 +118,7 @@ class ConnectionPool(Generic[K, C]):
         max_connections: the most connections open at once across all keys.
         max_per_key: the most connections for one key (default: ``max_connections``).
         max_idle_per_key: the most idle connections kept per key (default: ``max_per_key``).
+        max_idle: the most idle connections kept across all keys (default: no extra bound).
         idle_timeout: seconds an idle connection may be kept, or ``None``.
         is_usable: check run on an idle connection before reuse.
     """
@@ -125,6 +130,7 @@ class ConnectionPool(Generic[K, C]):
         max_connections: int,
         max_per_key: int | None = None,
         max_idle_per_key: int | None = None,
+        max_idle: int | None = None,
         idle_timeout: float | None = None,
         is_usable: Callable[[C], bool] | None = None,
     ) -> None:
@@ -132,7 +138,8 @@ class ConnectionPool(Generic[K, C]):
         self._limiter = trio.CapacityLimiter(max_connections)
         self._max_per_key = max_per_key or max_connections
         self._key_limiters: dict[K, trio.CapacityLimiter] = {}
-        self._max_idle = self._max_per_key if max_idle_per_key is None else max_idle_per_key
+        self._max_idle_per_key = self._max_per_key if max_idle_per_key is None else max_idle_per_key
+        self._max_idle = max_connections if max_idle is None else max_idle
         self._idle_timeout = idle_timeout
         self._is_usable = is_usable
         self._idle: defaultdict[K, deque[tuple[C, float]]] = defaultdict(deque)
@@ -141,7 +148,7 @@ class ConnectionPool(Generic[K, C]):
         self._closed = False
 
     def statistics(self) -> PoolStatistics:
-        """A frozen snapshot of the pool's counters."""
+        """A frozen snapshot of the pool's counters (``open`` counts leases still connecting)."""
         waiters = self._limiter.statistics().tasks_waiting + sum(
             lim.statistics().tasks_waiting for lim in self._key_limiters.values()
         )
@@ -154,68 +161,122 @@ class ConnectionPool(Generic[K, C]):
 
     async def _take_idle(self, key: K) -> C | None:
         idle = self._idle.get(key)
+        if not idle:
+            return None
         now = trio.current_time()
+        timeout = self._idle_timeout
+        if timeout is not None:
+            # Oldest first (left end): close everything of this key that has expired.
+            while idle and now - idle[0][1] > timeout:
+                connection, _ = idle.popleft()
+                self._idle_count -= 1
+                await close_quietly(connection)
         while idle:
-            connection, parked_at = idle.pop()
+            connection, _ = idle.pop()
             self._idle_count -= 1
-            expired = self._idle_timeout is not None and now - parked_at > self._idle_timeout
-            if not expired and (self._is_usable is None or self._is_usable(connection)):
+            if self._is_usable is None or self._is_usable(connection):
                 return connection
             await close_quietly(connection)
         return None
 
-    @asynccontextmanager
-    async def connection(self, key: K) -> AsyncIterator[Lease[C]]:
-        """Check out a connection for *key*, opening one if none is idle.
+    async def acquire(self, key: K, *, fresh: bool = False) -> Lease[C]:
+        """Check out a connection for *key*: the warmest usable idle one, else a new one.
 
-        Blocks while the pool or the key is at its limit (wrap it in a deadline to bound the wait).
+        Blocks while the pool or the key is at its limit (wrap it in a deadline to bound the wait); a
+        task cancelled while waiting takes no slot. Always a cancellation point; when a slot is free it
+        returns without yielding to the scheduler (the exchange's own I/O does that). The caller must
+        hand the lease to :meth:`release` exactly once, in a ``finally`` block.
+
+        Args:
+            key: the pool key (for HTTP, the origin).
+            fresh: open a new connection even if an idle one exists (used to retry after a stale one).
+
+        Raises:
+            pynector.ClientClosedError: the pool is closed.
+            Exception: whatever ``connect`` raises (the slot is given back first).
+        """
+        if self._closed:
+            raise ClientClosedError("connection pool is closed")
+        key_limiter = self._key_limiters.get(key)
+        if key_limiter is None:
+            key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
+        token = object()
+        # Fast path: a cancellation point, then both tokens without blocking. Only a caller that
+        # must wait goes through the limiters' blocking acquire (each a full checkpoint); trio's
+        # limiter guarantees that a waiter cancelled there takes no token.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            key_limiter.acquire_on_behalf_of_nowait(token)
+        except trio.WouldBlock:
+            await key_limiter.acquire_on_behalf_of(token)
+        try:
+            try:
+                self._limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
+                await self._limiter.acquire_on_behalf_of(token)
+        except BaseException:
+            key_limiter.release_on_behalf_of(token)
+            raise
+        self._in_use += 1
+        try:
+            if self._closed:
+                raise ClientClosedError("connection pool was closed while waiting for a connection")
+            connection = None if fresh else await self._take_idle(key)
+            reused = connection is not None
+            if connection is None:
+                await self._evict_for_new_connection()
+                connection = await self._connect(key)
+        except BaseException:
+            self._in_use -= 1
+            self._limiter.release_on_behalf_of(token)
+            key_limiter.release_on_behalf_of(token)
+            raise
+        return Lease(connection, reused, key, key_limiter, token)
+
+    async def release(self, lease: Lease[C]) -> None:
+        """Give a lease back: park its connection if ``lease.reusable``, otherwise close it.
+
+        Never blocks for long (closing is forceful and shielded) and never raises; a second call for
+        the same lease does nothing.
+        """
+        if lease._released:
+            return
+        lease._released = True
+        try:
+            if lease.reusable and not self._closed and self._park(lease.key, lease.connection):  # type: ignore[arg-type]
+                return
+            await close_quietly(lease.connection)
+        finally:
+            self._in_use -= 1
+            self._limiter.release_on_behalf_of(lease._token)
+            if lease._key_limiter is not None:
+                lease._key_limiter.release_on_behalf_of(lease._token)
+
+    @asynccontextmanager
+    async def connection(self, key: K, *, fresh: bool = False) -> AsyncIterator[Lease[C]]:
+        """Check out a connection for *key* for the duration of the block (see :meth:`acquire`).
+
         On a clean exit with ``lease.reusable`` set, the connection is parked for reuse; on any other
-        exit it is closed.
+        exit (an exception, cancellation) it is closed.
 
         Raises:
             pynector.ClientClosedError: the pool is closed.
             Exception: whatever ``connect`` raises.
         """
-        if self._closed:
-            raise ClientClosedError("connection pool is closed")
-        # With no per-key bound below the global one, the global limiter alone is enough.
-        key_limiter = None if self._max_per_key >= self._limiter.total_tokens else self._key_limiters.get(key)
-        if key_limiter is None and self._max_per_key < self._limiter.total_tokens:
-            key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
-        token = object()
-        if key_limiter is not None:
-            await _acquire(key_limiter, token)
+        lease = await self.acquire(key, fresh=fresh)
         try:
-            await _acquire(self._limiter, token)
+            yield lease
         except BaseException:
-            if key_limiter is not None:
-                key_limiter.release_on_behalf_of(token)
+            lease.reusable = False
             raise
-        self._in_use += 1
-        try:
-            connection = await self._take_idle(key)
-            reused = connection is not None
-            if connection is None:
-                await self._evict_for_new_connection()
-                connection = await self._connect(key)
-            lease = Lease(connection, reused)
-            try:
-                yield lease
-            except BaseException:
-                await close_quietly(connection)
-                raise
-            if lease.reusable and not self._closed and self._park(key, connection):
-                return
-            await close_quietly(connection)
         finally:
-            self._in_use -= 1
-            self._limiter.release_on_behalf_of(token)
-            if key_limiter is not None:
-                key_limiter.release_on_behalf_of(token)
+            await self.release(lease)
 
     def _park(self, key: K, connection: C) -> bool:
+        if self._idle_count >= self._max_idle:
+            return False
         idle = self._idle[key]
-        if len(idle) >= self._max_idle:
+        if len(idle) >= self._max_idle_per_key:
             return False
         idle.append((connection, trio.current_time()))
         self._idle_count += 1
@@ -236,7 +297,10 @@ class ConnectionPool(Generic[K, C]):
             await close_quietly(connection)
 
     async def aclose(self) -> None:
-        """Close every idle connection and refuse new leases. Leases in use close on release."""
+        """Close every idle connection and refuse new leases. Leases in use close on release.
+
+        Idempotent; safe to call from a cancelled scope (closing is shielded).
+        """
         self._closed = True
         idle, self._idle = self._idle, defaultdict(deque)
         self._idle_count = 0

@@ -13,9 +13,8 @@ reused.
 A pooled connection may have been closed by the server while it sat idle (a timeout, a restart, a
 server that closes after each reply). Probing every idle connection for that costs a syscall per
 exchange, so we do not: when an exchange on a *reused* connection fails before a single reply byte
-arrived (EOF, reset, a failed write), the connection is discarded and the exchange runs again on the
-next one, until it runs on a freshly opened connection, whose failure is final (at most
-``max_connections`` stale connections are skipped for one exchange). This is the classic
+arrived (EOF, reset, a failed write), the connection is discarded and the exchange runs once more, on
+a freshly opened connection (``pool.acquire(fresh=True)``), whose failure is final. This is the classic
 keep-alive race; the one case where it repeats a request the server did process is a server that
 read the request and then closed without replying a single byte.
 
@@ -328,13 +327,13 @@ class StreamTransport:
         # The base round trip is inlined (one coroutine level less on the hot path); subclasses
         # that override _round_trip (the framed memory transport) go through it.
         custom = self._custom_round_trip
-        # Each retry consumes one stale idle connection; the cap only guards against a pathological
-        # peer that keeps handing back connections which die before replying.
-        stale_left = self.max_connections
+        pool = self._pool
+        fresh = False
         while True:
-            async with self._pool.connection(None) as lease:
-                framed = lease.connection
-                active.add(framed)
+            lease = await pool.acquire(None, fresh=fresh)
+            framed = lease.connection
+            active.add(framed)
+            try:
                 try:
                     if custom:
                         reply = await self._round_trip(framed, encoded)
@@ -346,25 +345,22 @@ class StreamTransport:
                         raise ClientClosedError(
                             f"{self.name} transport was closed while a request was in flight"
                         ) from exc
-                    if (
-                        lease.reused
-                        and stale_left > 0
-                        and not framed.buffered
-                        and isinstance(exc, (ReadError, WriteError))
-                    ):
-                        stale_left -= 1
-                        continue  # a stale idle connection: the pool closes it, try the next one
+                    if lease.reused and not framed.buffered and isinstance(exc, (ReadError, WriteError)):
+                        fresh = True  # a stale idle connection: it is closed, retry on a new one
+                        continue
                     raise
-                finally:
-                    active.discard(framed)
                 if reply is None:
-                    if lease.reused and stale_left > 0:
-                        stale_left -= 1
+                    if lease.reused:
+                        fresh = True
                         continue
                     raise ReadError(f"{self.label} closed the connection before replying")
+                # The very last step: only a clean exchange with nothing read ahead goes back.
                 if not self._raw and not framed.buffered:
                     lease.reusable = True
                 break
+            finally:
+                active.discard(framed)
+                await pool.release(lease)
         return self._deserialize(reply)
 
     def __repr__(self) -> str:

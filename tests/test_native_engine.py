@@ -1,0 +1,988 @@
+"""The native HTTP/1.1 engine against real loopback servers written here, byte by byte.
+
+Fault tests check the reliability invariants: I1 the most specific pynector error with the original as
+``__cause__``; I2 no task left; I3 the server sees EOF or reset (nothing leaked, nothing pooled that
+should not be); I4 a following request succeeds and the pool statistics are back to baseline.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import h11
+import pytest
+import trio
+import trio.testing
+import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pynector
+from pynector._pool import PoolStatistics
+from pynector.http._engine import Body, WireRequest
+from pynector.http._native import NativeEngine
+
+Behaviour = Callable[["Peer"], Awaitable[None]]
+BASELINE = PoolStatistics(open=0, idle=0, in_use=0, waiters=0)
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+
+class Peer:
+    """The server side of one connection: reads requests with h11, writes raw bytes."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self._buffer = b""
+
+    async def read_request(self) -> tuple[h11.Request, bytes] | None:
+        """The next request and its body, or ``None`` when the client closed the connection."""
+        conn = h11.Connection(h11.SERVER)
+        if self._buffer:
+            conn.receive_data(self._buffer)
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError:
+                return None
+            if event is h11.NEED_DATA:
+                try:
+                    data = await self.stream.receive_some(65536)
+                except trio.BrokenResourceError:
+                    return None
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert request is not None
+                self._buffer = conn.trailing_data[0]
+                return request, body
+            else:
+                return None
+
+    async def send(self, data: bytes) -> None:
+        """Write raw bytes."""
+        await self.stream.send_all(data)
+
+    def reset(self) -> None:
+        """Close with SO_LINGER 0 so the client sees a TCP reset."""
+        sock = self.stream.socket  # type: ignore[attr-defined]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+
+async def healthy(peer: Peer) -> None:
+    """Answer every request on the connection with 200 ``hello`` (keep-alive)."""
+    while await peer.read_request() is not None:
+        await peer.send(OK)
+
+
+class Server:
+    """A loopback server that runs one behaviour per accepted connection (then ``healthy``)."""
+
+    def __init__(self, *behaviours: Behaviour, tls: ssl.SSLContext | None = None) -> None:
+        self.behaviours = list(behaviours)
+        self.tls = tls
+        self.accepted = 0
+        self.open = 0
+        self.requests: list[tuple[h11.Request, bytes]] = []
+        self._changed = trio.lowlevel.ParkingLot()
+        self.port = 0
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        behaviour = self.behaviours.pop(0) if self.behaviours else healthy
+        self.accepted += 1
+        self.open += 1
+        if self.tls is not None:
+            stream = trio.SSLStream(stream, self.tls, server_side=True)
+        peer = Peer(stream)
+        original = peer.read_request
+
+        async def recording_read() -> tuple[h11.Request, bytes] | None:
+            result = await original()
+            if result is not None:
+                self.requests.append(result)
+            return result
+
+        peer.read_request = recording_read  # type: ignore[method-assign]
+        try:
+            await behaviour(peer)
+            # Nothing more to say: wait for the client to close its side (I3).
+            while await stream.receive_some(65536):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self.open -= 1
+            self._changed.unpark_all()
+            await trio.aclose_forcefully(stream)
+
+    async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen on 127.0.0.1, port 0; report the server once listening."""
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            task_status.started(self)
+
+    async def wait_all_closed(self) -> None:
+        """Block until every accepted connection was closed by the client (I3)."""
+        with trio.fail_after(5):
+            while self.open:
+                await self._changed.park()
+        await trio.testing.wait_all_tasks_blocked()  # let the handler tasks finish exiting
+
+    def request(
+        self,
+        method: str = "GET",
+        target: str = "/",
+        headers: tuple[tuple[str, str], ...] = (),
+        body: Body = b"",
+        host: str = "127.0.0.1",
+    ) -> WireRequest:
+        """A request to this server."""
+        scheme = "https" if self.tls is not None else "http"
+        return WireRequest(method, scheme, host, self.port, target, headers, body)
+
+
+@pytest.fixture
+async def nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery cancelled at the end of the test (servers live in it)."""
+    async with trio.open_nursery() as nursery:
+        yield nursery
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[NativeEngine]:
+    """An engine closed at the end of the test."""
+    engine = NativeEngine(max_connections=4)
+    yield engine
+    await engine.aclose()
+
+
+async def start(nursery: trio.Nursery, *behaviours: Behaviour, tls: ssl.SSLContext | None = None) -> Server:
+    """Start a Server in *nursery*."""
+    server: Server = await nursery.start(Server(*behaviours, tls=tls).serve)
+    return server
+
+
+async def fetch(engine: NativeEngine, request: WireRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Send *request* and read the whole body."""
+    async with engine.send(request) as response:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+        return response.status_code, response.headers, body
+
+
+def tasks_living() -> int:
+    """Tasks alive in this run (I2)."""
+    return trio.lowlevel.current_statistics().tasks_living
+
+
+async def check_fault(
+    engine: NativeEngine,
+    server: Server,
+    error: type[pynector.PynectorError],
+    cause: type[BaseException] | tuple[type[BaseException], ...],
+    message: str,
+    request: WireRequest | None = None,
+) -> pynector.PynectorError:
+    """Run one faulty exchange and check I1-I4."""
+    tasks_before = tasks_living()
+    with pytest.raises(error) as info:
+        await fetch(engine, request or server.request())
+    assert error is type(info.value)  # I1: the most specific class
+    assert isinstance(info.value.__cause__, cause)
+    assert message in str(info.value)
+    await server.wait_all_closed()  # I3: the faulty connection was closed, not pooled
+    assert tasks_before == tasks_living()  # I2 (the server's handler task has ended too)
+    assert 0 == engine.statistics().open
+    assert (200, b"hello") == (await fetch(engine, server.request()))[::2]  # I4
+    stats = engine.statistics()
+    assert (0, 0) == (stats.in_use, stats.waiters)
+    return info.value
+
+
+# --- happy paths -----------------------------------------------------------------------------
+
+
+async def test_get_returns_status_headers_and_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A GET yields the status, reason, version, lower-case headers and the body."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 201 Created\r\nX-Thing: A b\r\nContent-Length: 2\r\n\r\nhi")
+
+    server = await start(nursery, answer)
+    async with engine.send(server.request(target="/p?q=1", headers=(("Accept", "x/y"),))) as response:
+        assert (201, "Created", "1.1") == (response.status_code, response.reason, response.http_version)
+        assert ("x-thing", "A b") in response.headers
+        assert [b"hi"] == [chunk async for chunk in response.aiter_raw()]
+    sent, _ = server.requests[0]
+    assert (b"GET", b"/p?q=1") == (sent.method, sent.target)
+    assert (b"host", f"127.0.0.1:{server.port}".encode()) in list(sent.headers)
+    assert (b"accept", b"x/y") in list(sent.headers)
+
+
+async def test_post_bytes_body_is_sent_with_content_length(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """A bytes body goes out with Content-Length and arrives intact."""
+    server = await start(nursery)
+    body = bytes(range(256)) * 1000  # larger than one coalesced write
+    assert 200 == (await fetch(engine, server.request("POST", body=body)))[0]
+    sent, received = server.requests[0]
+    assert body == received
+    assert (b"content-length", str(len(body)).encode()) in list(sent.headers)
+
+
+async def test_empty_post_sends_content_length_zero(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """An empty POST says Content-Length: 0; an empty GET sends no framing header."""
+    server = await start(nursery)
+    await fetch(engine, server.request("POST"))
+    await fetch(engine, server.request("GET"))
+    post, get = (dict(request.headers) for request, _ in server.requests)
+    assert b"0" == post[b"content-length"]
+    assert b"content-length" not in get
+    assert b"transfer-encoding" not in get
+
+
+async def test_sync_iterable_body_is_chunked(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A sync iterable body is streamed with chunked encoding (empty chunks skipped)."""
+    server = await start(nursery)
+    await fetch(engine, server.request("PUT", body=iter([b"ab", b"", b"cd"])))
+    sent, received = server.requests[0]
+    assert b"abcd" == received
+    assert b"chunked" == dict(sent.headers)[b"transfer-encoding"]
+
+
+async def test_async_iterable_body_with_content_length(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """An async iterable body with a Content-Length header is sent with that framing."""
+    server = await start(nursery)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for piece in (b"one", b"two"):
+            await trio.lowlevel.checkpoint()
+            yield piece
+
+    request = server.request("POST", headers=(("Content-Length", "6"),), body=chunks())
+    await fetch(engine, request)
+    sent, received = server.requests[0]
+    assert b"onetwo" == received
+    assert b"transfer-encoding" not in dict(sent.headers)
+
+
+async def test_body_shorter_than_content_length_is_a_protocol_error(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """A streamed body that does not match its declared Content-Length fails and is not sent on."""
+    server = await start(nursery)
+    request = server.request("POST", headers=(("Content-Length", "10"),), body=[b"short"])
+    with pytest.raises(pynector.ProtocolError, match="Content-Length") as info:
+        await fetch(engine, request)
+    assert isinstance(info.value.__cause__, h11.LocalProtocolError)
+    await server.wait_all_closed()
+
+
+async def test_chunked_response_streams_in_pieces(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A chunked response arrives chunk by chunk as the server sends it."""
+    step = trio.Event()
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await step.wait()
+        await peer.send(b"6\r\nsecond\r\n0\r\n\r\n")
+
+    server = await start(nursery, answer)
+    async with engine.send(server.request()) as response:
+        body = response.aiter_raw()
+        assert b"first" == await body.__anext__()
+        step.set()
+        assert [b"second"] == [chunk async for chunk in body]
+    assert 1 == engine.statistics().idle  # complete and clean: kept for reuse
+
+
+async def test_keep_alive_reuses_one_connection(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Sequential requests to one origin share one connection; statistics show it idle in between."""
+    server = await start(nursery)
+    for _ in range(3):
+        assert (200, b"hello") == (await fetch(engine, server.request()))[::2]
+    assert 1 == server.accepted
+    assert PoolStatistics(open=1, idle=1, in_use=0, waiters=0) == engine.statistics()
+    await engine.aclose()
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+
+
+async def test_statistics_during_an_exchange(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Inside the block the connection counts as in use; after it, as idle."""
+    server = await start(nursery)
+    async with engine.send(server.request()) as response:
+        assert PoolStatistics(open=1, idle=0, in_use=1, waiters=0) == engine.statistics()
+        async for _ in response.aiter_raw():
+            pass
+    assert PoolStatistics(open=1, idle=1, in_use=0, waiters=0) == engine.statistics()
+
+
+async def test_connection_close_response_is_not_reused(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A ``Connection: close`` response closes the connection; the next request opens a new one."""
+
+    async def close_after_one(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello")
+
+    server = await start(nursery, close_after_one)
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    await server.wait_all_closed()
+    assert 0 == engine.statistics().open
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    assert 2 == server.accepted
+
+
+async def test_read_until_close_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """An HTTP/1.0 style body without length ends at EOF and is complete."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.0 200 OK\r\n\r\npart one, ")
+        await peer.send(b"part two")
+        await peer.stream.aclose()
+
+    server = await start(nursery, answer)
+    assert (200, b"part one, part two") == (await fetch(engine, server.request()))[::2]
+    assert 0 == engine.statistics().open
+
+
+@pytest.mark.parametrize(
+    ("method", "head"),
+    [
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n"),
+    ],
+)
+async def test_bodyless_responses(
+    nursery: trio.Nursery, engine: NativeEngine, method: str, head: bytes
+) -> None:
+    """HEAD, 204 and 304 have no body whatever their headers say, and the connection is reused."""
+
+    async def answer(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await peer.send(head)
+
+    server = await start(nursery, answer)
+    for _ in range(2):
+        assert (200 if method == "HEAD" else int(head[9:12]), b"") == (
+            await fetch(engine, server.request(method))
+        )[::2]
+    async with engine.send(server.request(method)):
+        pass  # not even iterating: the empty body is complete
+    assert 1 == server.accepted
+    assert 1 == engine.statistics().idle
+
+
+async def test_unread_body_closes_the_connection(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Leaving the block before a large body arrived closes the connection instead of reusing it."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+
+    server = await start(nursery, answer)
+    async with engine.send(server.request()) as response:
+        assert 200 == response.status_code
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    with pytest.raises(pynector.ReadError, match="after its block was left"):
+        await response.aiter_raw().__anext__()
+
+
+async def test_informational_response_is_skipped(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A 1xx response before the real one is skipped."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n" + OK)
+
+    server = await start(nursery, answer)
+    assert (200, b"hello") == (await fetch(engine, server.request()))[::2]
+
+
+async def test_concurrent_requests_respect_the_limit(nursery: trio.Nursery) -> None:
+    """Twenty concurrent requests through two connections all succeed, never opening a third."""
+    server = await start(nursery)
+    results: list[bytes] = []
+
+    async def one(engine: NativeEngine) -> None:
+        results.append((await fetch(engine, server.request()))[2])
+
+    async with NativeEngine(max_connections=2) as engine:
+        async with trio.open_nursery() as inner:
+            for _ in range(20):
+                inner.start_soon(one, engine)
+        assert [b"hello"] * 20 == results
+        assert 2 >= server.accepted
+        assert PoolStatistics(open=2, idle=2, in_use=0, waiters=0) == engine.statistics()
+
+
+# --- byte-level faults (I1-I4) ---------------------------------------------------------------
+
+
+def answer_once(raw: bytes, then_close: bool = False) -> Behaviour:
+    """A behaviour that reads one request and writes *raw* (and closes, if asked)."""
+
+    async def behaviour(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(raw)
+        if then_close:
+            await peer.stream.aclose()
+
+    return behaviour
+
+
+async def test_garbage_status_line(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Binary garbage instead of a status line is a ProtocolError."""
+    server = await start(nursery, answer_once(b"\x00\x01garbage\xff\r\n\r\n"))
+    await check_fault(
+        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response head"
+    )
+
+
+async def test_truncated_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A body shorter than its Content-Length, then EOF, is a ReadError."""
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"
+    server = await start(nursery, answer_once(raw, then_close=True))
+    await check_fault(
+        engine, server, pynector.ReadError, h11.RemoteProtocolError, "before the response body was complete"
+    )
+
+
+async def test_headers_then_eof(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """EOF in the middle of the response head is a ReadError."""
+    server = await start(nursery, answer_once(b"HTTP/1.1 200 OK\r\nContent-Le", then_close=True))
+    await check_fault(
+        engine, server, pynector.ReadError, h11.RemoteProtocolError, "before a complete response head"
+    )
+
+
+async def test_closed_before_any_byte(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A server that closes without answering gives a ReadError saying so."""
+    server = await start(nursery, answer_once(b"", then_close=True))
+    await check_fault(engine, server, pynector.ReadError, h11.RemoteProtocolError, "without a response")
+
+
+async def test_extra_bytes_after_the_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Bytes after the end of the response, arriving with it, are a ProtocolError."""
+    server = await start(nursery, answer_once(OK + b"HTTP/1.1 200 OK\r\n"))
+    error = await check_fault(engine, server, pynector.ProtocolError, type(None), "unexpected byte(s)")
+    assert "17 unexpected" in str(error)
+
+
+async def test_extra_bytes_arriving_while_idle_are_not_reused(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """Bytes that arrive after the response completed make the idle connection unusable."""
+    done = trio.Event()
+
+    async def chatty(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(OK)
+        await done.wait()
+        await peer.send(b"surprise")
+
+    server = await start(nursery, chatty)
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    done.set()
+    with trio.fail_after(5):
+        await trio.lowlevel.wait_readable(idle_socket(engine))  # the bytes are in flight on loopback
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    assert 2 == server.accepted
+
+
+def idle_socket(engine: NativeEngine) -> trio.socket.SocketType:
+    """The socket of the engine's one idle connection."""
+    (connection,) = [conn for queue in engine._pool._idle.values() for conn, _ in queue]
+    stream = connection.stream
+    assert isinstance(stream, trio.SocketStream)
+    return stream.socket
+
+
+@pytest.mark.parametrize("size", [5000, 200_000])
+async def test_oversized_headers(nursery: trio.Nursery, size: int) -> None:
+    """A response head larger than max_header_bytes is a ProtocolError naming the limit.
+
+    5000 bytes arrive in one read (measured by the engine); 200,000 arrive over several (h11's limit).
+    """
+    raw = b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * size + b"\r\n" + b"Content-Length: 0\r\n\r\n"
+    server = await start(nursery, answer_once(raw))
+    cause = type(None) if size < 65536 else h11.RemoteProtocolError
+    async with NativeEngine(max_header_bytes=4096) as engine:
+        await check_fault(engine, server, pynector.ProtocolError, cause, "max_header_bytes=4096")
+
+
+@pytest.mark.parametrize("chunk", [b"zz\r\nab\r\n0\r\n\r\n", b"-1\r\nab\r\n0\r\n\r\n", b"2\r\nabcdef"])
+async def test_malformed_chunks(nursery: trio.Nursery, engine: NativeEngine, chunk: bytes) -> None:
+    """A malformed chunk size or chunk framing is a ProtocolError."""
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
+    server = await start(nursery, answer_once(raw))
+    await check_fault(
+        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response body"
+    )
+
+
+async def test_reset_mid_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A TCP reset in the middle of the body is a ReadError caused by the reset."""
+
+    async def reset(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        with trio.fail_after(5):
+            while "partial" not in str(received):
+                await received_changed.park()
+        peer.reset()
+
+    received: list[bytes] = []
+    received_changed = trio.lowlevel.ParkingLot()
+    server = await start(nursery, reset)
+    tasks_before = tasks_living()
+
+    async def read_all() -> None:
+        async with engine.send(server.request()) as response:
+            async for chunk in response.aiter_raw():
+                received.append(chunk)
+                received_changed.unpark_all()
+
+    with pytest.raises(pynector.ReadError) as info:
+        await read_all()
+    assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+    assert "ConnectionResetError" in str(info.value)
+    await server.wait_all_closed()
+    assert tasks_before == tasks_living()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+
+
+async def test_reset_before_response(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A reset instead of an answer is a ReadError."""
+
+    async def reset(peer: Peer) -> None:
+        await peer.read_request()
+        peer.reset()
+
+    server = await start(nursery, reset)
+    await check_fault(engine, server, pynector.ReadError, trio.BrokenResourceError, "reading the response")
+
+
+async def test_server_closing_an_idle_connection_is_detected(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """A keep-alive connection the server closed while idle is discarded; the next request succeeds."""
+    server = await start(nursery, answer_once(OK, then_close=True))
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    await server.wait_all_closed()
+    assert 1 == engine.statistics().idle  # parked before the server closed it
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    assert 2 == server.accepted
+    assert 1 == len(server.requests[1:])  # the stale connection was never written to
+
+
+async def stale_after_one(peer: Peer) -> None:
+    """Answer one request, then read the next and close without a byte (the keep-alive race)."""
+    await peer.read_request()
+    await peer.send(OK)
+    await peer.read_request()
+    await peer.stream.aclose()
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_idempotent_request_is_retried_once_on_a_fresh_connection(
+    nursery: trio.Nursery, engine: NativeEngine, method: str
+) -> None:
+    """An idempotent request that meets a stale reused connection is sent again on a new one."""
+    server = await start(nursery, stale_after_one)
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+    assert b"hello" == (await fetch(engine, server.request(method, body=b"data")))[2]
+    assert 2 == server.accepted
+    assert [b"GET", method.encode(), method.encode()] == [r.method for r, _ in server.requests]
+
+
+async def test_non_idempotent_request_is_not_retried(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A POST that meets a stale reused connection fails with ReadError and is not resent."""
+    server = await start(nursery, stale_after_one)
+    await fetch(engine, server.request())
+    with pytest.raises(pynector.ReadError, match="without a response"):
+        await fetch(engine, server.request("POST", body=b"once"))
+    assert 2 == len(server.requests)
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+
+
+async def test_streamed_body_is_not_retried(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """An idempotent request with a one-shot iterable body is not resent (it cannot be replayed)."""
+    server = await start(nursery, stale_after_one)
+    await fetch(engine, server.request())
+    with pytest.raises(pynector.ReadError):
+        await fetch(engine, server.request("PUT", body=iter([b"once"])))
+
+
+async def test_stale_retry_happens_only_once(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """If the fresh connection fails too, the error is raised (no second retry)."""
+
+    async def close_at_once(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.stream.aclose()
+
+    server = await start(nursery, stale_after_one, close_at_once)
+    await fetch(engine, server.request())
+    with pytest.raises(pynector.ReadError):
+        await fetch(engine, server.request())
+    assert 2 == server.accepted
+
+
+async def test_server_never_answers_and_caller_deadline(
+    nursery: trio.Nursery, engine: NativeEngine, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A caller's deadline ends a request the server never answers; the connection is closed."""
+
+    async def never(peer: Peer) -> None:
+        await peer.read_request()  # and then only wait for EOF
+
+    server = await start(nursery, never)
+    tasks_before = tasks_living()
+    with pytest.raises(trio.TooSlowError), trio.fail_after(30):
+        await fetch(engine, server.request())
+    assert BASELINE == engine.statistics()
+    await server.wait_all_closed()
+    assert tasks_before == tasks_living()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+
+
+async def test_secrets_stay_out_of_error_messages(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Errors name the method and origin, never the target or header values."""
+    server = await start(nursery, answer_once(b"garbage\r\n\r\n"))
+    request = server.request(target="/x?api_key=SENTINEL", headers=(("Authorization", "Bearer SENTINEL"),))
+    with pytest.raises(pynector.ProtocolError) as info:
+        await fetch(engine, request)
+    assert "SENTINEL" not in str(info.value)
+    assert f"GET http://127.0.0.1:{server.port}" in str(info.value)
+    bad = server.request(headers=(("X-Key", "SENTINEL\x00"),))
+    with pytest.raises(pynector.ProtocolError) as info:
+        await fetch(engine, bad)
+    assert "SENTINEL" not in str(info.value)
+
+
+# --- connecting ------------------------------------------------------------------------------
+
+
+async def test_connection_refused(engine: NativeEngine) -> None:
+    """A refused connection is a ConnectError with the OS reason."""
+    sock = trio.socket.socket()
+    await sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    with pytest.raises(pynector.ConnectError) as info:
+        await fetch(engine, WireRequest("GET", "http", "127.0.0.1", port, "/", ()))
+    assert pynector.ConnectError is type(info.value)
+    assert isinstance(info.value.__cause__, OSError)
+    assert "ConnectionRefusedError" in str(info.value)
+    assert BASELINE == engine.statistics()
+
+
+async def test_unknown_host(engine: NativeEngine) -> None:
+    """A host that does not resolve is a ConnectError."""
+    with pytest.raises(pynector.ConnectError) as info:
+        await fetch(engine, WireRequest("GET", "http", "no-such-host.invalid", 80, "/", ()))
+    assert isinstance(info.value.__cause__, OSError)
+    assert "no-such-host.invalid" in str(info.value)
+
+
+async def test_connect_timeout(nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    """A TLS handshake that never completes ends with ConnectTimeout after connect_timeout."""
+
+    async def mute(peer: Peer) -> None:
+        pass  # accept the TCP connection, then say nothing until EOF
+
+    server = await start(nursery, mute)
+    async with NativeEngine(connect_timeout=2.5) as engine:
+        started = trio.current_time()
+        with pytest.raises(pynector.ConnectTimeout) as info:
+            await fetch(engine, WireRequest("GET", "https", "127.0.0.1", server.port, "/", ()))
+        assert 2.5 == pytest.approx(trio.current_time() - started)
+        assert isinstance(info.value, pynector.ConnectError)
+        assert isinstance(info.value.__cause__, trio.TooSlowError)
+        assert "connect_timeout=2.5" in str(info.value)
+        await server.wait_all_closed()
+        assert BASELINE == engine.statistics()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A throw-away certificate authority."""
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA, *hosts: str) -> ssl.SSLContext:
+    """A server TLS context with a certificate for *hosts*."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*hosts).configure_cert(context)
+    return context
+
+
+async def test_tls_positive_control(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """With the CA trusted, HTTPS works and the connection is reused."""
+    server = await start(nursery, tls=server_context(ca, "127.0.0.1"))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    async with NativeEngine(verify=client) as engine:
+        for _ in range(2):
+            assert (200, b"hello") == (await fetch(engine, server.request()))[::2]
+        assert 1 == server.accepted
+
+
+async def test_tls_untrusted_certificate_is_rejected(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """A certificate from an unknown CA fails with TLSError giving the verification reason."""
+    server = await start(nursery, tls=server_context(ca, "127.0.0.1"))
+    async with NativeEngine() as engine:
+        with pytest.raises(pynector.TLSError, match="unable to get local issuer certificate") as info:
+            await fetch(engine, server.request())
+        assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+        assert isinstance(info.value.__cause__.__cause__, ssl.SSLCertVerificationError)
+        await server.wait_all_closed()
+        assert BASELINE == engine.statistics()
+
+
+async def test_tls_host_mismatch_is_rejected(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """A trusted certificate for another host fails with TLSError naming the mismatch."""
+    server = await start(nursery, tls=server_context(ca, "example.org"))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    async with NativeEngine(verify=client) as engine:
+        with pytest.raises(pynector.TLSError, match="mismatch"):
+            await fetch(engine, server.request())
+        await server.wait_all_closed()
+
+
+async def test_tls_verify_false_accepts_any_certificate(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """verify=False skips verification (for tests against self-signed servers only)."""
+    server = await start(nursery, tls=server_context(ca, "example.org"))
+    async with NativeEngine(verify=False) as engine:
+        assert 200 == (await fetch(engine, server.request()))[0]
+
+
+# --- configuration and lifecycle -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"http2": True}, 'transport_type="httpx"'),
+        ({"proxy": "http://127.0.0.1:3128"}, 'transport_type="httpx"'),
+        ({"max_connections": 0}, "max_connections"),
+        ({"max_connections": True}, "max_connections"),
+        ({"max_connections_per_origin": -1}, "max_connections_per_origin"),
+        ({"max_keepalive_connections": 1.5}, "max_keepalive_connections"),
+        ({"keepalive_expiry": float("nan")}, "keepalive_expiry"),
+        ({"connect_timeout": -1}, "connect_timeout"),
+        ({"connect_timeout": float("inf")}, "connect_timeout"),
+        ({"verify": "yes"}, "verify"),
+        ({"max_header_bytes": 10}, "max_header_bytes"),
+    ],
+)
+def test_invalid_options_fail_at_construction(options: dict[str, object], message: str) -> None:
+    """Every invalid option raises ConfigurationError naming it, at construction."""
+    with pytest.raises(pynector.ConfigurationError, match=message):
+        NativeEngine(**options)  # type: ignore[arg-type]
+
+
+async def test_closed_engine_refuses_requests(nursery: trio.Nursery) -> None:
+    """After aclose() the idle connection is closed and new requests raise ClientClosedError."""
+    server = await start(nursery)
+    engine = NativeEngine()
+    await fetch(engine, server.request())
+    await engine.aclose()
+    await engine.aclose()  # idempotent
+    await server.wait_all_closed()
+    with pytest.raises(pynector.ClientClosedError):
+        await fetch(engine, server.request())
+
+
+async def test_close_while_in_flight_closes_the_connection_on_release(nursery: trio.Nursery) -> None:
+    """Closing the engine during an exchange lets it finish, then closes its connection."""
+    server = await start(nursery)
+    engine = NativeEngine()
+    async with engine.send(server.request()) as response:
+        await engine.aclose()
+        assert [b"hello"] == [chunk async for chunk in response.aiter_raw()]
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+
+
+# --- cancellation sweep ----------------------------------------------------------------------
+
+
+async def test_cancellation_sweep(nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    """1,000 rounds of 6 callers on 2 connections, each cancelled at a random point of its exchange.
+
+    Half the callers are cancelled after a random number of scheduler checkpoints (hitting the early
+    ones: pool wait, connect, write), half by a random virtual deadline (hitting the reads, while the
+    server pauses between head and body). Afterwards nothing is in use or waiting, every completed
+    response was intact (a half-read connection handed to the next request would garble it), no task
+    is left, and a healthy request succeeds.
+    """
+    rng = random.Random(4)
+    body = b"first-half/second-half"
+
+    async def slow(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await trio.sleep(rng.uniform(0, 0.003))
+            await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nfirst-half/\r\n")
+            await trio.sleep(rng.uniform(0, 0.003))
+            await peer.send(b"b\r\nsecond-half\r\n0\r\n\r\n")
+
+    server = Server()
+    server.behaviours = [slow] * 100_000
+    await nursery.start(server.serve)
+    tasks_before = tasks_living()
+    outcomes = {"completed": 0, "cancelled": 0}
+    engine = NativeEngine(max_connections=2)
+
+    async def caller(checkpoints: int | None, deadline: float) -> None:
+        with trio.CancelScope() as scope:
+            if checkpoints is None:
+                scope.deadline = trio.current_time() + deadline
+            else:
+                canceller.start_soon(cancel_after, scope, checkpoints)
+            assert (200, body) == (await fetch(engine, server.request()))[::2]
+        outcomes["cancelled" if scope.cancelled_caught else "completed"] += 1
+
+    async def cancel_after(scope: trio.CancelScope, checkpoints: int) -> None:
+        for _ in range(checkpoints):
+            await trio.lowlevel.checkpoint()
+        scope.cancel()
+
+    for _ in range(1000):
+        async with trio.open_nursery() as canceller:
+            for _ in range(6):
+                checkpoints = rng.randrange(60) if rng.random() < 0.5 else None
+                canceller.start_soon(caller, checkpoints, rng.uniform(0, 0.008))
+        stats = engine.statistics()
+        assert (0, 0) == (stats.in_use, stats.waiters)
+        assert stats.open == stats.idle <= 2
+        # White-box: only connections between exchanges may sit in the pool.
+        for queue in engine._pool._idle.values():
+            for connection, _ in queue:
+                assert (h11.IDLE, h11.IDLE) == (connection.h11.our_state, connection.h11.their_state)
+    assert outcomes["completed"] > 500
+    assert outcomes["cancelled"] > 500
+    assert body == (await fetch(engine, server.request()))[2]
+    await engine.aclose()
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert tasks_before == tasks_living()
+
+
+# --- property: framing survives any segmentation ---------------------------------------------
+
+
+@settings(max_examples=40)
+@given(
+    body=st.binary(max_size=300),
+    chunked=st.booleans(),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+)
+async def test_any_segmentation_of_a_response_reads_the_same(
+    body: bytes, chunked: bool, cuts: list[int]
+) -> None:
+    """However the server splits the response into writes, the body arrives whole and the connection
+    is kept for reuse."""
+    if chunked:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:100], body[100:]) if part)
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    positions = sorted({cut for cut in cuts if cut < len(raw)})
+    pieces = [raw[a:b] for a, b in zip([0, *positions], [*positions, len(raw)], strict=True)]
+
+    async def segmented(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            for piece in pieces:
+                await peer.send(piece)
+                await trio.testing.wait_all_tasks_blocked()  # let the client read each piece alone
+
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, segmented)
+        async with NativeEngine() as engine:
+            for _ in range(2):
+                assert (200, body) == (await fetch(engine, server.request()))[::2]
+            assert 1 == server.accepted
+        nursery.cancel_scope.cancel()
+
+
+async def test_bytearray_body_is_sent_whole(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A bytearray or memoryview body is sent like bytes, with Content-Length."""
+    server = await start(nursery)
+    await fetch(engine, server.request("POST", body=bytearray(b"abc")))  # type: ignore[arg-type]
+    await fetch(engine, server.request("POST", body=memoryview(b"defg")))  # type: ignore[arg-type]
+    assert [b"abc", b"defg"] == [body for _, body in server.requests]
+    assert [b"3", b"4"] == [dict(request.headers)[b"content-length"] for request, _ in server.requests]
+
+
+async def test_tls_sends_sni_and_alpn(nursery: trio.Nursery, ca: trustme.CA) -> None:
+    """The engine's own TLS context sends the host name (SNI) and offers ALPN ``http/1.1``."""
+    context = server_context(ca, "localhost")
+    context.set_alpn_protocols(["http/1.1"])
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
+    alpn: list[str | None] = []
+
+    async def record_alpn(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            alpn.append(peer.stream.selected_alpn_protocol())  # type: ignore[attr-defined]
+            await peer.send(OK)
+
+    server = await start(nursery, record_alpn, tls=context)
+    async with NativeEngine(verify=False) as engine:
+        assert 200 == (await fetch(engine, server.request(host="localhost")))[0]
+    assert (["localhost"], ["http/1.1"]) == (names, alpn)
+
+
+async def test_write_failure_is_a_write_error(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A server that resets while a large body is being sent gives WriteError with the cause."""
+
+    async def reset_early(peer: Peer) -> None:
+        await peer.stream.receive_some(65536)
+        peer.reset()
+
+    server = await start(nursery, reset_early)
+    with pytest.raises(pynector.WriteError) as info:
+        await fetch(engine, server.request("POST", body=b"x" * 32_000_000))
+    assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+    assert "while sending the request" in str(info.value)
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
+
+
+async def test_failing_body_iterator_propagates_and_closes(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """An exception from the caller's body iterator reaches the caller unchanged; the half-sent
+    request's connection is closed, not reused."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"partial"
+        raise LookupError("the caller's own bug")
+
+    server = await start(nursery)
+    with pytest.raises(LookupError, match="caller's own bug"):
+        await fetch(engine, server.request("POST", body=chunks()))
+    await server.wait_all_closed()
+    assert BASELINE == engine.statistics()
+    assert b"hello" == (await fetch(engine, server.request()))[2]
