@@ -67,8 +67,8 @@ def test_core_names_are_exported() -> None:
         "ConfigurationError",
         "TimeoutError",
         "RetryBudget",
-    "RetryBudgetStatistics",
-    "RetryPolicy",
+        "RetryBudgetStatistics",
+        "RetryPolicy",
     ):
         assert name in pynector.__all__
     for name in (

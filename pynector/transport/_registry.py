@@ -114,9 +114,12 @@ _registry: TransportFactoryRegistry | None = None
 
 
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
-    from ._memory import MemoryTransport
+    from ._memory import create_memory_transport
+    from ._stream import TCPTransport, UnixTransport
 
-    registry.register("memory", MemoryTransport)
+    registry.register("memory", create_memory_transport)
+    registry.register("tcp", TCPTransport)
+    registry.register("unix", UnixTransport)
     # Importing _sdk imports neither SDK: a provider's package is imported when it is asked for.
     from ._sdk import CallableTransport, SDKTransport
 
