@@ -28,8 +28,6 @@ from pynector.testing import (
 )
 from pynector.transport import TCPTransport
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "jsonl_service.py"
-
 
 def tasks_living() -> int:
     """Tasks alive in this trio run."""
@@ -532,21 +530,6 @@ async def test_memory_pairs_are_two_way_streams() -> None:
         return trio.testing.memory_stream_pair()
 
     await trio.testing.check_two_way_stream(pair, None)
-
-
-async def test_jsonl_service_example(capsys: pytest.CaptureFixture[str]) -> None:
-    """examples/jsonl_service.py runs offline, finishes by itself and prints its results."""
-    spec = importlib.util.spec_from_file_location("jsonl_service_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with trio.fail_after(30):
-        await module.main()
-    out = capsys.readouterr().out
-    assert "1 + 2 = 3" in out
-    assert "batch of 100: first [0, 2, 4], last 198" in out
-    assert "refused before sending" in out
 
 
 async def test_tls_connections_are_two_way_streams(ca: trustme.CA) -> None:
