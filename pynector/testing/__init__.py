@@ -5,7 +5,9 @@
 - :class:`Recorder` / :class:`RecordedCall`: what the mock saw, with assertion helpers;
 - :func:`capture_logs` / :func:`capture_spans`: pynector's log records and spans during a block;
 - :func:`no_retry_wait`: retries wait zero seconds (the waits are recorded) inside the block;
-- :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server;
+- :func:`serve_tcp` / :func:`serve_unix`: loopback framed servers for the stream transports, started
+  with ``nursery.start``, with scripted faults (:func:`close_connection`, :func:`reset_connection`,
+  :func:`send_raw`) and connection counters (:class:`StreamServer`);
 - a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
   ``pynector_no_retry_wait`` fixtures;
@@ -28,6 +30,13 @@ from ._mock import UnexpectedRequestError as UnexpectedRequestError
 from ._recorder import RecordedCall as RecordedCall
 from ._recorder import Recorder as Recorder
 from ._recorder import no_retry_wait as no_retry_wait
+from ._stream_server import StreamAction as StreamAction
+from ._stream_server import StreamServer as StreamServer
+from ._stream_server import close_connection as close_connection
+from ._stream_server import reset_connection as reset_connection
+from ._stream_server import send_raw as send_raw
+from ._stream_server import serve_tcp as serve_tcp
+from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
     "CapturedLogs",
@@ -39,12 +48,19 @@ __all__ = [
     "Recorder",
     "Route",
     "ServerConnection",
+    "StreamAction",
+    "StreamServer",
     "UnexpectedRequestError",
     "capture_logs",
     "capture_spans",
+    "close_connection",
     "no_retry_wait",
     "open_http_server",
+    "reset_connection",
+    "send_raw",
     "serve_http",
+    "serve_tcp",
+    "serve_unix",
 ]
 
 # Tracebacks and reprs show the public path (pynector.testing.MockTransport), not the private module.

@@ -4,6 +4,7 @@ from .._telemetry import TracedTransport as TracedTransport
 from ._base import SeedTransport as SeedTransport
 from ._base import SerializedTransport as SerializedTransport
 from ._base import Transport as Transport
+from ._memory import FramedMemoryTransport as FramedMemoryTransport
 from ._memory import MemoryTransport as MemoryTransport
 from ._registry import TransportFactory as TransportFactory
 from ._registry import TransportFactoryRegistry as TransportFactoryRegistry
@@ -15,20 +16,27 @@ from ._sdk import TextReply as TextReply
 from ._sdk import TextStream as TextStream
 from ._sdk import Usage as Usage
 from ._sdk import sum_usage as sum_usage
+from ._stream import StreamTransport as StreamTransport
+from ._stream import TCPTransport as TCPTransport
+from ._stream import UnixTransport as UnixTransport
 
 __all__ = [
     "CallableTransport",
+    "FramedMemoryTransport",
     "MemoryTransport",
     "SDKTransport",
     "SDK_RETRY_STATUSES",
     "SeedTransport",
     "SerializedTransport",
+    "StreamTransport",
+    "TCPTransport",
     "TextReply",
     "TextStream",
     "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",
+    "UnixTransport",
     "Usage",
     "get_transport_factory_registry",
     "sum_usage",

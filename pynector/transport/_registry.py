@@ -120,9 +120,12 @@ def _create_httpx(**options: Any) -> Transport:
 
 
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
-    from ._memory import MemoryTransport
+    from ._memory import create_memory_transport
+    from ._stream import TCPTransport, UnixTransport
 
-    registry.register("memory", MemoryTransport)
+    registry.register("memory", create_memory_transport)
+    registry.register("tcp", TCPTransport)
+    registry.register("unix", UnixTransport)
     registry.register("httpx", _create_httpx)
     registry.register("http", _create_httpx)  # until the native HTTP/1.1 engine lands
     # Importing _sdk imports neither SDK: a provider's package is imported when it is asked for.
