@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -644,6 +645,12 @@ class _AsyncFeed:
 # --- the transport wrapper ------------------------------------------------------------------------
 
 
+def _call_with_request(
+    hook: Callable[[Any, Mapping[str, Any]], Any], data: Any, options: Mapping[str, Any]
+) -> Any:
+    return hook(data.request if isinstance(data, _Item) else data, options)
+
+
 class _RecordingTransport:
     """Delegates to the real transport, counting and timing each item's attempts (module docstring)."""
 
@@ -654,6 +661,15 @@ class _RecordingTransport:
         self._check_status = check_status
         self._retry_statuses = retry_statuses
         self._max_retries = max_retries
+        # The inner transport's optional telemetry hooks (span name and attributes), fed the request
+        # rather than the item, so spans look as they would without the wrapper.
+        for hook in ("span_name", "span_attributes"):
+            inner_hook = getattr(inner, hook, None)
+            if inner_hook is not None:
+                setattr(self, hook, functools.partial(_call_with_request, inner_hook))
+        response_hook = getattr(inner, "response_span_attributes", None)
+        if response_hook is not None:
+            self.response_span_attributes = response_hook
 
     async def connect(self) -> None:
         await self.inner.connect()
@@ -981,7 +997,13 @@ def _configure_logging(level: str, display: _Display) -> None:
     """
     logger.remove()
     logger.enable("pynector")
-    logger.add(display.log, level=level, format="{time:HH:mm:ss} {level: <7} {message}", colorize=False)
+    logger.add(display.log, level=level, format=_log_format, colorize=False)
+
+
+def _log_format(record: Mapping[str, Any]) -> str:
+    """loguru format: time, level, message, then the structured fields the library bound, if any."""
+    fields = " {extra}" if record["extra"] else ""
+    return "{time:HH:mm:ss} {level: <7} {message}" + fields + "\n{exception}"
 
 
 # --- running a batch -----------------------------------------------------------------------------
