@@ -745,7 +745,7 @@ def _add_body(record: dict[str, Any], response: object) -> None:
     content_type = _header_value(response, "content-type") or ""
     if content and "json" in content_type.lower():
         try:
-            record["json"] = json.loads(content)
+            record["json"] = json.loads(content, parse_constant=_reject_constant)
             return
         except ValueError:
             pass
@@ -783,15 +783,12 @@ def build_record(item: _Item, result: object, *, no_body: bool) -> dict[str, Any
 
 
 def _encode(record: dict[str, Any]) -> bytes:
+    """One JSON line. Values come from JSON parsed without NaN/Infinity, so strict JSON always works."""
     try:
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return text.encode("utf-8") + b"\n"
     except UnicodeEncodeError:  # lone surrogates from the input's JSON: escape them
         return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n"
-    except ValueError:  # NaN/Infinity in a response body: JSON Lines cannot carry them
-        return (
-            json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace") + b"\n"
-        )
 
 
 class _OutputClosed(Exception):

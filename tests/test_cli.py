@@ -46,9 +46,17 @@ class Run:
 
     @property
     def records(self) -> list[dict[str, Any]]:
-        """Every stdout line parsed as JSON (fails if stdout holds anything else)."""
+        """Every stdout line parsed as strict JSON in UTF-8 (fails if stdout holds anything else)."""
         assert self.stdout == b"" or self.stdout.endswith(b"\n")
-        return [json.loads(line) for line in self.stdout.splitlines()]
+        return [strict_json(line) for line in self.stdout.splitlines()]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def strict_json(line: bytes) -> Any:
+    return json.loads(line.decode("utf-8"), parse_constant=_refuse_constant)
 
 
 async def run_cli(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> Run:
@@ -116,6 +124,8 @@ class Target:
                 self.four_slow.set()
             await conn.wait_client_close()
             return None
+        if parts[0] == "nan":
+            return HTTPResponse(200, [("Content-Type", "application/json")], '{"x": NaN}')
         if parts[0] == "text":
             return HTTPResponse(200, [("Content-Type", "text/plain; charset=utf-8")], "hello, world")
         return HTTPResponse.json({"error": "unknown route"}, status=404)
@@ -227,6 +237,16 @@ async def test_no_body_leaves_bodies_out(target: Target) -> None:
         assert "json" not in record
         assert "body" not in record
         assert 200 == record["status"]
+
+
+async def test_records_are_strict_json_whatever_the_server_or_input_sends(target: Target) -> None:
+    """A JSON body with NaN is written as text and a lone surrogate in an id is escaped: lines stay valid."""
+    lines = jsonl({"url": "/nan"}, '{"id": "\\ud800", "url": "/echo"}')
+    run = await run_cli("batch", "--base-url", target.url, "--ordered", stdin=lines)
+    assert 0 == run.returncode, run.stderr
+    nan_record, surrogate_record = run.records  # parsed strictly: UTF-8, no NaN/Infinity
+    assert '{"x": NaN}' == nan_record["body"]
+    assert "\ud800" == surrogate_record["id"]
 
 
 async def test_output_file_and_input_file(target: Target, tmp_path: Path) -> None:
