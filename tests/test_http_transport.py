@@ -342,6 +342,8 @@ def test_http2_without_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     ("request_data", "fragment"),
     [
+        ({"url": "http://127.0.0.1/", "headers": {"X Bad": "v"}}, "header name"),
+        ({"url": "http://127.0.0.1/", "headers": {"X-Name": "café"}}, "ASCII"),
         ({"url": "/x"}, "base_url"),
         ({"url": "ftp://127.0.0.1/"}, "scheme"),
         ({"url": "/x", "path": "/y"}, "either"),
