@@ -378,7 +378,7 @@ async def test_close_while_requests_in_flight(http_engine: str) -> None:
 
 
 async def test_one_client_shared_by_many_tasks(http_engine: str) -> None:
-    """Hundreds of tasks share one client; every response is paired with its own request."""
+    """A thousand tasks share one client; every response is paired with its own request."""
     async with fault_scenario(_echo_path, http_engine, max_connections=8) as (_, client):
         seen: dict[int, bytes] = {}
 
@@ -386,9 +386,9 @@ async def test_one_client_shared_by_many_tasks(http_engine: str) -> None:
             seen[i] = (await client.request({"url": f"/fault/{i}"})).content
 
         async with trio.open_nursery() as nursery:
-            for i in range(300):
+            for i in range(1000):
                 nursery.start_soon(one, i)
-    assert {i: f"/fault/{i}".encode() for i in range(300)} == seen
+    assert {i: f"/fault/{i}".encode() for i in range(1000)} == seen
 
 
 async def _echo_path(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
