@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/batch_bench.py [--items N] [--repeat R]``
 
-This is also the core issue's benchmark (a 100,000-item batch vs aiometer and vs one trio task per item
-guarded by a ``CapacityLimiter``). Every contestant runs the same no-op work with at most 64 items in flight, each in its own subprocess
+This is also the core issue's benchmark (a 100,000-item batch vs aiometer and vs one trio task per
+item guarded by a ``CapacityLimiter``). Every contestant runs the same no-op work with at most 64 items
+in flight, each in its own subprocess
 (so peak memory is its own): the trio contestants send each item through one pynector client on the
 in-process memory transport (one trio yield per exchange), so they differ only in how items are
 scheduled; asyncio, which cannot drive a trio client, awaits ``asyncio.sleep(0)`` per item (the same

@@ -29,6 +29,7 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import PynectorError as PynectorError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReadError as ReadError
+from ._errors import RedirectError as RedirectError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SerializationError as SerializationError
 from ._errors import TimeoutError as TimeoutError
@@ -70,6 +71,7 @@ __all__ = [
     "PynectorError",
     "RateLimitError",
     "ReadError",
+    "RedirectError",
     "RequestTimeoutError",
     "RetryBudget",
     "RetryBudgetStatistics",

@@ -308,11 +308,14 @@ class Pynector:
     def _timeout_for(self, timeout: object) -> float | None:
         return self.config.timeout if timeout is None else validate_timeout(timeout)
 
-    async def request(self, data: Any, timeout: float | None = None, **options: Any) -> Any:
+    async def request(
+        self, data: Any, timeout: float | None = None, *, retry: RetryPolicy | None = None, **options: Any
+    ) -> Any:
         """Send *data* through the transport and return its response.
 
         Blocks until the exchange completes, at most *timeout* seconds (default: the client's
-        ``timeout`` setting; ``None`` there means no client-side bound).
+        ``timeout`` setting; ``None`` there means no client-side bound). With *retry*, this is
+        ``request_with_retry(data, retry=retry, timeout=timeout, **options)``.
 
         Raises:
             pynector.TimeoutError: the exchange took longer than *timeout*.
@@ -320,6 +323,8 @@ class Pynector:
             pynector.ClientClosedError: the client was closed.
             pynector.ConfigurationError: *timeout* is invalid.
         """
+        if retry is not None:
+            return await self.request_with_retry(data, retry=retry, timeout=timeout, **options)
         return await self._exchange(data, self._timeout_for(timeout), options)
 
     def _batch_setup(

@@ -12,6 +12,7 @@ exception that caused it (an ``OSError``, a ``trio.TooSlowError``, an ``httpx`` 
     ├── MessageError
     │   ├── SerializationError                    a payload could not be encoded
     │   └── DeserializationError                  bytes could not be decoded into a message
+    ├── RedirectError                             a redirect was refused (https->http) or hops ran out
     ├── TransportError                            the exchange with the peer failed (retryable)
     │   ├── ConnectError                          no connection could be established
     │   │   └── TLSError                          certificate or handshake failure (not retried)
@@ -65,6 +66,7 @@ __all__ = [
     "PynectorError",
     "RateLimitError",
     "ReadError",
+    "RedirectError",
     "RequestTimeoutError",
     "SerializationError",
     "TLSError",
@@ -81,9 +83,14 @@ class PynectorError(Exception):
     Attributes:
         attempts: how many attempts were made before this error was raised, when it comes out of a
             retry loop (``request_with_retry`` or a ``RetryPolicy``); ``None`` otherwise.
+        http_method: for errors of an HTTP exchange, the request's method; ``None`` otherwise.
+        request_sent: for errors of an HTTP exchange, whether the request may have reached the server
+            (``False`` for connect, TLS and pool failures). ``RetryPolicy`` reads both (rule R3).
     """
 
     attempts: int | None = None
+    http_method: str | None = None
+    request_sent: bool | None = None
 
 
 class ConfigurationError(PynectorError, ValueError):
@@ -123,6 +130,13 @@ class SerializationError(MessageError):
 
 class DeserializationError(MessageError):
     """Bytes could not be decoded into a message."""
+
+
+class RedirectError(PynectorError):
+    """A redirect could not be followed: too many hops, or a downgrade from https to http.
+
+    Not a :class:`TransportError`: following the same redirects again would fail the same way.
+    """
 
 
 class TransportError(PynectorError):
@@ -239,7 +253,8 @@ def describe_exception(exc: BaseException) -> str:
     """Return ``"ClassName: message"`` for *exc*, following ``__cause__``/``__context__`` to the root.
 
     Foreign libraries often wrap the useful reason a few levels down (httpx hides the TLS verification
-    reason three causes deep, with an empty message on top); this finds the deepest message.
+    reason three causes deep, with an empty message on top); this finds the deepest message, also
+    looking into the first member of an exception group that has no cause.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -248,7 +263,10 @@ def describe_exception(exc: BaseException) -> str:
         seen.add(id(current))
         if str(current):
             best = current
-        current = current.__cause__ or current.__context__
+        following = current.__cause__ or current.__context__
+        if following is None and isinstance(current, BaseExceptionGroup):
+            following = current.exceptions[0]  # trio's happy eyeballs reports the attempts as a group
+        current = following
     text = str(best)
     if isinstance(best, ssl.SSLCertVerificationError) and best.verify_message:
         text = best.verify_message

@@ -27,6 +27,14 @@ thousandths as integers, so the arithmetic is exact. Non-retryable failures (a 4
 tokens. Failure recording and the retry decision happen with no checkpoint in between, so concurrent
 attempts sharing a budget see a consistent count.
 
+HTTP methods (R3): a request that may have reached the server is resent only when its method is
+idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) or the policy sets ``retry_non_idempotent``.
+The HTTP layer marks its errors with ``http_method`` and ``request_sent`` (``False`` for failures
+before any byte left the client: connect errors, pool timeouts), so a connect failure is retried for
+any method. Errors without those attributes (other transports) are not affected. A
+:class:`~pynector.TLSError` is not retried unless ``retry_on`` names it: a certificate does not fix
+itself.
+
 Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardInterrupt`` propagate
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
@@ -50,11 +58,29 @@ from typing import TypeVar
 import trio
 
 from ._config import validate_count, validate_delay, validate_timeout
-from ._errors import ConfigurationError, HTTPStatusError, PynectorError, TimeoutError, TransportError
+from ._errors import (
+    ConfigurationError,
+    HTTPStatusError,
+    PynectorError,
+    TimeoutError,
+    TLSError,
+    TransportError,
+)
 
 __all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
+
+#: Methods that may be sent twice with the effect of once (RFC 9110, section 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _may_resend(exc: Exception) -> bool:
+    """R3: an HTTP request that may have reached the server is resent only if idempotent."""
+    if not isinstance(exc, PynectorError) or exc.http_method is None:
+        return True
+    return exc.http_method in IDEMPOTENT_METHODS or exc.request_sent is False
+
 
 #: When set, called with each retry wait (seconds) that ``call_with_retry`` is about to sleep; the
 #: wait actually slept is what it returns. ``pynector.testing.no_retry_wait()`` sets it to record the
@@ -163,6 +189,8 @@ class RetryPolicy:
         max_retry_after: the longest server-requested wait that is honoured; longer ends the retries.
         random: source of ``u`` in the backoff formula (inject for deterministic tests).
         budget: an optional shared :class:`RetryBudget` that can refuse retries (``None``: no budget).
+        retry_non_idempotent: also resend HTTP requests with non-idempotent methods (POST, PATCH)
+            after they may have reached the server (default False; see the module docstring).
 
     Raises:
         pynector.ConfigurationError: on construction, for any invalid value.
@@ -180,6 +208,7 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
     budget: RetryBudget | None = field(default=None, compare=False)
+    retry_non_idempotent: bool = False
 
     def __post_init__(self) -> None:
         validate_count(self.max_retries, "max_retries", 0)
@@ -197,6 +226,10 @@ class RetryPolicy:
             raise ConfigurationError("retry_on must be a tuple of Exception subclasses")
         if self.budget is not None and not isinstance(self.budget, RetryBudget):
             raise ConfigurationError(f"budget must be a RetryBudget or None, got {self.budget!r}")
+        if not isinstance(self.retry_non_idempotent, bool):
+            raise ConfigurationError(
+                f"retry_non_idempotent must be True or False, got {self.retry_non_idempotent!r}"
+            )
         if not isinstance(self.retry_statuses, frozenset):
             object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
@@ -206,6 +239,10 @@ class RetryPolicy:
             if exc.status_code not in self.retry_statuses:
                 return False
         elif not isinstance(exc, self.retry_on):
+            return False
+        if isinstance(exc, TLSError) and TLSError not in self.retry_on:
+            return False
+        if not self.retry_non_idempotent and not _may_resend(exc):
             return False
         return self.retry_if is None or bool(self.retry_if(exc))
 

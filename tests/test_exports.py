@@ -27,6 +27,7 @@ EXPECTED_ALL = [
     "PynectorError",
     "RateLimitError",
     "ReadError",
+    "RedirectError",
     "RequestTimeoutError",
     "RetryBudget",
     "RetryBudgetStatistics",

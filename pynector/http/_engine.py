@@ -85,6 +85,10 @@ class HTTPEngine(Protocol):
         closed.
 
         Raises:
-            pynector.TransportError: (most specific subclass) on any wire failure.
+            pynector.TransportError: (most specific subclass) on any wire failure. Set
+                ``request_sent = False`` on errors raised before any byte of the request was written
+                (connect, TLS, pool): the retry policy resends those for any method (rule R3). A peer
+                that hangs up early or truncates the body is a ``ReadError``; bytes that break HTTP
+                are a ``ProtocolError``.
         """
         ...

@@ -10,12 +10,20 @@
   :func:`send_raw`) and connection counters (:class:`StreamServer`);
 - a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
-  ``pynector_no_retry_wait`` fixtures.
+  ``pynector_no_retry_wait`` fixtures;
+- :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
+  for real-socket tests, examples and demos.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
 from ._capture import capture_logs as capture_logs
 from ._capture import capture_spans as capture_spans
+from ._http_server import HTTPRequest as HTTPRequest
+from ._http_server import HTTPResponse as HTTPResponse
+from ._http_server import HTTPServer as HTTPServer
+from ._http_server import ServerConnection as ServerConnection
+from ._http_server import open_http_server as open_http_server
+from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
 from ._mock import Route as Route
 from ._mock import UnexpectedRequestError as UnexpectedRequestError
@@ -32,10 +40,14 @@ from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
     "CapturedLogs",
+    "HTTPRequest",
+    "HTTPResponse",
+    "HTTPServer",
     "MockTransport",
     "RecordedCall",
     "Recorder",
     "Route",
+    "ServerConnection",
     "StreamAction",
     "StreamServer",
     "UnexpectedRequestError",
@@ -43,8 +55,10 @@ __all__ = [
     "capture_spans",
     "close_connection",
     "no_retry_wait",
+    "open_http_server",
     "reset_connection",
     "send_raw",
+    "serve_http",
     "serve_tcp",
     "serve_unix",
 ]

@@ -113,6 +113,18 @@ class TransportFactoryRegistry:
 _registry: TransportFactoryRegistry | None = None
 
 
+def _create_httpx(**options: Any) -> Transport:
+    from ..http._httpx import create_httpx_transport  # imported on first use: keeps `import pynector` light
+
+    return create_httpx_transport(**options)
+
+
+def _create_native(**options: Any) -> Transport:
+    from ..http._native import create_native_transport  # imported on first use, like httpx
+
+    return create_native_transport(**options)
+
+
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import create_memory_transport
     from ._stream import TCPTransport, UnixTransport
@@ -125,6 +137,8 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
 
     registry.register("sdk", SDKTransport)
     registry.register("callable", CallableTransport)
+    registry.register("httpx", _create_httpx)
+    registry.register("http", _create_native)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:

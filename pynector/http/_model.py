@@ -1,0 +1,498 @@
+"""The shared HTTP model: requests, responses, bounded decoding, status errors, Retry-After.
+
+Everything here is engine-agnostic policy, written once for every HTTP engine.
+
+Bounded decompression. httpx decodes ``Content-Encoding`` itself and does not bound it: a 64 KiB gzip
+body became one 64 MiB chunk, even when streaming (RELIABILITY.md fact 5). We ask engines for the raw
+body and decode it here with ``zlib.decompressobj().decompress(data, max_length)``, which produces at
+most ``max_length`` bytes per call and keeps the rest of the input in ``unconsumed_tail``. Each decoder
+is a generator of pieces of at most :data:`DECODE_CHUNK` bytes, chained for multiple encodings, and
+the size cap is checked after every piece, so a bomb costs at most the cap plus one piece of memory
+before it is refused. The cap applies to the raw bytes too (an endless identity body).
+
+Request building uses httpx's encoders (JSON, forms, multipart) to turn a request dict into bytes and
+headers; that is encoding, not wire work, and keeps one implementation of multipart. The result is
+validated (no CR, LF or NUL anywhere, http/https only) before any engine sees it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import zlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from .._errors import (
+    ConfigurationError,
+    DeserializationError,
+    HTTPStatusError,
+    ProtocolError,
+    ReadError,
+    status_error_class,
+)
+from .._redact import redact_headers, redact_url
+
+__all__ = [
+    "DECODE_CHUNK",
+    "BodyReader",
+    "Headers",
+    "RequestInfo",
+    "Response",
+    "parse_retry_after",
+    "reject_control_characters",
+    "status_error",
+]
+
+#: The largest piece a decoder produces at once (bounds the memory of decompression).
+DECODE_CHUNK = 64 * 1024
+
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def reject_control_characters(value: str, what: str) -> str:
+    """Return *value* unchanged, or raise if it contains CR, LF or NUL (header/URL injection).
+
+    Raises:
+        pynector.ConfigurationError: naming *what* (never the value, which may be a secret).
+    """
+    if _FORBIDDEN.search(value):
+        raise ConfigurationError(f"{what} contains CR, LF or NUL, which could inject into the request")
+    return value
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+class _DecodeError(Exception):
+    pass
+
+
+class _Identity:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        yield data
+
+    def flush(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _Zlib:
+    """gzip (``wbits=31``) or deflate (zlib-wrapped, falling back to raw deflate like browsers do)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._wbits = 16 + zlib.MAX_WBITS if name in {"gzip", "x-gzip"} else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(self._wbits)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        tail = data
+        while True:
+            try:
+                out = self._obj.decompress(tail, DECODE_CHUNK)
+            except zlib.error as exc:
+                if not self._started and self._wbits == zlib.MAX_WBITS:
+                    self._wbits = -zlib.MAX_WBITS
+                    self._obj = zlib.decompressobj(self._wbits)
+                    self._started = True
+                    continue
+                raise _DecodeError(f"invalid {self.name} data: {exc}") from exc
+            self._started = True
+            if out:
+                yield out
+            tail = self._obj.unconsumed_tail
+            if not tail and len(out) < DECODE_CHUNK:
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        yield from self.feed(b"")
+        try:
+            rest = self._obj.flush()
+        except zlib.error as exc:  # pragma: no cover - flush after a full drain rarely fails
+            raise _DecodeError(f"invalid {self.name} data: {exc}") from exc
+        if rest:
+            yield rest
+
+
+class _Chain:
+    """Applies several decoders in order (the reverse of the ``Content-Encoding`` list)."""
+
+    def __init__(self, decoders: list[_Identity | _Zlib]) -> None:
+        self._decoders = decoders
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._decoders):
+            if data:
+                yield data
+            return
+        for piece in self._decoders[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def flush(self) -> Iterator[bytes]:
+        for index, decoder in enumerate(self._decoders):
+            for piece in decoder.flush():
+                yield from self._through(index + 1, piece)
+
+
+def _decoder_for(content_encoding: str | None) -> _Chain:
+    names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
+    decoders: list[_Identity | _Zlib] = []
+    for name in reversed(names):
+        if name in {"gzip", "x-gzip", "deflate"}:
+            decoders.append(_Zlib(name))
+    return _Chain(decoders or [_Identity()])
+
+
+class BodyReader:
+    """Reads a response body from an engine's raw iterator: decoded, bounded, chunk by chunk.
+
+    Iterating yields decoded chunks of at most :data:`DECODE_CHUNK` bytes (raw chunks pass as they
+    came when there is no content encoding).
+
+    Raises (while iterating):
+        pynector.ProtocolError: the raw or decoded size passed ``max_bytes``, or the body could not be
+            decoded.
+        pynector.TransportError: (a subclass) the engine failed while receiving.
+    """
+
+    def __init__(
+        self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: str
+    ) -> None:
+        self._raw = raw
+        self._decoder = _decoder_for(content_encoding)
+        self._max = max_bytes
+        self._what = what
+        self._pending: Iterator[bytes] = iter(())
+        self._eof = False
+        self.raw_bytes = 0
+        self.decoded_bytes = 0
+
+    def __aiter__(self) -> BodyReader:
+        return self
+
+    def _too_large(self, kind: str) -> ProtocolError:
+        return ProtocolError(
+            f"response to {self._what} exceeded max_response_bytes={self._max} ({kind} bytes)"
+        )
+
+    async def __anext__(self) -> bytes:
+        while True:
+            try:
+                for piece in self._pending:
+                    self.decoded_bytes += len(piece)
+                    if self._max is not None and self.decoded_bytes > self._max:
+                        raise self._too_large("decoded")
+                    return piece
+            except _DecodeError as exc:
+                raise ProtocolError(f"could not decode the response to {self._what}: {exc}") from exc
+            if self._eof:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                self._eof = True
+                self._pending = self._decoder.flush()
+                continue
+            self.raw_bytes += len(chunk)
+            if self._max is not None and self.raw_bytes > self._max:
+                raise self._too_large("raw")
+            self._pending = self._decoder.feed(chunk)
+
+    async def read_all(self) -> bytes:
+        """Read and return the rest of the decoded body."""
+        return b"".join([chunk async for chunk in self])
+
+    def iter_raw(self) -> AsyncIterator[bytes]:
+        """The remaining raw (still encoded) chunks, with the raw size cap."""
+        return _RawChunks(self)
+
+
+class _RawChunks:
+    """Raw chunks of a :class:`BodyReader` (a class, not an async generator: a caller may stop early,
+    and a suspended async generator left to the garbage collector makes trio warn)."""
+
+    def __init__(self, reader: BodyReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _RawChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        reader = self._reader
+        chunk = await reader._raw.__anext__()
+        reader.raw_bytes += len(chunk)
+        if reader._max is not None and reader.raw_bytes > reader._max:
+            raise reader._too_large("raw")
+        return chunk
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class Headers(httpx.Headers):
+    """Case-insensitive multi-dict of headers (``httpx.Headers``) whose ``repr`` hides credentials."""
+
+    def __repr__(self) -> str:
+        return f"Headers({redact_headers(self.multi_items())!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a response answered: the method and URL (shown redacted in ``repr``)."""
+
+    method: str
+    url: str
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {redact_url(self.url)}>"
+
+    __str__ = __repr__
+
+
+@dataclass(eq=False)
+class Response:
+    """An HTTP response.
+
+    Attributes:
+        status_code: the status (200).
+        reason_phrase: the reason the server sent (``"OK"``), or the standard one.
+        http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
+        headers: case-insensitive multi-dict of the response headers (an ``httpx.Headers`` whose
+            ``repr`` redacts ``Set-Cookie`` and other credentials).
+        url: the URL that answered (after redirects). Its ``repr`` is redacted.
+        request: method and URL of the request that produced this response.
+        elapsed: seconds on trio's clock from sending the request to reading the whole body (for a
+            streamed response: until the headers arrived).
+        history: the redirect responses that led here, oldest first.
+    """
+
+    status_code: int
+    reason_phrase: str
+    http_version: str
+    headers: httpx.Headers
+    url: str
+    request: RequestInfo
+    elapsed: float = 0.0
+    history: list[Response] = field(default_factory=list)
+    _content: bytes | None = field(default=None, repr=False)
+    _reader: BodyReader | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
+
+    # -- body --
+    @property
+    def content(self) -> bytes:
+        """The decoded body.
+
+        Raises:
+            pynector.ReadError: for a streamed response whose body was not read with :meth:`aread`.
+        """
+        if self._content is None:
+            raise ReadError(
+                "the body of a streamed response must be read first: await response.aread() "
+                "or iterate response.aiter_bytes()"
+            )
+        return self._content
+
+    def __bytes__(self) -> bytes:
+        return self.content
+
+    @property
+    def encoding(self) -> str:
+        """The charset from ``Content-Type``, else ``"utf-8"``."""
+        content_type = self.headers.get("content-type", "")
+        for parameter in content_type.split(";")[1:]:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return str(value.strip().strip('"'))
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with :attr:`encoding` (undecodable bytes replaced)."""
+        try:
+            return self.content.decode(self.encoding, errors="replace")
+        except LookupError:  # an unknown charset name
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        Raises:
+            pynector.DeserializationError: the body is not valid JSON.
+        """
+        try:
+            return json.loads(self.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DeserializationError(
+                f"the body of {self.request!r} ({self.status_code}) is not valid JSON: {exc}"
+            ) from exc
+
+    async def aread(self) -> bytes:
+        """Read the whole (decoded, size-capped) body of a streamed response and return it.
+
+        Blocks until the body has arrived.
+
+        Raises:
+            pynector.ReadError: the stream was closed before the body was read.
+            pynector.ProtocolError: the body is larger than ``max_response_bytes`` or undecodable.
+        """
+        if self._content is None:
+            reader = self._open_reader()
+            self._content = await reader.read_all()
+        return self._content
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Iterate the decoded body in chunks (at most 64 KiB each when decompressing).
+
+        Raises (while iterating): as :meth:`aread`, plus transport errors from the connection.
+        """
+        if self._content is not None:
+            return _once(self._content)
+        return self._open_reader()
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """Iterate the body as received (still content-encoded), with the raw size cap."""
+        return self._open_reader().iter_raw()
+
+    def _open_reader(self) -> BodyReader:
+        if self._closed or self._reader is None:
+            raise ReadError(f"the stream of {self.request!r} is closed or was already consumed")
+        reader, self._reader = self._reader, None
+        return reader
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status_code < 300
+
+    def raise_for_status(self) -> Response:
+        """Return the response, or raise its status error for a 4xx/5xx status.
+
+        Raises:
+            pynector.HTTPStatusError: (the most specific subclass) for status >= 400.
+        """
+        if self.status_code >= 400:
+            raise status_error(self)
+        return self
+
+    def __repr__(self) -> str:
+        status = f"{self.status_code} {self.reason_phrase}"
+        return f"<Response [{status}] {self.request.method} {redact_url(self.url)}>"
+
+
+class _once:
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> _once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._data:
+            raise StopAsyncIteration
+        data, self._data = self._data, None
+        return data
+
+
+# --- status errors and Retry-After -----------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent or malformed.
+
+    Accepts delay-seconds (``"120"``) and an HTTP-date. A date is measured against the response's
+    ``Date`` header when it has a valid one (so clock skew between client and server cancels out),
+    otherwise against the current UTC time; a date in the past gives ``0.0``.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    when = _parse_http_date(text)
+    if when is None:
+        return None
+    reference = _parse_http_date(date) if date else None
+    now = reference or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_http_date(text: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def status_error(response: Response) -> HTTPStatusError:
+    """The most specific :class:`~pynector.HTTPStatusError` for an error *response*.
+
+    The message names the status, the reason and the (redacted) request; ``retry_after`` comes from
+    the ``Retry-After`` header when the server sent one.
+    """
+    cls = status_error_class(response.status_code)
+    error = cls(
+        f"{response.status_code} {response.reason_phrase} for {response.request.method} "
+        f"{redact_url(response.url)}",
+        status_code=response.status_code,
+        response=response,
+        retry_after=parse_retry_after(response.headers.get("retry-after"), response.headers.get("date")),
+    )
+    error.http_method = response.request.method
+    error.request_sent = True
+    return error
+
+
+def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
+    """Validate *headers* (a mapping or ``(name, value)`` pairs of strings) and return the pairs.
+
+    Raises:
+        pynector.ConfigurationError: not a mapping/pairs of strings, or CR/LF/NUL in a name or value.
+    """
+    if headers is None:
+        return []
+    items: Any
+    if isinstance(headers, httpx.Headers):
+        items = headers.multi_items()
+    elif isinstance(headers, Mapping):
+        items = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise ConfigurationError(
+            f"{what} must be a mapping of header names to values, got {type(headers).__name__}"
+        )
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise ConfigurationError(f"{what} must contain (name, value) pairs")
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(f"{what}: header names and values must be strings")
+        reject_control_characters(name, f"header name in {what}")
+        if not _HEADER_NAME.match(name):
+            raise ConfigurationError(f"{what}: {name!r} is not a valid header name")
+        reject_control_characters(value, f"value of header {name!r}")
+        if not value.isascii():
+            raise ConfigurationError(
+                f"{what}: the value of header {name!r} is not ASCII; encode it first (RFC 8187)"
+            )
+        pairs.append((name, value))
+    return pairs

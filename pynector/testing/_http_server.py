@@ -1,0 +1,362 @@
+"""A scriptable loopback HTTP/1.1 server on trio + h11, for tests, examples and demos.
+
+Start it inside a nursery; it listens on the numeric ``127.0.0.1`` and a free port (name lookups of
+``localhost`` run in a thread and misbehave under ``autojump_clock``)::
+
+    async def handler(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
+        if request.path == "/slow":
+            await conn.drip(b"HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\n\\r\\nhello", interval=0.2)
+            return None                                   # took over the socket: closed afterwards
+        return HTTPResponse.json({"path": request.path})  # sent with h11, keep-alive
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_http, handler)
+        ... server.url, server.port, server.requests, server.connections_accepted ...
+        nursery.cancel_scope.cancel()
+
+or ``async with open_http_server(handler) as server: ...``.
+
+The handler is called once per request, with the whole request body read. It returns an
+:class:`HTTPResponse` (sent with correct framing; the connection stays open for the next request), or
+``None`` after scripting raw behaviour on the :class:`ServerConnection`: send arbitrary bytes, drip
+them on trio's clock, close early, reset (``SO_LINGER`` 0), or wait silently until the client goes
+away (:meth:`ServerConnection.wait_client_close`), which is how "never answers" and "headers then
+silence" are written so the server still notices the client hanging up. The connection is closed when
+a handler returns ``None``.
+
+The server counts connections accepted and closed; ``await server.wait_idle()`` returns once every
+accepted connection was closed, which is how tests check that the client released its sockets.
+A handler that raises gets a 500 answer and its exception is kept in ``server.handler_errors``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json as _json
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import h11
+import trio
+
+__all__ = [
+    "HTTPRequest",
+    "HTTPResponse",
+    "HTTPServer",
+    "Handler",
+    "ServerConnection",
+    "open_http_server",
+    "serve_http",
+]
+
+#: The largest request head the server accepts.
+MAX_REQUEST_HEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """A request as the server received it.
+
+    Attributes:
+        method: the method (``"GET"``).
+        target: the request target as sent (``"/path?x=1"``).
+        headers: ``(name, value)`` pairs, names lower-cased, in order.
+        body: the whole request body.
+        connection: index of the connection it arrived on (0 for the first accepted connection).
+    """
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    connection: int
+
+    @property
+    def path(self) -> str:
+        """The path part of the target."""
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query parameters (the last value wins for repeated names)."""
+        return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
+
+    def header(self, name: str) -> str | None:
+        """The first value of header *name* (any case), or ``None``."""
+        lowered = name.lower()
+        return next((v for n, v in self.headers if n == lowered), None)
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return _json.loads(self.body)
+
+
+@dataclass
+class HTTPResponse:
+    """A response for the server to send.
+
+    ``Content-Length`` is added unless the headers give it or ``Transfer-Encoding: chunked``; a body
+    given as a list of chunks is sent chunk by chunk.
+
+    Attributes:
+        status: the status code.
+        headers: header pairs or a mapping.
+        body: bytes, text (UTF-8) or a list of byte chunks.
+        reason: the reason phrase (default: none sent, h11 writes an empty one).
+    """
+
+    status: int = 200
+    headers: Sequence[tuple[str, str]] | Mapping[str, str] = ()
+    body: bytes | str | list[bytes] = b""
+    reason: str = ""
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200, headers: Sequence[tuple[str, str]] = ()) -> HTTPResponse:
+        """A JSON response (``Content-Type: application/json``)."""
+        return cls(status, [("Content-Type", "application/json"), *headers], _json.dumps(value).encode())
+
+    def _header_pairs(self) -> list[tuple[str, str]]:
+        if isinstance(self.headers, Mapping):
+            return list(self.headers.items())
+        return list(self.headers)
+
+    def _chunks(self) -> list[bytes]:
+        if isinstance(self.body, str):
+            return [self.body.encode()]
+        if isinstance(self.body, bytes):
+            return [self.body]
+        return list(self.body)
+
+
+class ServerConnection:
+    """One accepted connection, for handlers that script raw behaviour.
+
+    Attributes:
+        index: 0 for the first connection the server accepted, then 1, 2...
+        stream: the underlying trio stream (an ``SSLStream`` for TLS servers).
+    """
+
+    def __init__(self, stream: trio.abc.Stream, socket_stream: trio.SocketStream, index: int) -> None:
+        self.stream = stream
+        self.index = index
+        self._socket_stream = socket_stream
+        self.closed = False
+
+    async def send_raw(self, data: bytes) -> None:
+        """Send *data* as is (no framing).
+
+        Raises:
+            trio.BrokenResourceError: the client went away (the server handles it).
+        """
+        await self.stream.send_all(data)
+
+    async def drip(self, data: bytes, interval: float, chunk_size: int = 1) -> None:
+        """Send *data* *chunk_size* bytes at a time, sleeping *interval* seconds (trio clock) before each."""
+        for start in range(0, len(data), chunk_size):
+            await trio.sleep(interval)
+            await self.stream.send_all(data[start : start + chunk_size])
+
+    async def close(self) -> None:
+        """Close the connection gracefully (the client sees EOF)."""
+        self.closed = True
+        await trio.aclose_forcefully(self.stream)
+
+    def reset(self) -> None:
+        """Abort the connection: ``SO_LINGER`` 0 then close, so the client sees a reset."""
+        self.closed = True
+        sock = self._socket_stream.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+    async def wait_client_close(self) -> None:
+        """Block without answering until the client closes or resets the connection."""
+        try:
+            while await self.stream.receive_some(65536):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+
+#: ``handler(request, connection)``, sync or async, returning an :class:`HTTPResponse` or ``None``.
+Handler = Callable[[HTTPRequest, ServerConnection], "HTTPResponse | Awaitable[HTTPResponse | None] | None"]
+
+
+@dataclass
+class HTTPServer:
+    """A running loopback server (returned by ``nursery.start(serve_http, handler)``).
+
+    Attributes:
+        host: ``"127.0.0.1"``.
+        port: the port it listens on.
+        scheme: ``"http"`` or ``"https"``.
+        requests: every request received, in order.
+        connections_accepted: connections accepted so far.
+        connections_closed: connections the server has finished with (closed or reset).
+        handler_errors: exceptions raised by the handler (each answered with a 500).
+    """
+
+    host: str
+    port: int
+    scheme: str = "http"
+    requests: list[HTTPRequest] = field(default_factory=list)
+    connections_accepted: int = 0
+    connections_closed: int = 0
+    handler_errors: list[BaseException] = field(default_factory=list)
+    _changed: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    @property
+    def url(self) -> str:
+        """``"http://127.0.0.1:<port>"``."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed."""
+        return self.connections_accepted - self.connections_closed
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_idle(self) -> None:
+        """Block until every accepted connection has been closed (wrap it in a trio timeout)."""
+        while self.open_connections:
+            await self._changed.wait()
+
+
+async def _call(handler: Handler, request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
+    result = handler(request, conn)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _read_request(stream: trio.abc.Stream, conn: h11.Connection, index: int) -> HTTPRequest | None:
+    head: h11.Request | None = None
+    body: list[bytes] = []
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            conn.receive_data(bytes(data))
+            continue
+        if isinstance(event, h11.Request):
+            head = event
+        elif isinstance(event, h11.Data):
+            body.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage) and head is not None:
+            return HTTPRequest(
+                method=head.method.decode("ascii"),
+                target=head.target.decode("ascii"),
+                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers],
+                body=b"".join(body),
+                connection=index,
+            )
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return None
+
+
+async def _send_response(
+    stream: trio.abc.Stream, conn: h11.Connection, response: HTTPResponse, method: str
+) -> None:
+    headers = response._header_pairs()
+    names = {n.lower() for n, _ in headers}
+    chunks = response._chunks()
+    if "content-length" not in names and "transfer-encoding" not in names:
+        headers.append(("Content-Length", str(sum(len(c) for c in chunks))))
+    await stream.send_all(
+        conn.send(h11.Response(status_code=response.status, headers=headers, reason=response.reason.encode()))
+        or b""
+    )
+    if method != "HEAD" and response.status not in (204, 304):
+        for chunk in chunks:
+            if chunk:
+                await stream.send_all(conn.send(h11.Data(data=chunk)) or b"")
+    await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _serve_connection(
+    server: HTTPServer, handler: Handler, tls: ssl.SSLContext | None, socket_stream: trio.SocketStream
+) -> None:
+    index = server.connections_accepted
+    server.connections_accepted += 1
+    server._notify()
+    stream: trio.abc.Stream = socket_stream
+    connection = ServerConnection(stream, socket_stream, index)
+    try:
+        if tls is not None:
+            stream = trio.SSLStream(socket_stream, tls, server_side=True)
+            connection.stream = stream
+            await stream.do_handshake()
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
+        while True:
+            request = await _read_request(stream, conn, index)
+            if request is None:
+                return
+            server.requests.append(request)
+            try:
+                response = await _call(handler, request, connection)
+            except Exception as exc:
+                server.handler_errors.append(exc)
+                response = HTTPResponse(500, body=f"handler failed: {type(exc).__name__}: {exc}")
+            if response is None or connection.closed:
+                return
+            await _send_response(stream, conn, response, request.method)
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
+        pass  # the client went away or misbehaved: this connection is over
+    finally:
+        if not connection.closed:
+            await trio.aclose_forcefully(stream)
+        server.connections_closed += 1
+        server._notify()
+
+
+async def serve_http(
+    handler: Handler,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    task_status: trio.TaskStatus[HTTPServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve HTTP/1.1 (HTTPS with *ssl_context*) on *host*:*port* until cancelled.
+
+    Use ``server = await nursery.start(serve_http, handler)``: it returns the :class:`HTTPServer`
+    once the socket listens. Blocks until cancelled; connection tasks end with it.
+    """
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound_port = listeners[0].socket.getsockname()[1]
+    server = HTTPServer(host=host, port=bound_port, scheme="https" if ssl_context else "http")
+    async with trio.open_nursery() as nursery:
+        task_status.started(server)
+        await trio.serve_listeners(
+            partial(_serve_connection, server, handler, ssl_context),
+            listeners,
+            handler_nursery=nursery,
+        )
+
+
+@asynccontextmanager
+async def open_http_server(handler: Handler, **options: Any) -> AsyncIterator[HTTPServer]:
+    """Run :func:`serve_http` for the duration of an ``async with`` block and stop it afterwards."""
+    from .._batch import collapse_group
+
+    try:
+        async with trio.open_nursery() as nursery:
+            server: HTTPServer = await nursery.start(partial(serve_http, handler, **options))
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise collapse_group(group) from None
