@@ -2,18 +2,20 @@
 
 Run: ``.venv/bin/python benchmarks/batch_bench.py [--items N] [--repeat R]``
 
-This is also the core issue's benchmark (a 100,000-item batch vs aiometer and vs one trio task per item
-guarded by a ``CapacityLimiter``). Every contestant runs the same no-op work with at most 64 items in
-flight, each in its own subprocess (so peak memory is its own): the trio contestants send each item
-through one pynector client on the in-process memory transport (one trio yield per exchange), so they
-differ only in how items are scheduled; asyncio, which cannot drive a trio client, awaits
-``asyncio.sleep(0)`` per item (the same one yield). Items/s is the best of R runs, by wall clock and by
-the process's CPU time (the CPU figure is the one to compare on a shared, loaded machine: another
-process's load does not count against it; all contestants are single-threaded). "Peak RSS" is the growth
-of the child's resident set above its size just before the first run. Inputs that a contestant needs as
-a list (``batch_request``, ``aiometer.run_all``, ``asyncio.gather``) are built before that baseline, so
-the memory column shows what the scheduler itself holds; the stream reads a generator. Target:
-pynector's streaming batch at >= 5x aiometer's items/s."""
+This is also the core issue's benchmark (a 100,000-item batch vs aiometer and vs one trio task per
+item guarded by a ``CapacityLimiter``). Every contestant runs the same no-op work with at most 64 items
+in flight, each in its own subprocess
+(so peak memory is its own): the trio contestants send each item through one pynector client on the
+in-process memory transport (one trio yield per exchange), so they differ only in how items are
+scheduled; asyncio, which cannot drive a trio client, awaits ``asyncio.sleep(0)`` per item (the same
+one yield). Items/s is the best of R runs, by wall clock and by the process's CPU time (the CPU
+figure is the one to compare on a shared, loaded machine: another process's load does not count
+against it; all contestants are single-threaded). "Peak RSS" is the growth of the child's resident set
+above its size just before the first run. Inputs that a contestant needs as a list
+(``batch_request``, ``aiometer.run_all``, ``asyncio.gather``) are built before that baseline, so the
+memory column shows what the scheduler itself holds; the stream reads a generator. Target: pynector's
+streaming batch at >= 5x aiometer's items/s.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ settings.register_profile("ci", parent=settings.get_profile("default"), max_exam
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 #: Registry names of the HTTP engines the shared HTTP suite (tests/test_http_*.py) runs against.
-HTTP_ENGINES = ["httpx"]
+HTTP_ENGINES = ["http", "httpx"]
 
 
 @pytest.fixture(params=HTTP_ENGINES)

@@ -51,9 +51,12 @@ async def fault_scenario(
 
 
 def assert_mapped(
-    exc: BaseException, cls: type[BaseException], *fragments: str, chained: bool = True
+    exc: BaseException, cls: type[BaseException], *fragments: str | tuple[str, ...], chained: bool = True
 ) -> None:
     """I1: *exc* is exactly the expected pynector class, with the root cause in its message.
+
+    Each fragment must appear in the message (case-insensitive); a tuple lists alternatives, for
+    engines that word the same root cause differently.
 
     *chained*: the failure came from a foreign exception, which must be kept as ``__cause__``
     (policy errors such as a size cap have no foreign cause).
@@ -64,4 +67,5 @@ def assert_mapped(
         assert exc.__cause__ is not None
     text = str(exc).lower()
     for fragment in fragments:
-        assert fragment.lower() in text, f"{fragment!r} not in {exc}"
+        alternatives = (fragment,) if isinstance(fragment, str) else fragment
+        assert any(a.lower() in text for a in alternatives), f"{fragment!r} not in {exc}"

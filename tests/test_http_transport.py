@@ -342,6 +342,8 @@ def test_http2_without_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     ("request_data", "fragment"),
     [
+        ({"url": "http://127.0.0.1/", "headers": {"X Bad": "v"}}, "header name"),
+        ({"url": "http://127.0.0.1/", "headers": {"X-Name": "café"}}, "ASCII"),
         ({"url": "/x"}, "base_url"),
         ({"url": "ftp://127.0.0.1/"}, "scheme"),
         ({"url": "/x", "path": "/y"}, "either"),
@@ -401,3 +403,32 @@ async def test_raw_stream_stopped_early(http_engine: str) -> None:
                 assert body.startswith(chunk)
                 break
         assert b"abc" * 100_000 == (await client.request("/")).content
+
+
+async def test_close_aborts_an_open_stream(http_engine: str) -> None:
+    """Closing the client while a stream is open ends the stream block with ClientClosedError."""
+
+    async def endless(request: HTTPRequest, conn: ServerConnection) -> None:
+        await conn.send_raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n")
+        await conn.wait_client_close()
+
+    failures: list[BaseException] = []
+    async with open_http_server(endless) as server:
+        client = pynector.Pynector(transport_type=http_engine, base_url=server.url)
+        await client.__aenter__()
+
+        async def read_forever() -> None:
+            try:
+                async with client.stream("/") as response:
+                    async for _chunk in response.aiter_bytes():
+                        pass
+            except pynector.PynectorError as exc:
+                failures.append(exc)
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_forever)
+                await trio.testing.wait_all_tasks_blocked()
+                await client.aclose()
+            await server.wait_idle()
+    assert [pynector.ClientClosedError] == [type(f) for f in failures]

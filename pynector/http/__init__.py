@@ -1,8 +1,10 @@
 """HTTP: one request/response model and policy layer over interchangeable wire engines.
 
 ``Pynector(transport_type="http", base_url=..., headers=...)`` builds an :class:`HTTPTransport` over
-the default engine; :class:`HttpxEngine` (registered as ``"httpx"``) runs ``httpx.AsyncClient`` under
-trio. Engines implement the small contract in :class:`HTTPEngine`.
+the native HTTP/1.1 engine (:class:`NativeEngine`: h11 over pooled trio streams, the fast default);
+``transport_type="httpx"`` uses :class:`HttpxEngine`, ``httpx.AsyncClient`` under trio (HTTP/2,
+proxies, cookies, your own ``httpx.AsyncClient``). Engines implement the small contract in
+:class:`HTTPEngine`.
 """
 
 from ._engine import Body as Body
@@ -14,6 +16,8 @@ from ._httpx import create_httpx_transport as create_httpx_transport
 from ._model import RequestInfo as RequestInfo
 from ._model import Response as Response
 from ._model import parse_retry_after as parse_retry_after
+from ._native import NativeEngine as NativeEngine
+from ._native import create_native_transport as create_native_transport
 from ._transport import HTTPTransport as HTTPTransport
 
 __all__ = [
@@ -21,14 +25,16 @@ __all__ = [
     "HTTPEngine",
     "HTTPTransport",
     "HttpxEngine",
+    "NativeEngine",
     "RequestInfo",
     "Response",
     "WireRequest",
     "WireResponse",
     "create_httpx_transport",
+    "create_native_transport",
     "parse_retry_after",
 ]
 
-for _name in ("HTTPTransport", "HttpxEngine", "RequestInfo", "Response"):
+for _name in ("HTTPTransport", "HttpxEngine", "NativeEngine", "RequestInfo", "Response"):
     globals()[_name].__module__ = "pynector.http"
 del _name

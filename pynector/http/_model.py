@@ -54,6 +54,7 @@ __all__ = [
 DECODE_CHUNK = 64 * 1024
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def reject_control_characters(value: str, what: str) -> str:
@@ -486,6 +487,12 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError(f"{what}: header names and values must be strings")
         reject_control_characters(name, f"header name in {what}")
+        if not _HEADER_NAME.match(name):
+            raise ConfigurationError(f"{what}: {name!r} is not a valid header name")
         reject_control_characters(value, f"value of header {name!r}")
+        if not value.isascii():
+            raise ConfigurationError(
+                f"{what}: the value of header {name!r} is not ASCII; encode it first (RFC 8187)"
+            )
         pairs.append((name, value))
     return pairs

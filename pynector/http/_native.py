@@ -35,6 +35,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator
 from types import TracebackType
+from typing import Any
 
 import h11
 import trio
@@ -55,6 +56,7 @@ from .._errors import (
 )
 from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly, stream_is_usable
 from ._engine import WireRequest
+from ._transport import HTTPTransport
 
 __all__ = ["NativeEngine", "NativeResponse"]
 
@@ -589,3 +591,33 @@ class NativeEngine:
             await close_quietly(tcp)
             raise
         return tls
+
+
+_ENGINE_OPTIONS = frozenset(
+    {
+        "max_connections",
+        "max_connections_per_origin",
+        "max_keepalive_connections",
+        "keepalive_expiry",
+        "connect_timeout",
+        "verify",
+        "max_header_bytes",
+        "http2",
+        "proxy",
+    }
+)
+
+
+def create_native_transport(**options: Any) -> HTTPTransport:
+    """Create an :class:`HTTPTransport` over a :class:`NativeEngine` (registered as ``"http"``).
+
+    Engine options (``max_connections``, ``max_connections_per_origin``, ``max_keepalive_connections``,
+    ``keepalive_expiry``, ``connect_timeout``, ``verify``, ``max_header_bytes``; ``http2`` and
+    ``proxy`` are refused with a pointer to ``"httpx"``) go to :class:`NativeEngine`, the rest to
+    :class:`HTTPTransport`.
+
+    Raises:
+        pynector.ConfigurationError: for an invalid or unknown option.
+    """
+    engine_options = {name: options.pop(name) for name in list(options) if name in _ENGINE_OPTIONS}
+    return HTTPTransport(NativeEngine(**engine_options), **options)

@@ -5,8 +5,9 @@ One exchange, in order:
 1. the request (a dict or an :class:`~pynector.message.HttpMessage`) is validated and encoded once
    (CR/LF/NUL rejected, URL joined to ``base_url``, user-info turned into Basic auth and removed from
    the URL, httpx's encoders for JSON, forms and multipart), before anything is sent;
-2. the whole exchange, redirects and body read included, runs under one ``trio.fail_after`` (httpx's
-   own timeouts are per read and never bound a slowly dripping server);
+2. the whole exchange, redirects and body read included, runs under one cancel scope with the total
+   deadline (httpx's own timeouts are per read and never bound a slowly dripping server); the same
+   scope lets ``disconnect()`` abort exchanges in flight, which then raise ``ClientClosedError``;
 3. the engine sends the request and hands back the raw body, which is decoded here with a size cap
    on raw and decoded bytes;
 4. redirects, when enabled, are followed here, not in the engine: credential headers are dropped on
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import math
 import re
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +42,8 @@ from .._config import validate_count, validate_timeout
 from .._errors import (
     ClientClosedError,
     ConfigurationError,
+    ConnectError,
+    PoolTimeout,
     ProtocolError,
     PynectorError,
     RedirectError,
@@ -205,6 +209,7 @@ class HTTPTransport:
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         self._resolved: dict[str, httpx.URL] = {}
+        self._exchanges: set[trio.CancelScope] = set()
         self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
         self._closed = False
 
@@ -220,9 +225,15 @@ class HTTPTransport:
             raise ClientClosedError("HTTP transport is closed")
 
     async def disconnect(self) -> None:
-        """Close the engine and every connection. Idempotent, safe under cancellation."""
+        """Abort the exchanges in flight, then close the engine and every connection.
+
+        The aborted requests raise :class:`pynector.ClientClosedError`. Idempotent, safe under
+        cancellation.
+        """
         if not self._closed:
             self._closed = True
+            for scope in list(self._exchanges):
+                scope.cancel()
             await self.engine.aclose()
 
     async def __aenter__(self) -> HTTPTransport:
@@ -273,17 +284,14 @@ class HTTPTransport:
             raise ConfigurationError("retry= is not supported for streamed requests (R5)")
         prepared = self._prepare(data, options)
         start = trio.current_time()
-        scope = trio.CancelScope() if prepared.timeout is None else trio.fail_after(prepared.timeout)
         try:
-            with scope:
+            with self._guarded(prepared):
                 async with contextlib.AsyncExitStack() as stack:
                     response = await self._open_stream(prepared, start, stack)
                     try:
                         yield response
                     finally:
                         response._closed = True
-        except trio.TooSlowError as exc:
-            raise self._mark(self._deadline_error(prepared), prepared) from exc
         except PynectorError as exc:
             self._mark(exc, prepared)
             raise
@@ -327,30 +335,47 @@ class HTTPTransport:
             raise ClientClosedError("HTTP transport is closed")
         start = trio.current_time()
         try:
-            if prepared.timeout is None:
-                response = await self._send(prepared, start)
-            else:
-                with trio.fail_after(prepared.timeout):
-                    response = await self._send(prepared, start)
-        except trio.TooSlowError as exc:
-            raise self._mark(self._deadline_error(prepared), prepared) from exc
+            with self._guarded(prepared):
+                return await self._send(prepared, start)
         except PynectorError as exc:
             self._mark(exc, prepared)
             raise
-        return response
+        raise AssertionError("unreachable: _guarded raises when it cancelled the exchange")
 
-    def _deadline_error(self, prepared: _Prepared) -> TimeoutError:
-        return TimeoutError(
-            f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
-            "(connect, send, redirects and body read)"
-        )
+    @contextlib.contextmanager
+    def _guarded(self, prepared: _Prepared) -> Iterator[None]:
+        """One cancel scope per exchange: the total deadline, and :meth:`disconnect` aborting it.
+
+        Raises (after the block):
+            pynector.TimeoutError: the deadline passed.
+            pynector.ClientClosedError: the transport was closed during the exchange.
+        """
+        deadline = math.inf if prepared.timeout is None else trio.current_time() + prepared.timeout
+        scope = trio.CancelScope(deadline=deadline)
+        self._exchanges.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            self._exchanges.discard(scope)
+        if scope.cancelled_caught:
+            if self._closed:
+                raise ClientClosedError(
+                    f"{prepared.described}: the HTTP transport was closed during the request"
+                )
+            error = TimeoutError(
+                f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
+                "(connect, send, redirects and body read)"
+            )
+            raise error from trio.TooSlowError()
 
     def _mark(self, exc: PynectorError, prepared: _Prepared) -> PynectorError:
         """Attach R3 attributes and scrub this request's secrets from the message."""
-        if getattr(exc, "http_method", None) is None:
+        if exc.http_method is None:
             exc.http_method = prepared.method
-        if getattr(exc, "request_sent", None) is None:
-            exc.request_sent = True
+        if exc.request_sent is None:
+            # Engines may say; otherwise a connect-phase class means nothing was sent.
+            exc.request_sent = not isinstance(exc, (ConnectError, PoolTimeout))
         if exc.args and isinstance(exc.args[0], str):
             exc.args = (scrub_text(exc.args[0], prepared.secrets), *exc.args[1:])
         return exc
@@ -412,7 +437,9 @@ class HTTPTransport:
         response = Response(
             status_code=wire.status_code,
             reason_phrase=wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
-            http_version=wire.http_version,
+            http_version=wire.http_version
+            if wire.http_version.startswith("HTTP/")
+            else f"HTTP/{wire.http_version}",
             headers=headers,
             url=url,
             request=RequestInfo(prepared.method, url),

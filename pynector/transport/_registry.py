@@ -119,6 +119,12 @@ def _create_httpx(**options: Any) -> Transport:
     return create_httpx_transport(**options)
 
 
+def _create_native(**options: Any) -> Transport:
+    from ..http._native import create_native_transport  # imported on first use, like httpx
+
+    return create_native_transport(**options)
+
+
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import create_memory_transport
     from ._stream import TCPTransport, UnixTransport
@@ -126,13 +132,13 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     registry.register("memory", create_memory_transport)
     registry.register("tcp", TCPTransport)
     registry.register("unix", UnixTransport)
-    registry.register("httpx", _create_httpx)
-    registry.register("http", _create_httpx)  # until the native HTTP/1.1 engine lands
     # Importing _sdk imports neither SDK: a provider's package is imported when it is asked for.
     from ._sdk import CallableTransport, SDKTransport
 
     registry.register("sdk", SDKTransport)
     registry.register("callable", CallableTransport)
+    registry.register("httpx", _create_httpx)
+    registry.register("http", _create_native)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:
