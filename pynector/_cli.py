@@ -107,6 +107,8 @@ MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 READ_BLOCK_BYTES: Final = 64 * 1024
 #: Seconds between two flushes of the output (and two redraws of the progress bar).
 FLUSH_INTERVAL: Final = 0.1
+#: The HTTP transports' default connection limit (``max_connections``); raised to --concurrency above it.
+DEFAULT_MAX_CONNECTIONS: Final = 100
 #: Seconds closing the transport may take at the end of a run.
 CLOSE_TIMEOUT: Final = 5.0
 
@@ -1214,6 +1216,9 @@ async def _batch_command(args: argparse.Namespace) -> int:
             options["base_url"] = args.base_url
         if args.timeout is not None:
             options["timeout"] = args.timeout
+        if args.concurrency is not None and args.concurrency > DEFAULT_MAX_CONNECTIONS:
+            # Requests waiting for a pooled connection would spend their --timeout waiting.
+            options["max_connections"] = args.concurrency
         transport_type = "http"
     settings = _settings(args, transport_type, options)
     stream, owns_input, size = _open_input(args.input)

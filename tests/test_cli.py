@@ -387,6 +387,14 @@ async def test_concurrency_bounds_requests_in_flight(target: Target) -> None:
     assert 3 == target.peak
 
 
+async def test_concurrency_above_the_connection_pool_default(target: Target) -> None:
+    """--concurrency 120 really has 120 requests in flight (the pool is not left at its default 100)."""
+    lines = jsonl(*({"url": "/delay/500"} for _ in range(120)))
+    run = await run_cli("batch", "--base-url", target.url, "--concurrency", "120", "--no-body", stdin=lines)
+    assert 0 == run.returncode, run.stderr
+    assert 120 == target.peak
+
+
 async def test_rate_spaces_the_requests(target: Target) -> None:
     """--rate 20 sends 9 requests over at least 8/20 s, measured where they arrive."""
     lines = jsonl(*({"url": f"/echo/{n}"} for n in range(9)))
