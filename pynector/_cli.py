@@ -6,12 +6,15 @@ completes. ``pynector demo`` runs the same machinery against a loopback server s
 
 Bounded memory, whatever the input's length. The naive command reads the file, builds the list of
 requests, runs the batch and prints the results: ten million lines become ten million request dicts,
-then ten million results. Here the input is an async iterator that reads 64 KiB blocks in a worker
-thread (one thread hop per block, not per line), splits them into lines and parses a line only when
-a batch worker is free to start it (the engine pulls an item exactly when a worker can run it).
-Results are written as they arrive into a buffered writer, flushed every 0.1 s and at exit. What is
-held at any time: the requests in flight (``--concurrency``), the reorder window of ``--ordered`` (two
-times the concurrency), one input block, one output buffer.
+then ten million results. Here the input is read in 64 KiB blocks, split into lines, and a line is
+parsed only when a batch worker is free to start it (the engine pulls an item exactly when a worker
+can run it). A regular file is read directly: a page-cache read never waits long, and a sync iterator
+lets the engine pull without a lock (about 1.6x the throughput). A pipe or a terminal may have nothing
+to say for a long time, so it is read in a worker thread (one thread hop per block, not per line)
+behind an async iterator, which never blocks trio's loop. Results are written as they arrive into a
+buffered writer, flushed every 0.1 s and at exit. What is held at any time: the requests in flight
+(``--concurrency``), the reorder window of ``--ordered`` (two times the concurrency), one input block,
+one output buffer. Lines longer than ``MAX_LINE_BYTES`` are invalid, so one huge line cannot grow it.
 
 Attempts and elapsed time. The core retry loop (:class:`pynector.RetryPolicy`) returns a response
 without saying how many attempts it took, so the command wraps the transport in
@@ -57,11 +60,11 @@ from typing import Any, BinaryIO, Final, Protocol, TextIO
 import trio
 from loguru import logger
 
-from ._client import Pynector
+# The command is a client of the public API; it reuses two private helpers (the timeout validator and
+# the root-cause formatter) so that its messages match the library's.
+from . import ConfigurationError, HTTPStatusError, Pynector, PynectorError, RetryPolicy, __version__
 from ._config import validate_timeout
-from ._errors import ConfigurationError, HTTPStatusError, PynectorError, describe_exception
-from ._retry import RetryPolicy
-from ._version import __version__
+from ._errors import describe_exception
 from .transport import get_transport_factory_registry
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_OK", "EXIT_USAGE", "main"]
