@@ -444,6 +444,16 @@ def _read_block(stream: BinaryIO) -> bytes:
     return read1(READ_BLOCK_BYTES) if read1 is not None else stream.read(READ_BLOCK_BYTES)
 
 
+def _read_fd_block(fd: int) -> bytes:
+    """One ``os.read`` of the raw descriptor, for the worker thread.
+
+    Not the buffered file object: a thread abandoned in a read (the run was interrupted while a pipe
+    was silent) would hold the file object's lock, and the interpreter aborts at exit when it cannot
+    take that lock to flush. ``os.read`` holds no Python lock while it waits.
+    """
+    return os.read(fd, READ_BLOCK_BYTES)
+
+
 #: ``_LineReader._pop_line`` result when the current block is used up.
 _NEED_BLOCK: Any = object()
 
@@ -463,6 +473,7 @@ class _LineReader:
 
     def __init__(self, stream: BinaryIO, *, skip_invalid: bool, size: int | None = None) -> None:
         self._stream = stream
+        self._fd = -1 if size is not None else stream.fileno()  # the async path reads the descriptor
         self._skip_invalid = skip_invalid
         self._lines: list[bytes | None] = []  # None marks a line that was too long
         self._next = 0
@@ -594,7 +605,7 @@ class _LineReader:
                 if self._done:
                     break
                 try:
-                    block = await trio.to_thread.run_sync(_read_block, self._stream, abandon_on_cancel=True)
+                    block = await trio.to_thread.run_sync(_read_fd_block, self._fd, abandon_on_cancel=True)
                 except OSError as exc:
                     self._read_failed(exc)
                     break
@@ -853,6 +864,10 @@ class _RecordWriter:
 # --- statistics, progress and logs ---------------------------------------------------------------
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class _Stats:
     """Counters for the progress bar and the summary (O(1) memory unless ``keep_elapsed``)."""
 
@@ -889,8 +904,8 @@ class _Stats:
         seconds = self.duration
         rate = self.done / seconds if seconds > 0 else 0.0
         text = (
-            f"{self.done} requests in {seconds:.2f} s ({rate:.0f}/s): {self.done - self.failed} ok, "
-            f"{self.failed} failed, {self.retried} retried"
+            f"{_plural(self.done, 'request')} in {seconds:.2f} s ({rate:.0f}/s): "
+            f"{self.done - self.failed} ok, {self.failed} failed, {self.retried} retried"
         )
         if skipped:
             text += f", {skipped} invalid lines skipped"
@@ -1262,7 +1277,7 @@ async def _batch_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stderr.write(f"pynector: {stats.summary_line(reader.skipped)}\n")
     if outcome.interrupted:
-        _error(f"interrupted; {stats.done} complete results were written")
+        _error(f"interrupted; {_plural(stats.done, 'complete result')} written")
         return EXIT_INTERRUPTED
     if reader.read_error is not None:
         _error(reader.read_error)

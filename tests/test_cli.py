@@ -601,6 +601,35 @@ async def test_sigint_stops_cleanly_with_complete_lines(target: Target, tmp_path
     assert "interrupted" in errors.decode()
 
 
+async def test_sigint_while_the_input_pipe_is_silent() -> None:
+    """SIGINT while stdin is open but silent: exit 130 at once, the result written, no abort at exit."""
+    proc = await trio.lowlevel.open_process(
+        [*PYNECTOR, "batch", "--memory-target"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    output = bytearray()
+    errors = bytearray()
+    with trio.fail_after(60):
+        await proc.stdin.send_all(jsonl({"url": "/only"}))  # and then nothing: the reader waits
+        while not output.endswith(b"\n"):
+            output += await proc.stdout.receive_some()
+        proc.send_signal(signal.SIGINT)
+        while chunk := await proc.stderr.receive_some():
+            errors += chunk
+        returncode = await proc.wait()
+        await proc.stdin.aclose()
+    assert 130 == returncode, errors
+    assert 0 == strict_json(bytes(output))["index"]
+    assert "interrupted; 1 complete result written" in errors.decode()
+    assert "Fatal" not in errors.decode()
+
+
 # --- the progress bar, under a pseudo-terminal ----------------------------------------------------
 
 
