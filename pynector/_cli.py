@@ -877,6 +877,7 @@ class _Stats:
         self.failed = 0
         self.attempts = 0
         self.retried = 0
+        self.recovered = 0
         self.outcomes: Counter[str] = Counter()
         self.elapsed: list[float] | None = [] if keep_elapsed else None
 
@@ -887,6 +888,8 @@ class _Stats:
         self.attempts += record["attempts"]
         if record["attempts"] > 1:
             self.retried += 1
+            if record["ok"]:
+                self.recovered += 1
         error = record.get("error")
         status = record["status"]
         if error is not None and (status is None or error["type"] == "BatchCancelledError"):
@@ -1337,6 +1340,7 @@ def _print_demo_summary(stats: _Stats, settings: _RunSettings, file: TextIO) -> 
         ("requests", str(stats.done)),
         ("failed (with --check-status)", str(stats.failed)),
         ("retried (more than 1 attempt)", str(stats.retried)),
+        ("  of which succeeded on a retry", str(stats.recovered)),
         ("attempts in total", str(stats.attempts)),
         ("latency p50 / p95 / max", " / ".join(f"{_percentile(elapsed, q):.3f}s" for q in (0.5, 0.95, 1.0))),
         (

@@ -752,6 +752,7 @@ async def test_demo_runs_a_batch_with_failures_timeouts_and_retries(tmp_path: Pa
     assert "300 requests in" in summary
     for outcome in ("HTTP 200", "HTTP 404", "HTTP 500", "TimeoutError"):
         assert outcome in summary, outcome
+    assert "of which succeeded on a retry" in summary
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert 300 == len(records)
     retried = [r for r in records if r["attempts"] > 1 and r["ok"]]
