@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 import pynector
+import pynector.http
 from pynector import ClientClosedError, ConfigurationError, Pynector
 from tests._fakes import CountingTransport, SeedEcho
 
@@ -239,13 +240,12 @@ async def test_objects_that_are_not_transports_are_rejected() -> None:
         Pynector(transport=object())
 
 
-async def test_default_http_type_without_http_support_is_a_configuration_error() -> None:
-    """The default transport type resolves through the registry; unknown names are explained."""
-    registry = pynector.transport.get_transport_factory_registry()
-    if "http" in registry:
-        pytest.skip("an http transport is registered")
-    with pytest.raises(ConfigurationError, match="registered types"):
-        Pynector()
+async def test_default_transport_is_native_http() -> None:
+    """With nothing configured, the client speaks HTTP through the native engine."""
+    client = Pynector(base_url="http://127.0.0.1:9")
+    assert isinstance(client.transport, pynector.http.HTTPTransport)
+    assert isinstance(client.transport.engine, pynector.http.NativeEngine)
+    await client.aclose()
 
 
 async def test_stream_requires_a_streaming_transport() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import socket
@@ -18,6 +17,7 @@ import trio.testing
 import trustme
 
 import pynector
+import pynector.message
 from pynector.testing import (
     StreamServer,
     close_connection,
@@ -151,13 +151,31 @@ async def test_message_type_round_trip_and_errors() -> None:
             await client.request(b"raw bytes")
 
 
-@pytest.mark.parametrize("name", ["json", "binary"])
-def test_message_type_names(name: str) -> None:
-    """'json' and 'binary' resolve to pynector.message classes when that module exists."""
-    if importlib.util.find_spec("pynector.message") is None:
-        pytest.skip("pynector.message is not in this branch yet")
-    transport = TCPTransport(host="127.0.0.1", port=1, message_type=name)
-    assert hasattr(transport.message_type, "deserialize")
+@pytest.mark.parametrize(
+    ("name", "cls"), [("json", pynector.message.JsonMessage), ("binary", pynector.message.BinaryMessage)]
+)
+def test_message_type_names(name: str, cls: type) -> None:
+    """'json' and 'binary' name the pynector.message classes."""
+    assert cls is TCPTransport(host="127.0.0.1", port=1, message_type=name).message_type
+
+
+async def test_json_messages_round_trip_through_a_framed_transport() -> None:
+    """With message_type="json", request() takes and returns JsonMessage objects (length framing)."""
+    from pynector.message import JsonMessage
+
+    def handler(payload: bytes) -> bytes:
+        message = JsonMessage.deserialize(payload)
+        return JsonMessage(
+            {"reply-to": message.get_headers().get("id")}, {"echo": message.get_payload()}
+        ).serialize()
+
+    async with pynector.Pynector(
+        transport_type="memory", handler=handler, framing="length", message_type="json"
+    ) as client:
+        reply = await client.request(JsonMessage({"id": "7"}, [1, "two", None]))
+    assert isinstance(reply, JsonMessage)
+    assert {"reply-to": "7"} == reply.get_headers()
+    assert {"echo": [1, "two", None]} == reply.get_payload()
 
 
 @pytest.mark.parametrize(
