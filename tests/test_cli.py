@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pynector.testing import HTTPRequest, HTTPResponse, HTTPServer, ServerConnection, serve_http
 
@@ -784,3 +786,69 @@ async def test_closed_output_stops_the_run_quietly(tmp_path: Path) -> None:
     assert 1 == returncode
     assert "the output was closed" in errors.decode()
     assert "Traceback" not in errors.decode()
+
+
+# --- line splitting, whatever the read sizes (in-process property test) ----------------------------
+
+
+class ChunkedStream:
+    """A binary stream whose reads return the given chunk sizes, like a pipe delivering bits at a time."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data = data
+        self._sizes = sizes or [1]
+        self._at = 0
+        self._reads = 0
+
+    def read1(self, limit: int) -> bytes:
+        size = min(limit, self._sizes[self._reads % len(self._sizes)])
+        self._reads += 1
+        chunk = self._data[self._at : self._at + size]
+        self._at += len(chunk)
+        return chunk
+
+
+LINE_KINDS = st.sampled_from(["valid", "blank", "invalid", "long"])
+
+
+@settings(max_examples=200)
+@given(
+    kinds=st.lists(LINE_KINDS, max_size=30),
+    sizes=st.lists(st.integers(1, 97), max_size=8),
+    final_newline=st.booleans(),
+)
+def test_reader_yields_every_valid_line_whatever_the_chunking(
+    kinds: list[str], sizes: list[int], final_newline: bool
+) -> None:
+    """Lines split across reads of any size come out whole: valid ones in order, the others skipped."""
+    from pynector import _cli
+
+    lines = []
+    for number, kind in enumerate(kinds):
+        if kind == "valid":
+            lines.append(json.dumps({"id": number, "url": f"/n/{number}", "body": "é" * (number % 5)}))
+        elif kind == "blank":
+            lines.append("   ")
+        elif kind == "invalid":
+            lines.append('{"url": 5}')
+        else:
+            lines.append(json.dumps({"url": "/long", "body": "x" * 100}))
+    data = "\n".join(lines).encode() + (b"\n" if final_newline and lines else b"")
+    original = _cli.MAX_LINE_BYTES
+    _cli.MAX_LINE_BYTES = 64  # the "long" lines are over it
+    try:
+        reader = _cli._LineReader(ChunkedStream(data, sizes), skip_invalid=True, size=len(data))  # type: ignore[arg-type]
+        items = []
+        while True:
+            try:
+                items.append(reader.next_item())
+            except StopIteration:
+                break
+    finally:
+        _cli.MAX_LINE_BYTES = original
+    expected = [number for number, kind in enumerate(kinds) if kind == "valid"]
+    assert expected == [item.id for item in items]
+    assert expected == [item.index for item in items]
+    assert [f"/n/{n}" for n in expected] == [item.request["url"] for item in items]
+    assert sum(kind in {"invalid", "long"} for kind in kinds) == reader.skipped
+    assert reader.error is None
