@@ -276,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``pynector`` argument parser (``batch`` and ``demo`` sub-commands)."""
     parser = argparse.ArgumentParser(
         prog="pynector",
-        description="pynector: run batches of HTTP requests from JSON Lines, with retries, rate "
-        "limits and a progress bar.",
+        description="pynector: run batches of HTTP requests from JSON Lines, with retries, rate\n"
+        "limits and a progress bar. `pynector COMMAND --help` describes each command.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch",
         help="run the requests of a JSON Lines file, write one JSON line per result",
-        description="Run the requests read from FILE (or stdin), one JSON object per line, and write "
+        description="Run the requests read from FILE (or stdin), one JSON object per line, and write\n"
         "one JSON line per result to stdout (or FILE) as each completes.",
         epilog=BATCH_FORMAT_HELP + "\n" + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -329,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run a batch against a loopback server started in this process",
-        description="Start a loopback HTTP server in this process and run a batch against it: some "
-        "requests are scripted to fail, to be slow (hitting the timeout) or to answer 503/429 with "
+        description="Start a loopback HTTP server in this process and run a batch against it: some\n"
+        "requests are scripted to fail, to be slow (hitting the timeout) or to answer 503/429 with\n"
         "Retry-After (so retries show), with a progress bar and a summary table.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
