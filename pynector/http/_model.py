@@ -17,14 +17,11 @@ validated (no CR, LF or NUL anywhere, http/https only) before any engine sees it
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -37,6 +34,7 @@ from .._errors import (
     ReadError,
     status_error_class,
 )
+from .._httpcommon import parse_retry_after
 from .._redact import redact_headers, redact_url
 
 __all__ = [
@@ -405,40 +403,6 @@ class _once:
 
 
 # --- status errors and Retry-After -----------------------------------------------------------
-
-
-def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent or malformed.
-
-    Accepts delay-seconds (``"120"``) and an HTTP-date. A date is measured against the response's
-    ``Date`` header when it has a valid one (so clock skew between client and server cancels out),
-    otherwise against the current UTC time; a date in the past gives ``0.0``.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(int(text))
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    when = _parse_http_date(text)
-    if when is None:
-        return None
-    reference = _parse_http_date(date) if date else None
-    now = reference or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def _parse_http_date(text: str) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def status_error(response: Response) -> HTTPStatusError:
