@@ -18,6 +18,7 @@ validated (no CR, LF or NUL anywhere, http/https only) before any engine sees it
 from __future__ import annotations
 
 import json
+import json as _json
 import re
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -32,6 +33,7 @@ from .._errors import (
     HTTPStatusError,
     ProtocolError,
     ReadError,
+    SerializationError,
     status_error_class,
 )
 from .._httpcommon import parse_retry_after
@@ -43,6 +45,7 @@ __all__ = [
     "Headers",
     "RequestInfo",
     "Response",
+    "build_response",
     "parse_retry_after",
     "reject_control_characters",
     "status_error",
@@ -403,6 +406,77 @@ class _once:
 
 
 # --- status errors and Retry-After -----------------------------------------------------------
+
+
+_NO_JSON: Any = object()
+
+
+def build_response(
+    method: str,
+    url: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None = None,
+    json: Any = _NO_JSON,
+    content: bytes | str | None = None,
+    reason: str | None = None,
+    http_version: str = "HTTP/1.1",
+) -> Response:
+    """A complete :class:`Response` to *method* *url*, built without a server (for test doubles).
+
+    It is the same class, with the same header handling, ``json()``, ``raise_for_status()`` and status
+    errors, as the responses of the HTTP transport; :class:`pynector.testing.MockTransport` uses it
+    for ``route.respond(status=..., json=...)``.
+
+    Args:
+        method: the request method.
+        url: the request URL (absolute, or a path).
+        status: the status code (100..599).
+        headers: response headers (a mapping or ``(name, value)`` pairs).
+        json: a value sent as the JSON body (adds ``Content-Type: application/json``).
+        content: the body, bytes or text (UTF-8); not with *json*.
+        reason: the reason phrase (default: the standard one for *status*).
+        http_version: ``"HTTP/1.1"`` (default) or ``"HTTP/2"``.
+
+    Raises:
+        pynector.ConfigurationError: an invalid status, both *json* and *content*, invalid headers.
+        pynector.SerializationError: *json* cannot be encoded as JSON.
+    """
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ConfigurationError(f"a response status must be an int in 100..599, got {status!r}")
+    pairs = header_pairs(headers, "response headers")
+    names = {name.lower() for name, _ in pairs}
+    body: bytes
+    if json is not _NO_JSON:
+        if content is not None:
+            raise ConfigurationError("a response takes json= or content=, not both")
+        try:
+            body = _json.dumps(json).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(f"the JSON body of the response cannot be encoded: {exc}") from exc
+        if "content-type" not in names:
+            pairs.append(("Content-Type", "application/json"))
+    elif isinstance(content, str):
+        body = content.encode()
+        if "content-type" not in names:
+            pairs.append(("Content-Type", "text/plain; charset=utf-8"))
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        body = bytes(content)
+    elif content is None:
+        body = b""
+    else:
+        raise ConfigurationError(f"response content must be bytes or str, got {type(content).__name__}")
+    if "content-length" not in names and "transfer-encoding" not in names:
+        pairs.append(("Content-Length", str(len(body))))
+    return Response(
+        status_code=status,
+        reason_phrase=reason if reason is not None else httpx.codes.get_reason_phrase(status),
+        http_version=http_version,
+        headers=Headers(pairs),
+        url=url,
+        request=RequestInfo(method.upper(), url),
+        _content=body,
+    )
 
 
 def status_error(response: Response) -> HTTPStatusError:
