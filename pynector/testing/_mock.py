@@ -164,7 +164,8 @@ def http_shape(data: Any, options: Mapping[str, Any]) -> tuple[str | None, str |
 
     Looks at ``data["method"]``/``data.method`` and ``data["path"]``/``data["url"]`` (or attributes),
     then at the ``method``/``path``/``url`` exchange options. The path has no query string; the
-    method is upper-cased.
+    method is upper-cased, and ``GET`` when a request with a path names none (as the HTTP transport
+    sends it).
     """
     method = _text(_field(data, "method"))
     if method is None:
@@ -174,7 +175,9 @@ def http_shape(data: Any, options: Mapping[str, Any]) -> tuple[str | None, str |
         path = _path_of(url)
         if path is not None:
             break
-    return (None if method is None else method.upper(), path)
+    if method is None:
+        return ("GET" if path is not None else None, path)
+    return (method.upper(), path)
 
 
 # --- scripted steps ----------------------------------------------------------------------------
