@@ -86,7 +86,8 @@ class FakeLLMAPI:
         script: optional ``script(request) -> Reply | None``.
         open_connections: connections currently open (server side).
         hangups: streams the client closed before the fake finished sending them.
-        in_flight: requests being answered now; ``max_in_flight`` the most at once so far.
+        in_flight: requests being answered now (until the reply's head is ready: a streamed body is
+            sent after); ``max_in_flight`` the most at once so far.
     """
 
     def __init__(self, provider: str, script: Callable[[Request], Reply | None] | None = None) -> None:
