@@ -30,6 +30,7 @@ script in arrival order, deterministically.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import inspect
 import math
@@ -69,7 +70,7 @@ _NOTHING: Any = object()
 
 def _request_line(data: Any, options: Mapping[str, Any]) -> tuple[str, str]:
     """The method and URL (as written, query included) of a request, for the response it gets."""
-    method, _ = http_shape(data, options)
+    method = _text(_field(data, "method")) or _text(options.get("method")) or "GET"
     url: Any = None
     for candidate in (_field(data, "url"), _field(data, "path"), options.get("url"), options.get("path")):
         if candidate is not None:
@@ -77,7 +78,7 @@ def _request_line(data: Any, options: Mapping[str, Any]) -> tuple[str, str]:
             break
     if url is None and isinstance(data, str):
         url = data  # the HTTP transport takes a bare string as a URL to GET
-    return method or "GET", "/" if url is None else str(url)
+    return method.upper(), "/" if url is None else str(url)
 
 
 def http_response(data: Any, options: Mapping[str, Any], **fields: Any) -> Any:
@@ -93,26 +94,32 @@ def http_response(data: Any, options: Mapping[str, Any], **fields: Any) -> Any:
         pynector.ConfigurationError: invalid or unknown fields.
         pynector.SerializationError: ``json`` cannot be encoded.
     """
-    from ..http._model import build_response  # the HTTP layer (httpx) only when a test uses it
-
-    method, url = _request_line(data, options)
-    try:
-        response = build_response(method, url, **fields)
-    except TypeError as exc:
-        raise ConfigurationError(f"respond(): {exc}") from exc
-    if options.get("raise_for_status", True) is not False:
-        response.raise_for_status()
-    return response
+    return _HTTPAnswer(fields)(data, options)
 
 
-def _check_http_fields(fields: Mapping[str, Any]) -> None:
-    """Fail at scripting time, not at the first request, for fields the default factory rejects."""
-    from ..http._model import build_response
+class _HTTPAnswer:
+    """``respond(**fields)`` with the default factory: the fields are checked and encoded once, when
+    scripted; each request gets a fresh response (its own headers) naming its method and URL."""
 
-    try:
-        build_response("GET", "/", **fields)
-    except TypeError as exc:
-        raise ConfigurationError(f"respond(): {exc}") from exc
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        from ..http._model import build_response  # the HTTP layer (httpx) only when a test uses it
+
+        try:
+            self._template = build_response("GET", "/", **fields)
+        except TypeError as exc:
+            raise ConfigurationError(f"respond(): {exc}") from exc
+
+    def __call__(self, data: Any, options: Mapping[str, Any]) -> Any:
+        from ..http._model import RequestInfo
+
+        method, url = _request_line(data, options)
+        template = self._template
+        response = dataclasses.replace(
+            template, headers=template.headers.copy(), url=url, request=RequestInfo(method, url)
+        )
+        if options.get("raise_for_status", True) is not False:
+            response.raise_for_status()
+        return response
 
 
 def default_response_factory() -> ResponseFactory:
@@ -331,7 +338,8 @@ class Route:
                 raise ConfigurationError("respond() takes a value or response fields, not both")
             factory = self._transport.response_factory
             if factory is http_response:
-                _check_http_fields(fields)
+                http = _HTTPAnswer(fields)  # checks the fields now, when the answer is scripted
+                return self._add(lambda data, options, request: http(data, options), delay, times)
             return self._add(lambda data, options, request: factory(data, options, **fields), delay, times)
         answer = None if value is _NOTHING else value
         return self._add(lambda data, options, request: answer, delay, times)
