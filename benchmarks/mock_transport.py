@@ -2,7 +2,8 @@
 
 MemoryTransport (one handler call per exchange) is the floor: the client, its checkpoints and the
 handler call. MockTransport adds route matching (first match wins, so a request matching the last of
-N routes pays N checks), picking the scripted step and recording the call with its timing. Test
+N routes pays N checks), picking the scripted step and recording the call with its timing; with
+``respond(status=200, json=...)`` it also builds a real ``pynector.http.Response`` per request. Test
 suites make thousands of requests, not millions, so the target is only that the mock stays within a
 small factor of the floor (a few microseconds per request), including in a batch.
 
@@ -37,6 +38,13 @@ def mock_with_routes(count: int) -> MockTransport:
     for index in range(count - 1):
         mock.route("GET", f"/v1/other/{index}").respond("no")
     mock.route("GET", "/v1/items/7").respond("ok")
+    return mock
+
+
+def mock_with_http_response() -> MockTransport:
+    """A mock answering a real HTTP response built from fields (JSON body, headers) per request."""
+    mock = MockTransport()
+    mock.route("GET", "/v1/items/7").respond(status=200, json={"id": 7}, headers={"X-Id": "7"})
     return mock
 
 
@@ -76,6 +84,7 @@ def main() -> None:
         ("MockTransport, fallback handler", lambda: MockTransport(handler)),
         ("MockTransport, 1 route", lambda: mock_with_routes(1)),
         ("MockTransport, match on route 20", lambda: mock_with_routes(20)),
+        ("MockTransport, respond(status, json)", mock_with_http_response),
     ]
     for label, workload in (("sequential", sequential), ("batch of 64 in flight", batch)):
         print(f"{label}: {REQUESTS} requests, median of {ROUNDS} runs")

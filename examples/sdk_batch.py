@@ -11,11 +11,12 @@ Point ``base_url`` at the real API (and drop the fake) to use it for real.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-import h11
 import trio
 
 import pynector
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, serve_http
 from pynector.transport import sum_usage
 
 PROMPTS = [f"Summarise document number {n}" for n in range(12)]
@@ -47,47 +48,24 @@ def _chunk(content: str | None) -> bytes:
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
-async def _serve_connection(stream: trio.SocketStream, rate_limited: set[str]) -> None:
-    conn = h11.Connection(h11.SERVER)
-    body = b""
-    async with stream:
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                conn.receive_data(data)
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                call = json.loads(body)
-                prompt = call["messages"][-1]["content"]
-                if "retry" in prompt and prompt not in rate_limited:  # the first try gets a 429
-                    rate_limited.add(prompt)
-                    out = [h11.Response(status_code=429, headers=[("retry-after", "0.5")]), h11.Data(b"{}")]
-                elif call.get("stream"):
-                    words = f"echo: {prompt}".split(" ")
-                    chunks = [_chunk(w if i == 0 else " " + w) for i, w in enumerate(words)]
-                    headers = [("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]
-                    out = [h11.Response(status_code=200, headers=headers)]
-                    out += [h11.Data(c) for c in [*chunks, _chunk(None), b"data: [DONE]\n\n"]]
-                else:
-                    payload = json.dumps(_completion(prompt)).encode()
-                    headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
-                    out = [h11.Response(status_code=200, headers=headers), h11.Data(payload)]
-                for item in [*out, h11.EndOfMessage()]:
-                    await stream.send_all(conn.send(item) or b"")
-                conn.start_next_cycle()
-                body = b""
-
-
-async def serve_fake_openai(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the fake API on 127.0.0.1 until cancelled; reports the port."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+def fake_openai() -> Callable[[HTTPRequest, ServerConnection], HTTPResponse]:
+    """A handler for pynector's loopback HTTP server that plays POST /v1/chat/completions."""
     rate_limited: set[str] = set()
-    task_status.started(listeners[0].socket.getsockname()[1])
-    await trio.serve_listeners(lambda s: _serve_connection(s, rate_limited), listeners)
+
+    def answer(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        call = request.json()
+        prompt = call["messages"][-1]["content"]
+        if "retry" in prompt and prompt not in rate_limited:  # the first try gets a 429
+            rate_limited.add(prompt)
+            return HTTPResponse.json({}, status=429, headers=[("retry-after", "0.5")])
+        if call.get("stream"):
+            words = f"echo: {prompt}".split(" ")
+            chunks = [_chunk(w if i == 0 else " " + w) for i, w in enumerate(words)]
+            events = [*chunks, _chunk(None), b"data: [DONE]\n\n"]  # sent one event per chunk
+            return HTTPResponse(200, [("content-type", "text/event-stream")], events)
+        return HTTPResponse.json(_completion(prompt))
+
+    return answer
 
 
 # --- the example ---------------------------------------------------------------------------------
@@ -101,12 +79,12 @@ async def main() -> None:
         print("This example needs the OpenAI SDK: pip install 'pynector[openai]'")
         return
     async with trio.open_nursery() as nursery:
-        port = await nursery.start(serve_fake_openai)
+        server = await nursery.start(serve_http, fake_openai())
         async with pynector.Pynector(
             transport_type="sdk",
             provider="openai",
             api_key="sk-example-not-a-real-key",
-            base_url=f"http://127.0.0.1:{port}/v1",
+            base_url=f"{server.url}/v1",
             model="gpt-4o-mini",
             config={"timeout": 10.0},  # each call's total deadline, enforced by trio
             temperature=0,  # a default call argument sent with every request

@@ -1,7 +1,9 @@
 """A scriptable loopback fake of the OpenAI chat completions and Anthropic messages APIs.
 
-Small trio + h11 HTTP/1.1 server for the SDK transport tests: the real ``openai`` and ``anthropic``
-SDKs talk to it over 127.0.0.1. Start it with ``port = await nursery.start(api.serve)``.
+A handler for the project's loopback HTTP server (:func:`pynector.testing.serve_http`), for the SDK
+transport tests: the real ``openai`` and ``anthropic`` SDKs talk to it over 127.0.0.1. Start it with
+``port = await nursery.start(api.serve)``. Server-sent event streams are async-iterable response
+bodies; delays sleep on trio's clock; hang-ups and stalls use the server's connection controls.
 
 By default every request gets a successful reply that echoes the last user message
 (``"echo: <prompt>"``), with token counts derived from the text. Tests script other behaviour by
@@ -9,20 +11,19 @@ setting ``api.script``: a callable ``script(request) -> Reply | None`` (``None``
 default reply), called once per request in arrival order. A :class:`Reply` can be an error status
 with headers (429 with ``Retry-After``, 500, 401...), a delay before answering, or a server-sent
 event stream of text deltas that may stall after some events.
-
-Kept in one module so it can later be swapped for the project's reusable loopback server.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import h11
 import trio
 import trio.lowlevel
+
+from pynector.testing import HTTPRequest, HTTPResponse, HTTPServer, ServerConnection, serve_http
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
@@ -85,14 +86,15 @@ class FakeLLMAPI:
         script: optional ``script(request) -> Reply | None``.
         open_connections: connections currently open (server side).
         hangups: streams the client closed before the fake finished sending them.
-        in_flight: requests being answered now; ``max_in_flight`` the most at once so far.
+        in_flight: requests being answered now (until the reply's head is ready: a streamed body is
+            sent after); ``max_in_flight`` the most at once so far.
     """
 
     def __init__(self, provider: str, script: Callable[[Request], Reply | None] | None = None) -> None:
         self.provider = provider
         self.script = script
         self.requests: list[Request] = []
-        self.open_connections = 0
+        self.server: HTTPServer
         self.hangups = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -102,143 +104,77 @@ class FakeLLMAPI:
     def base_url(self) -> str:
         """The URL prefix the SDK should use (set once :meth:`serve` started)."""
         suffix = "/v1" if self.provider == OPENAI else ""
-        return f"http://127.0.0.1:{self.port}{suffix}"
+        return f"{self.server.url}{suffix}"
+
+    @property
+    def port(self) -> int:
+        """The port the fake listens on."""
+        return self.server.port
+
+    @property
+    def open_connections(self) -> int:
+        """Connections currently open (server side)."""
+        return self.server.open_connections
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on 127.0.0.1 (port 0) and serve until cancelled; reports the bound port."""
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
-            task_status.started(self.port)
-            await trio.serve_listeners(self._handle_connection, listeners, handler_nursery=nursery)
+            self.server = await nursery.start(serve_http, self._handle)
+            task_status.started(self.server.port)
 
-    # --- connection handling ---------------------------------------------------------------------
+    # --- answering -------------------------------------------------------------------------------
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        self.open_connections += 1
-        conn = h11.Connection(h11.SERVER)
+    async def _handle(self, http_request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
+        request = Request(
+            method=http_request.method,
+            path=http_request.target,
+            headers=dict(http_request.headers),
+            body=http_request.json() if http_request.body else {},
+            time=trio.current_time(),
+        )
+        self.requests.append(request)
+        reply = (self.script(request) if self.script else None) or Reply()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            while True:
-                request = await self._read_request(stream, conn)
-                if request is None:
-                    return
-                self.requests.append(request)
-                reply = (self.script(request) if self.script else None) or Reply()
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                try:
-                    if reply.delay:
-                        await trio.sleep(reply.delay)
-                    if reply.hang_up and reply.stall_after is None:
-                        return
-                    await self._respond(stream, conn, request, reply)
-                finally:
-                    self.in_flight -= 1
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    return
-                conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
-            return
-        finally:
-            self.open_connections -= 1
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-
-    async def _read_request(self, stream: trio.SocketStream, conn: h11.Connection) -> Request | None:
-        head: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data and conn.their_state is h11.IDLE:
-                    return None
-                conn.receive_data(data)
-            elif isinstance(event, h11.Request):
-                head = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                headers = {k.decode().lower(): v.decode() for k, v in head.headers}
-                return Request(
-                    method=head.method.decode(),
-                    path=head.target.decode(),
-                    headers=headers,
-                    body=json.loads(body) if body else {},
-                    time=trio.current_time(),
-                )
-            elif isinstance(event, h11.ConnectionClosed):
-                return None
-
-    async def _send(self, stream: trio.SocketStream, conn: h11.Connection, event: Any) -> None:
-        data = conn.send(event)
-        if data:
-            await stream.send_all(data)
-
-    async def _respond(
-        self, stream: trio.SocketStream, conn: h11.Connection, request: Request, reply: Reply
-    ) -> None:
-        headers = [("content-type", "application/json"), *reply.headers.items()]
-        if reply.status >= 400:
-            await self._send_json(stream, conn, reply.status, headers, self._error_body(reply))
-            return
-        text = reply.text if reply.text is not None else f"echo: {request.prompt}"
-        if request.body.get("stream"):
+            if reply.delay:
+                await trio.sleep(reply.delay)
+            if reply.hang_up and reply.stall_after is None:
+                return None  # the server closes the connection without answering
+            headers = [("content-type", "application/json"), *reply.headers.items()]
+            if reply.status >= 400:
+                return HTTPResponse(reply.status, headers, json.dumps(self._error_body(reply)))
+            text = reply.text if reply.text is not None else f"echo: {request.prompt}"
+            if not request.body.get("stream"):
+                return HTTPResponse(200, headers, json.dumps(self._completion(request, text)))
             deltas = reply.deltas if reply.deltas is not None else _words(text)
-            await self._stream(stream, conn, request, deltas, reply.stall_after, reply.hang_up)
-            return
-        await self._send_json(stream, conn, 200, headers, self._completion(request, text))
+            events = self._events(conn, request, deltas, reply.stall_after, reply.hang_up)
+            return HTTPResponse(200, [("content-type", "text/event-stream")], events)
+        finally:
+            self.in_flight -= 1
 
-    async def _send_json(
+    async def _events(
         self,
-        stream: trio.SocketStream,
-        conn: h11.Connection,
-        status: int,
-        headers: list[tuple[str, str]],
-        body: dict[str, Any],
-    ) -> None:
-        payload = json.dumps(body).encode()
-        headers = [*headers, ("content-length", str(len(payload)))]
-        await self._send(stream, conn, h11.Response(status_code=status, headers=headers))
-        await self._send(stream, conn, h11.Data(data=payload))
-        await self._send(stream, conn, h11.EndOfMessage())
-
-    async def _stream(
-        self,
-        stream: trio.SocketStream,
-        conn: h11.Connection,
+        conn: ServerConnection,
         request: Request,
         deltas: list[str],
         stall_after: int | None,
         hang_up: bool,
-    ) -> None:
-        headers = [("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]
-        await self._send(stream, conn, h11.Response(status_code=200, headers=headers))
-        events = self._stream_events(request, deltas)
+    ) -> AsyncIterator[bytes]:
+        """The server-sent events of a streamed reply, one chunk each, stalling or hanging up if asked."""
         sent_deltas = 0
-        for name, data in events:
+        for name, data in self._stream_events(request, deltas):
             if name == "delta":
                 if stall_after is not None and sent_deltas >= stall_after:
-                    if hang_up:
-                        raise trio.ClosedResourceError("fake hangs up mid-stream")
-                    await self._wait_for_hangup(stream)
+                    if not hang_up:
+                        await conn.wait_client_close()
+                        self.hangups += 1
+                        self.hangup_event.set()
+                    await conn.close()
                     return
                 sent_deltas += 1
-            await self._send(stream, conn, h11.Data(data=_sse(name, data, self.provider)))
+            yield _sse(name, data, self.provider)
             await trio.lowlevel.checkpoint()
-        await self._send(stream, conn, h11.EndOfMessage())
-
-    async def _wait_for_hangup(self, stream: trio.SocketStream) -> None:
-        """Send nothing more; return when the client closes the connection."""
-        try:
-            while await stream.receive_some(65536):
-                pass
-        except trio.BrokenResourceError:
-            pass
-        self.hangups += 1
-        self.hangup_event.set()
-        raise trio.ClosedResourceError("client hung up")
 
     # --- provider formats ------------------------------------------------------------------------
 

@@ -12,19 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pynector
+from pynector.testing import MockTransport
 
 NO_OPTIONS: dict[str, Any] = {}
 
 
-class AlwaysFailing:
-    """A memory handler that refuses every request (mapped to a retryable ConnectError)."""
-
-    def __init__(self) -> None:
-        self.hits = 0
-
-    def __call__(self, data: Any, **options: Any) -> Any:
-        self.hits += 1
-        raise ConnectionRefusedError("service down")
+def always_failing() -> MockTransport:
+    """A service that refuses every request (ConnectError, retryable); ``len(mock.calls)`` counts hits."""
+    mock = MockTransport()
+    mock.route().fail_connect()
+    return mock
 
 
 def test_token_arithmetic_is_exact() -> None:
@@ -62,19 +59,19 @@ def test_tokens_never_negative() -> None:
 @given(n=st.integers(1, 40), max_tokens=st.integers(1, 20))
 def test_batch_server_hits_are_bounded(n: int, max_tokens: int) -> None:
     """A batch of N against an always-failing server makes N + ceil(M/2) - 1 attempts, not N*(r+1)."""
-    handler = AlwaysFailing()
+    service = always_failing()
     budget = pynector.RetryBudget(max_tokens=max_tokens)
     policy = pynector.RetryPolicy(max_retries=25, initial_delay=0.1, jitter=0, budget=budget)
 
     async def main() -> list[Any]:
-        async with pynector.Pynector(transport_type="memory", handler=handler) as client:
+        async with pynector.Pynector(transport=service) as client:
             return await client.batch_request(
                 [(i, NO_OPTIONS) for i in range(n)], max_concurrency=8, retry=policy
             )
 
     results = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     granted = math.ceil(max_tokens / 2) - 1
-    assert n + granted == handler.hits
+    assert n + granted == len(service.calls)
     assert all(isinstance(r, pynector.ConnectError) for r in results)
     stats = budget.statistics()
     assert granted == stats.retries_allowed
@@ -84,18 +81,18 @@ def test_batch_server_hits_are_bounded(n: int, max_tokens: int) -> None:
 
 async def test_without_budget_retries_multiply_load(autojump_clock: trio.testing.MockClock) -> None:
     """Control: with no budget, 20 items x (3 retries + 1) hit the server 80 times."""
-    handler = AlwaysFailing()
+    service = always_failing()
     policy = pynector.RetryPolicy(max_retries=3, initial_delay=0.1, jitter=0)
-    async with pynector.Pynector(transport_type="memory", handler=handler) as client:
+    async with pynector.Pynector(transport=service) as client:
         await client.batch_request([(i, NO_OPTIONS) for i in range(20)], retry=policy)
-    assert 80 == handler.hits
+    assert 80 == len(service.calls)
 
 
 async def test_refused_retry_is_explained(autojump_clock: trio.testing.MockClock) -> None:
     """When the budget refuses a retry, the error says so in a note and keeps its attempt count."""
     budget = pynector.RetryBudget(max_tokens=2)
     policy = pynector.RetryPolicy(max_retries=5, initial_delay=0.1, budget=budget)
-    async with pynector.Pynector(transport_type="memory", handler=AlwaysFailing()) as client:
+    async with pynector.Pynector(transport=always_failing()) as client:
         with pytest.raises(pynector.ConnectError) as info:
             await client.request_with_retry("x", retry=policy)
     assert 1 == info.value.attempts

@@ -231,10 +231,19 @@ async def test_respond_fields_use_the_response_factory() -> None:
     assert {"status": 200, "json": {"id": 1}, "for": "/u"} == response
 
 
-def test_respond_fields_without_a_factory_is_a_configuration_error() -> None:
-    """Without a response factory, respond(status=...) fails when scripted, saying what to do."""
-    with pytest.raises(pynector.ConfigurationError, match="response_factory"):
-        MockTransport().route().respond(status=200)
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"stauts": 200}, "stauts"),
+        ({"json": {}, "content": b"x"}, "not both"),
+        ({"status": 42}, "100..599"),
+        ({"headers": {"X-Bad": "a\r\nb"}}, "CR, LF or NUL"),
+    ],
+)
+def test_invalid_response_fields_fail_when_scripted(fields: dict[str, Any], match: str) -> None:
+    """The default factory checks respond()'s fields when the answer is scripted, not at the request."""
+    with pytest.raises(pynector.ConfigurationError, match=match):
+        MockTransport().route().respond(**fields)
 
 
 async def test_route_with_no_answer_scripted_says_so() -> None:

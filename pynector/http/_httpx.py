@@ -29,20 +29,12 @@ from .._config import validate_count, validate_timeout
 from .._errors import (
     ClientClosedError,
     ConfigurationError,
-    ConnectError,
-    ConnectTimeout,
-    PoolTimeout,
-    ProtocolError,
     PynectorError,
-    ReadError,
-    RedirectError,
-    TimeoutError,
-    TLSError,
     TransportError,
-    WriteError,
     describe_exception,
     map_builtin_exception,
 )
+from .._httpcommon import classify_httpx_error
 from .._redact import redact_url
 from ._engine import WireRequest
 from ._transport import HTTPTransport
@@ -78,27 +70,6 @@ def _describe_request(request: WireRequest) -> str:
     return f"{request.method} {redact_url(f'{request.scheme}://{netloc}{request.target}')}"
 
 
-def _ssl_in_chain(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _closed_early(exc: Exception) -> bool:
-    """httpx reports a peer that hung up (before the response, or mid-body) as a protocol error.
-
-    We report it as :class:`~pynector.ReadError`, like a reset: the bytes were fine, the connection
-    was not. Garbage and framing violations stay :class:`~pynector.ProtocolError`.
-    """
-    text = str(exc).lower()
-    return "disconnected" in text or "peer closed connection" in text
-
-
 def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """Map an exception raised by httpx (or under it) to the most specific pynector error.
 
@@ -108,42 +79,15 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """
     if isinstance(exc, PynectorError):
         return exc
-    cls: type[PynectorError]
-    sent = True
-    if isinstance(exc, httpx.ConnectTimeout):
-        cls, phase, sent = ConnectTimeout, "connect timed out", False
-    elif isinstance(exc, httpx.PoolTimeout):
-        cls, phase, sent = PoolTimeout, "no pooled connection became free", False
-    elif isinstance(exc, httpx.TimeoutException):
-        cls, phase = TimeoutError, "timed out"
-    elif isinstance(exc, httpx.ConnectError):
-        if _ssl_in_chain(exc):
-            cls, phase, sent = TLSError, "TLS handshake failed", False
-        else:
-            cls, phase, sent = ConnectError, "connection failed", False
-    elif isinstance(exc, httpx.ProxyError):
-        cls, phase, sent = ConnectError, "proxy failed", False
-    elif isinstance(exc, (httpx.ReadError, httpx.CloseError)):
-        cls, phase = ReadError, "receiving failed"
-    elif isinstance(exc, httpx.WriteError):
-        cls, phase = WriteError, "sending failed"
-    elif isinstance(exc, httpx.RemoteProtocolError) and _closed_early(exc):
-        cls, phase = ReadError, "connection closed early"
-    elif isinstance(exc, (httpx.ProtocolError, httpx.DecodingError)):
-        cls, phase = ProtocolError, "protocol error"
-    elif isinstance(exc, httpx.TooManyRedirects):
-        cls, phase = RedirectError, "too many redirects"
-    elif isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-        cls, phase, sent = ConfigurationError, "invalid request", False
-    elif isinstance(exc, (httpx.HTTPError, httpx.StreamError)):
-        cls, phase = TransportError, "failed"
-    else:
+    classified = classify_httpx_error(exc, httpx)
+    if classified is None:
         mapped = map_builtin_exception(exc, _describe_request(request))
         if mapped is None:
             mapped = TransportError(f"{_describe_request(request)} failed: {describe_exception(exc)}")
         mapped.request_sent = True
         mapped.http_method = request.method
         return mapped
+    cls, phase, sent = classified
     error = cls(f"{_describe_request(request)}: {phase}: {describe_exception(exc)}")
     error.request_sent = sent
     error.http_method = request.method

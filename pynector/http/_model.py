@@ -17,14 +17,12 @@ validated (no CR, LF or NUL anywhere, http/https only) before any engine sees it
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
+import json as _json
 import re
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -35,8 +33,10 @@ from .._errors import (
     HTTPStatusError,
     ProtocolError,
     ReadError,
+    SerializationError,
     status_error_class,
 )
+from .._httpcommon import parse_retry_after
 from .._redact import redact_headers, redact_url
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Headers",
     "RequestInfo",
     "Response",
+    "build_response",
     "parse_retry_after",
     "reject_control_characters",
     "status_error",
@@ -407,38 +408,75 @@ class _once:
 # --- status errors and Retry-After -----------------------------------------------------------
 
 
-def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent or malformed.
+_NO_JSON: Any = object()
 
-    Accepts delay-seconds (``"120"``) and an HTTP-date. A date is measured against the response's
-    ``Date`` header when it has a valid one (so clock skew between client and server cancels out),
-    otherwise against the current UTC time; a date in the past gives ``0.0``.
+
+def build_response(
+    method: str,
+    url: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None = None,
+    json: Any = _NO_JSON,
+    content: bytes | str | None = None,
+    reason: str | None = None,
+    http_version: str = "HTTP/1.1",
+) -> Response:
+    """A complete :class:`Response` to *method* *url*, built without a server (for test doubles).
+
+    It is the same class, with the same header handling, ``json()``, ``raise_for_status()`` and status
+    errors, as the responses of the HTTP transport; :class:`pynector.testing.MockTransport` uses it
+    for ``route.respond(status=..., json=...)``.
+
+    Args:
+        method: the request method.
+        url: the request URL (absolute, or a path).
+        status: the status code (100..599).
+        headers: response headers (a mapping or ``(name, value)`` pairs).
+        json: a value sent as the JSON body (adds ``Content-Type: application/json``).
+        content: the body, bytes or text (UTF-8); not with *json*.
+        reason: the reason phrase (default: the standard one for *status*).
+        http_version: ``"HTTP/1.1"`` (default) or ``"HTTP/2"``.
+
+    Raises:
+        pynector.ConfigurationError: an invalid status, both *json* and *content*, invalid headers.
+        pynector.SerializationError: *json* cannot be encoded as JSON.
     """
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(int(text))
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ConfigurationError(f"a response status must be an int in 100..599, got {status!r}")
+    pairs = header_pairs(headers, "response headers")
+    names = {name.lower() for name, _ in pairs}
+    body: bytes
+    if json is not _NO_JSON:
+        if content is not None:
+            raise ConfigurationError("a response takes json= or content=, not both")
+        try:
+            body = _json.dumps(json).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(f"the JSON body of the response cannot be encoded: {exc}") from exc
+        if "content-type" not in names:
+            pairs.append(("Content-Type", "application/json"))
+    elif isinstance(content, str):
+        body = content.encode()
+        if "content-type" not in names:
+            pairs.append(("Content-Type", "text/plain; charset=utf-8"))
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        body = bytes(content)
+    elif content is None:
+        body = b""
     else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    when = _parse_http_date(text)
-    if when is None:
-        return None
-    reference = _parse_http_date(date) if date else None
-    now = reference or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def _parse_http_date(text: str) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        raise ConfigurationError(f"response content must be bytes or str, got {type(content).__name__}")
+    if "content-length" not in names and "transfer-encoding" not in names:
+        pairs.append(("Content-Length", str(len(body))))
+    return Response(
+        status_code=status,
+        reason_phrase=reason if reason is not None else httpx.codes.get_reason_phrase(status),
+        http_version=http_version,
+        headers=Headers(pairs),
+        url=url,
+        request=RequestInfo(method.upper(), url),
+        _content=body,
+    )
 
 
 def status_error(response: Response) -> HTTPStatusError:

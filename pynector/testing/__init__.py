@@ -9,10 +9,10 @@
   with ``nursery.start``, with scripted faults (:func:`close_connection`, :func:`reset_connection`,
   :func:`send_raw`) and connection counters (:class:`StreamServer`);
 - a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
-  the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans`` and
-  ``pynector_no_retry_wait`` fixtures;
+  the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
+  ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos.
+  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
 """
 
 from ._capture import CapturedLogs as CapturedLogs

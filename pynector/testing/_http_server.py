@@ -24,9 +24,16 @@ away (:meth:`ServerConnection.wait_client_close`), which is how "never answers" 
 silence" are written so the server still notices the client hanging up. The connection is closed when
 a handler returns ``None``.
 
+A response body may also be an async iterable of byte chunks, sent as it produces them (chunked
+unless the headers give a length): server-sent events paced with ``trio.sleep`` on trio's clock, a
+stream that stalls (``await conn.wait_client_close()``) or hangs up mid-body (``await conn.close()``).
+The handler can be swapped while the server runs (``server.handler = ...``), which is how the
+``pynector_http_server`` pytest fixture is scripted.
+
 The server counts connections accepted and closed; ``await server.wait_idle()`` returns once every
 accepted connection was closed, which is how tests check that the client released its sockets.
-A handler that raises gets a 500 answer and its exception is kept in ``server.handler_errors``.
+A handler that raises gets a 500 answer and its exception is kept in ``server.handler_errors`` (a
+streamed body whose iterator raises has its connection closed mid-body, the exception kept there too).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import json as _json
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -103,18 +110,20 @@ class HTTPResponse:
     """A response for the server to send.
 
     ``Content-Length`` is added unless the headers give it or ``Transfer-Encoding: chunked``; a body
-    given as a list of chunks is sent chunk by chunk.
+    given as a list of chunks is sent chunk by chunk. A body given as an async iterable of chunks is
+    sent as it produces them, chunked unless the headers give a ``Content-Length``; if the handler
+    closes or resets the connection meanwhile (``conn.close()``), sending stops there.
 
     Attributes:
         status: the status code.
         headers: header pairs or a mapping.
-        body: bytes, text (UTF-8) or a list of byte chunks.
+        body: bytes, text (UTF-8), a list of byte chunks or an async iterable of byte chunks.
         reason: the reason phrase (default: none sent, h11 writes an empty one).
     """
 
     status: int = 200
     headers: Sequence[tuple[str, str]] | Mapping[str, str] = ()
-    body: bytes | str | list[bytes] = b""
+    body: bytes | str | list[bytes] | AsyncIterable[bytes] = b""
     reason: str = ""
 
     @classmethod
@@ -132,6 +141,8 @@ class HTTPResponse:
             return [self.body.encode()]
         if isinstance(self.body, bytes):
             return [self.body]
+        if isinstance(self.body, AsyncIterable):
+            raise TypeError("an async iterable body has no chunks list")
         return list(self.body)
 
 
@@ -200,11 +211,16 @@ class HTTPServer:
         connections_accepted: connections accepted so far.
         connections_closed: connections the server has finished with (closed or reset).
         handler_errors: exceptions raised by the handler (each answered with a 500).
+        handler: the handler answering requests; assign another one at any time.
+        check_handler_errors_on_teardown: read by the ``pynector_http_server`` pytest fixture, which
+            fails the test at teardown if the handler raised, unless this is set to ``False``.
     """
 
     host: str
     port: int
     scheme: str = "http"
+    handler: Handler | None = None
+    check_handler_errors_on_teardown: bool = True
     requests: list[HTTPRequest] = field(default_factory=list)
     connections_accepted: int = 0
     connections_closed: int = 0
@@ -264,22 +280,53 @@ async def _read_request(stream: trio.abc.Stream, conn: h11.Connection, index: in
 
 
 async def _send_response(
-    stream: trio.abc.Stream, conn: h11.Connection, response: HTTPResponse, method: str
+    connection: ServerConnection, conn: h11.Connection, response: HTTPResponse, method: str
 ) -> None:
+    stream = connection.stream
     headers = response._header_pairs()
     names = {n.lower() for n, _ in headers}
-    chunks = response._chunks()
-    if "content-length" not in names and "transfer-encoding" not in names:
+    body = response.body
+    streamed = isinstance(body, AsyncIterable)
+    chunks = [] if streamed else response._chunks()
+    # Without a length, h11 frames a streamed body as chunked (close-delimited for HTTP/1.0 clients).
+    if "content-length" not in names and "transfer-encoding" not in names and not streamed:
         headers.append(("Content-Length", str(sum(len(c) for c in chunks))))
     await stream.send_all(
         conn.send(h11.Response(status_code=response.status, headers=headers, reason=response.reason.encode()))
         or b""
     )
     if method != "HEAD" and response.status not in (204, 304):
-        for chunk in chunks:
-            if chunk:
-                await stream.send_all(conn.send(h11.Data(data=chunk)) or b"")
+        if isinstance(body, AsyncIterable):
+            if await _send_streamed(connection, conn, body):
+                return  # the handler closed the connection mid-body
+        else:
+            for chunk in chunks:
+                if chunk:
+                    await stream.send_all(conn.send(h11.Data(data=chunk)) or b"")
     await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _send_streamed(
+    connection: ServerConnection, conn: h11.Connection, body: AsyncIterable[bytes]
+) -> bool:
+    """Send the chunks of *body* as it produces them; ``True`` if the connection was closed meanwhile.
+
+    An async generator body is closed here whatever happens (client gone, server cancelled), so it
+    is never left suspended for the garbage collector.
+    """
+    iterator = aiter(body)
+    try:
+        async for chunk in iterator:
+            if connection.closed:
+                return True
+            if chunk:
+                await connection.stream.send_all(conn.send(h11.Data(data=bytes(chunk))) or b"")
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    return connection.closed
 
 
 async def _serve_connection(
@@ -302,13 +349,21 @@ async def _serve_connection(
                 return
             server.requests.append(request)
             try:
-                response = await _call(handler, request, connection)
+                response = await _call(server.handler or handler, request, connection)
             except Exception as exc:
                 server.handler_errors.append(exc)
                 response = HTTPResponse(500, body=f"handler failed: {type(exc).__name__}: {exc}")
             if response is None or connection.closed:
                 return
-            await _send_response(stream, conn, response, request.method)
+            try:
+                await _send_response(connection, conn, response, request.method)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
+                raise
+            except Exception as exc:  # a streamed body's iterator failed: cut the response short
+                server.handler_errors.append(exc)
+                return
+            if connection.closed:
+                return
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -336,7 +391,9 @@ async def serve_http(
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]
-    server = HTTPServer(host=host, port=bound_port, scheme="https" if ssl_context else "http")
+    server = HTTPServer(
+        host=host, port=bound_port, scheme="https" if ssl_context else "http", handler=handler
+    )
     async with trio.open_nursery() as nursery:
         task_status.started(server)
         await trio.serve_listeners(

@@ -17,12 +17,20 @@ time). Every step may wait first (``delay=`` seconds with ``trio.sleep``, so ``a
 slow responses instant), and scripted faults raise the same pynector errors a real transport raises,
 with a realistic builtin exception as ``__cause__``.
 
+For HTTP-shaped requests the mock answers as the HTTP transport does, with the HTTP layer's own code
+(imported on first use, so the mock costs nothing to import): ``respond(status=..., json=...)`` builds
+a real ``pynector.http.Response``, an error status raises the status error of that response, and
+``fail_status(429, retry_after=...)`` raises the error of a response carrying ``Retry-After``. Those
+errors say which method was used and that the request was sent, so the retry rules (R3: a ``POST`` is
+resent only on opt-in) apply to them as to real responses.
+
 The step is chosen when the exchange starts, before any await, so concurrent requests consume the
 script in arrival order, deterministically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import inspect
 import math
@@ -60,14 +68,67 @@ ResponseFactory = Callable[..., Any]
 _NOTHING: Any = object()
 
 
-def default_response_factory() -> ResponseFactory | None:
-    """The response factory of a MockTransport created without one.
+def _request_line(data: Any, options: Mapping[str, Any]) -> tuple[str, str]:
+    """The method and URL (as written, query included) of a request, for the response it gets."""
+    method = _text(_field(data, "method")) or _text(options.get("method")) or "GET"
+    url: Any = None
+    for candidate in (_field(data, "url"), _field(data, "path"), options.get("url"), options.get("path")):
+        if candidate is not None:
+            url = candidate
+            break
+    if url is None and isinstance(data, str):
+        url = data  # the HTTP transport takes a bare string as a URL to GET
+    return method.upper(), "/" if url is None else str(url)
 
-    None for now: ``respond(**fields)`` then asks for an explicit factory. Wiring in the HTTP layer is
-    one function there (``build(data, options, *, status=200, headers=(), json=..., content=b"")``
-    returning its ``Response``) returned from here, imported lazily.
+
+def http_response(data: Any, options: Mapping[str, Any], **fields: Any) -> Any:
+    """Build the ``pynector.http.Response`` of ``route.respond(**fields)`` (the default factory).
+
+    *fields* are those of :func:`pynector.http._model.build_response` (``status``, ``headers``,
+    ``json``, ``content``, ``reason``, ``http_version``). As with the HTTP transport, a 4xx/5xx
+    status raises its :class:`~pynector.HTTPStatusError` (carrying the response) unless the request
+    was made with ``raise_for_status=False``.
+
+    Raises:
+        pynector.HTTPStatusError: for a 4xx/5xx status (most specific subclass).
+        pynector.ConfigurationError: invalid or unknown fields.
+        pynector.SerializationError: ``json`` cannot be encoded.
     """
-    return None
+    return _HTTPAnswer(fields)(data, options)
+
+
+class _HTTPAnswer:
+    """``respond(**fields)`` with the default factory: the fields are checked and encoded once, when
+    scripted; each request gets a fresh response (its own headers) naming its method and URL."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        from ..http._model import build_response  # the HTTP layer (httpx) only when a test uses it
+
+        try:
+            self._template = build_response("GET", "/", **fields)
+        except TypeError as exc:
+            raise ConfigurationError(f"respond(): {exc}") from exc
+
+    def __call__(self, data: Any, options: Mapping[str, Any]) -> Any:
+        from ..http._model import RequestInfo
+
+        method, url = _request_line(data, options)
+        template = self._template
+        response = dataclasses.replace(
+            template, headers=template.headers.copy(), url=url, request=RequestInfo(method, url)
+        )
+        if options.get("raise_for_status", True) is not False:
+            response.raise_for_status()
+        return response
+
+
+def default_response_factory() -> ResponseFactory:
+    """The response factory of a MockTransport created without one: :func:`http_response`.
+
+    ``route.respond(status=200, json={...}, headers={...})`` then answers with a real
+    ``pynector.http.Response``, as the HTTP transport returns.
+    """
+    return http_response
 
 
 class UnexpectedRequestError(PynectorError):
@@ -117,7 +178,8 @@ def http_shape(data: Any, options: Mapping[str, Any]) -> tuple[str | None, str |
 
     Looks at ``data["method"]``/``data.method`` and ``data["path"]``/``data["url"]`` (or attributes),
     then at the ``method``/``path``/``url`` exchange options. The path has no query string; the
-    method is upper-cased.
+    method is upper-cased, and ``GET`` when a request with a path names none (as the HTTP transport
+    sends it).
     """
     method = _text(_field(data, "method"))
     if method is None:
@@ -127,7 +189,9 @@ def http_shape(data: Any, options: Mapping[str, Any]) -> tuple[str | None, str |
         path = _path_of(url)
         if path is not None:
             break
-    return (None if method is None else method.upper(), path)
+    if method is None:
+        return ("GET" if path is not None else None, path)
+    return (method.upper(), path)
 
 
 # --- scripted steps ----------------------------------------------------------------------------
@@ -260,24 +324,22 @@ class Route:
     def respond(self, value: Any = _NOTHING, *, delay: float = 0.0, times: int = 1, **fields: Any) -> Route:
         """Answer with *value*, or with a response built from *fields* by the response factory.
 
-        ``respond(status=200, json={...})`` and the like call the transport's ``response_factory``
-        (``factory(data, options, **fields)``) once per request; the HTTP layer provides one that
-        builds a real HTTP response.
+        ``respond(status=200, json={...}, headers={...})`` and the like call the transport's
+        ``response_factory`` (``factory(data, options, **fields)``) once per request. The default
+        factory (:func:`http_response`) builds a real ``pynector.http.Response``, and for a 4xx/5xx
+        status raises its status error, as the HTTP transport does.
 
         Raises:
-            pynector.ConfigurationError: both *value* and *fields* are given, or *fields* are given
-                and the transport has no response factory.
+            pynector.ConfigurationError: both *value* and *fields* are given, or (default factory)
+                the fields are invalid: checked here, when the answer is scripted.
         """
         if fields:
             if value is not _NOTHING:
                 raise ConfigurationError("respond() takes a value or response fields, not both")
             factory = self._transport.response_factory
-            if factory is None:
-                raise ConfigurationError(
-                    f"respond({', '.join(f'{k}=...' for k in sorted(fields))}) builds a response from "
-                    "fields and needs MockTransport(response_factory=...); pass the response object "
-                    "itself instead: respond(value)"
-                )
+            if factory is http_response:
+                http = _HTTPAnswer(fields)  # checks the fields now, when the answer is scripted
+                return self._add(lambda data, options, request: http(data, options), delay, times)
             return self._add(lambda data, options, request: factory(data, options, **fields), delay, times)
         answer = None if value is _NOTHING else value
         return self._add(lambda data, options, request: answer, delay, times)
@@ -364,8 +426,16 @@ class Route:
             retry_after = validate_delay(retry_after, "retry_after")
         cls: type[HTTPStatusError] = status_error_class(status)
         wait = "" if retry_after is None else f" (Retry-After: {retry_after:g}s)"
+        headers = [] if retry_after is None else [("Retry-After", repr(retry_after))]
+        transport = self._transport
 
         def action(data: Any, options: Mapping[str, Any], request: str) -> Any:
+            if response is None and transport.response_factory is http_response:
+                method, path = http_shape(data, options)
+                if method is not None or path is not None:
+                    # An HTTP-shaped request gets what the HTTP transport raises: the status error of
+                    # a real response, whose Retry-After header gives ``retry_after``.
+                    http_response(data, {}, status=status, headers=headers)
             raise cls(
                 f"mock transport: server answered {status} to {request}{wait} (scripted)",
                 status_code=status,
@@ -449,7 +519,7 @@ class MockTransport:
         if response_factory is not None and not callable(response_factory):
             raise ConfigurationError(f"response_factory must be callable, got {response_factory!r}")
         self.handler = handler
-        self.response_factory = (
+        self.response_factory: ResponseFactory = (
             response_factory if response_factory is not None else default_response_factory()
         )
         self.routes: list[Route] = []

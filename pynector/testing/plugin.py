@@ -15,6 +15,11 @@ not request them run exactly as without the plugin):
   process: the first use installs an SDK provider that stays for the rest of the session.
 - ``pynector_no_retry_wait``: retries wait zero seconds during the test; yields the list of waits
   that were skipped.
+- ``pynector_http_server``: a loopback HTTP server (:func:`~pynector.testing.serve_http`) started in
+  pytest-trio's ``nursery`` for the test; script it by assigning ``pynector_http_server.handler``
+  (until then every request fails with a 500 saying so). At teardown the test fails if a handler
+  raised, unless ``check_handler_errors_on_teardown`` is set to ``False`` (an async fixture: use it
+  from trio tests).
 
 They work alongside pytest-trio's ``autojump_clock``, ``mock_clock`` and ``nursery`` fixtures, which
 this plugin never redefines. Importing this module imports nothing beyond pytest and pynector's core:
@@ -29,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
+    import trio
+
     from pynector import Pynector
-    from pynector.testing import CapturedLogs, MockTransport
+    from pynector.testing import CapturedLogs, HTTPRequest, HTTPServer, MockTransport, ServerConnection
 
 
 @pytest.fixture
@@ -82,3 +89,26 @@ def pynector_no_retry_wait() -> Iterator[list[float]]:
 
     with no_retry_wait() as waits:
         yield waits
+
+
+def _no_handler(request: HTTPRequest, conn: ServerConnection) -> None:
+    raise LookupError(
+        f"pynector_http_server received {request.method} {request.target} but has no handler: "
+        "assign pynector_http_server.handler = handler(request, conn) -> HTTPResponse"
+    )
+
+
+@pytest.fixture
+async def pynector_http_server(nursery: trio.Nursery) -> AsyncIterator[HTTPServer]:
+    """A loopback HTTP server for the test; script it with ``pynector_http_server.handler = ...``."""
+    from pynector.testing import serve_http
+
+    server: HTTPServer = await nursery.start(serve_http, _no_handler)
+    yield server
+    if server.check_handler_errors_on_teardown and server.handler_errors:
+        errors = "\n".join(f"  {type(e).__name__}: {e}" for e in server.handler_errors)
+        pytest.fail(
+            f"pynector_http_server: the handler raised {len(server.handler_errors)} time(s) (each "
+            f"request got a 500):\n{errors}\nset check_handler_errors_on_teardown = False if intended",
+            pytrace=False,
+        )

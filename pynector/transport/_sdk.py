@@ -35,13 +35,11 @@ default, and trio closes the generators) and comes from upstream code.
 
 from __future__ import annotations
 
-import email.utils
 import importlib
 import inspect
 import math
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -62,15 +60,13 @@ from .._errors import (
     ProtocolError,
     PynectorError,
     RateLimitError,
-    ReadError,
     SerializationError,
     TimeoutError,
-    TransportError,
     UnauthorizedError,
-    WriteError,
     describe_exception,
     status_error_class,
 )
+from .._httpcommon import classify_httpx_error, parse_retry_after
 from ._base import closed_error
 
 __all__ = [
@@ -184,28 +180,24 @@ class TextReply(str):
 
 
 def _retry_after(response: object) -> float | None:
-    """Seconds requested by ``retry-after-ms`` or ``Retry-After`` (delta seconds or HTTP date)."""
+    """Seconds requested by OpenAI's ``retry-after-ms`` or by ``Retry-After`` (seconds or HTTP date).
+
+    ``Retry-After`` is read by the HTTP layer's parser (an HTTP date is measured against the
+    response's ``Date`` header when present); ``retry-after-ms`` is an SDK convention read here.
+    """
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
         try:
-            seconds = float(raw) / divisor
+            milliseconds = float(raw_ms)
         except ValueError:
-            if name == "retry-after-ms":
-                continue
-            try:
-                when = email.utils.parsedate_to_datetime(raw)
-            except (TypeError, ValueError):
-                return None
-            # An HTTP date is wall-clock time by definition; only here is the wall clock read.
-            seconds = when.timestamp() - time.time()
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
+            pass
+        else:
+            if math.isfinite(milliseconds):
+                return max(0.0, milliseconds / 1000.0)
+    return parse_retry_after(headers.get("retry-after"), headers.get("date"))
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -229,45 +221,20 @@ def _sdk_modules() -> list[Any]:
     return [sys.modules[name] for name in ("openai", "anthropic") if name in sys.modules]
 
 
-def _root_cause(exc: BaseException) -> str:
-    """:func:`describe_exception`, looking into exception groups on the way down.
+def _httpx_error(exc: BaseException | None, action: str, secret: str | None) -> PynectorError | None:
+    """The pynector error for an httpx (or httpx2, which the SDKs use) exception, else None.
 
-    anyio reports a failed connect as an ExceptionGroup holding one error per address tried; the
-    first of them (``ConnectionRefusedError``...) says more than the group.
+    The classification is the HTTP layer's (:func:`pynector._httpcommon.classify_httpx_error`).
     """
-    seen: set[int] = set()
-    node: BaseException | None = exc
-    while node is not None and id(node) not in seen:
-        seen.add(id(node))
-        if isinstance(node, BaseExceptionGroup) and node.exceptions:
-            return _root_cause(node.exceptions[0])
-        node = node.__cause__ or node.__context__
-    return describe_exception(exc)
-
-
-def _httpx_error_class(exc: BaseException | None) -> type[TransportError] | None:
-    """The pynector class for an httpx (or httpx2, which the SDKs use) transport error, else None."""
+    if exc is None:
+        return None
     for name in ("httpx2", "httpx"):
-        httpx = sys.modules.get(name)
-        if httpx is None or exc is None or not isinstance(exc, httpx.TransportError):
-            continue
-        if isinstance(exc, httpx.TimeoutException):
-            return TimeoutError
-        for httpx_class, pynector_class in (
-            (httpx.ConnectError, ConnectError),
-            (httpx.ReadError, ReadError),
-            (httpx.WriteError, WriteError),
-            (httpx.ProtocolError, ProtocolError),
-        ):
-            if isinstance(exc, httpx_class):
-                return pynector_class
-        return TransportError
+        module = sys.modules.get(name)
+        classified = None if module is None else classify_httpx_error(exc, module)
+        if classified is not None:
+            cls, phase, _ = classified
+            return cls(f"{action}: {phase}: {_redact(describe_exception(exc), secret)}")
     return None
-
-
-def _connection_error_class(cause: BaseException | None) -> type[TransportError]:
-    """The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which."""
-    return _httpx_error_class(cause) or ConnectError
 
 
 def _status_table(module: Any) -> list[tuple[type[BaseException], type[HTTPStatusError]]]:
@@ -305,10 +272,12 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
         if isinstance(exc, module.APITimeoutError):
             return TimeoutError(f"{action} timed out: {_redact(_api_message(exc), secret)}")
         if isinstance(exc, module.APIConnectionError):
+            # The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which.
             cause = exc.__cause__ or exc.__context__
-            reason = f" ({_redact(_root_cause(cause), secret)})" if cause else ""
-            error_class = _connection_error_class(cause)
-            return error_class(f"{action} failed: {_redact(_api_message(exc), secret)}{reason}")
+            reason = f" ({_redact(describe_exception(cause), secret)})" if cause else ""
+            message = f"{action} failed: {_redact(_api_message(exc), secret)}{reason}"
+            mapped = _httpx_error(cause, action, secret)
+            return (ConnectError if mapped is None else type(mapped))(message)
         if isinstance(exc, module.APIStatusError):
             status = int(exc.status_code)
             cls: type[HTTPStatusError] = status_error_class(status)
@@ -323,10 +292,7 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
         if isinstance(exc, module.APIError):
             return ProtocolError(f"{action} failed: {_redact(_api_message(exc), secret)}")
     # Some SDK paths (Anthropic's streams) let httpx's own errors through unwrapped.
-    httpx_class = _httpx_error_class(exc)
-    if httpx_class is not None:
-        return httpx_class(f"{action} failed: {_redact(_root_cause(exc), secret)}")
-    return None
+    return _httpx_error(exc, action, secret)
 
 
 # --- providers -----------------------------------------------------------------------------------
