@@ -163,10 +163,13 @@ class BodyReader:
         pynector.ProtocolError: the raw or decoded size passed ``max_bytes``, or the body could not be
             decoded.
         pynector.TransportError: (a subclass) the engine failed while receiving.
+
+    *what* names the request in error messages: a string, or any object whose ``str()`` does (it is
+    formatted only when an error is raised).
     """
 
     def __init__(
-        self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: str
+        self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: object
     ) -> None:
         self._raw = raw
         self._decoder = _decoder_for(content_encoding)

@@ -77,6 +77,7 @@ DEFAULT_MAX_REDIRECTS = 10
 _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
 )
+_SIMPLE_KEYS = frozenset({"method", "url", "path"})
 _OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -103,6 +104,10 @@ class _Prepared:
     @property
     def described(self) -> str:
         return f"{self.method} {redact_url(self.url)}"
+
+    # BodyReader formats its request description only when it raises; passing the request itself
+    # (whose str() is the description) spares a URL redaction on every successful exchange.
+    __str__ = described.fget  # type: ignore[assignment]
 
     def wire(self) -> WireRequest:
         scheme = self.url.scheme
@@ -209,6 +214,7 @@ class HTTPTransport:
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         self._resolved: dict[str, httpx.URL] = {}
+        self._simple: dict[tuple[object, ...], _Prepared] = {}
         self._exchanges: set[trio.CancelScope] = set()
         self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
         self._closed = False
@@ -334,13 +340,22 @@ class HTTPTransport:
         if self._closed:
             raise ClientClosedError("HTTP transport is closed")
         start = trio.current_time()
+        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
+        timeout = prepared.timeout
+        scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
+        exchanges = self._exchanges
+        exchanges.add(scope)
         try:
-            with self._guarded(prepared):
-                return await self._send(prepared, start)
+            try:
+                with scope:
+                    return await self._send(prepared, start)
+            finally:
+                exchanges.discard(scope)
+            self._cancelled_error(prepared)
         except PynectorError as exc:
             self._mark(exc, prepared)
             raise
-        raise AssertionError("unreachable: _guarded raises when it cancelled the exchange")
+        raise AssertionError("unreachable: a cancelled exchange raised above")
 
     @contextlib.contextmanager
     def _guarded(self, prepared: _Prepared) -> Iterator[None]:
@@ -359,15 +374,22 @@ class HTTPTransport:
         finally:
             self._exchanges.discard(scope)
         if scope.cancelled_caught:
-            if self._closed:
-                raise ClientClosedError(
-                    f"{prepared.described}: the HTTP transport was closed during the request"
-                )
-            error = TimeoutError(
-                f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
-                "(connect, send, redirects and body read)"
-            )
-            raise error from trio.TooSlowError()
+            self._cancelled_error(prepared)
+
+    def _cancelled_error(self, prepared: _Prepared) -> None:
+        """Raise what an exchange whose scope was cancelled (deadline, or disconnect) reports.
+
+        Raises:
+            pynector.TimeoutError: the deadline passed.
+            pynector.ClientClosedError: the transport was closed during the exchange.
+        """
+        if self._closed:
+            raise ClientClosedError(f"{prepared.described}: the HTTP transport was closed during the request")
+        error = TimeoutError(
+            f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
+            "(connect, send, redirects and body read)"
+        )
+        raise error from trio.TooSlowError()
 
     def _mark(self, exc: PynectorError, prepared: _Prepared) -> PynectorError:
         """Attach R3 attributes and scrub this request's secrets from the message."""
@@ -445,9 +467,7 @@ class HTTPTransport:
             request=RequestInfo(prepared.method, url),
             elapsed=trio.current_time() - start,
         )
-        reader = BodyReader(
-            wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared.described
-        )
+        reader = BodyReader(wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared)
         return response, reader
 
     def _next_hop(self, current: _Prepared, response: Response, hops: int) -> _Prepared | None:
@@ -496,6 +516,30 @@ class HTTPTransport:
     def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Prepared:
         if self._closed:
             raise ClientClosedError("HTTP transport is closed")
+        # Fast path for the most common request, a dict of only method/url/path strings with no
+        # per-request options: its _Prepared depends on nothing else but this transport's fixed
+        # settings, so it is built (and validated) once and reused. A trace context to inject
+        # makes every request different: those take the full path.
+        simple_key: tuple[object, ...] | None = None
+        if not options and type(data) is dict and data.keys() <= _SIMPLE_KEYS:
+            simple_key = (data.get("method"), data.get("url"), data.get("path"))
+            if all(v is None or type(v) is str for v in simple_key):
+                if otel_trace.get_current_span().get_span_context().is_valid:
+                    simple_key = None
+                else:
+                    cached = self._simple.get(simple_key)
+                    if cached is not None:
+                        return cached
+            else:
+                simple_key = None
+        prepared = self._prepare_uncached(data, options)
+        if simple_key is not None:
+            if len(self._simple) >= _URL_CACHE_SIZE:
+                self._simple.clear()
+            self._simple[simple_key] = prepared
+        return prepared
+
+    def _prepare_uncached(self, data: Any, options: Mapping[str, Any]) -> _Prepared:
         unknown_options = set(options) - _OPTION_KEYS
         if unknown_options:
             raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")
