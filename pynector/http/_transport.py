@@ -107,7 +107,8 @@ class _Prepared:
 
     # BodyReader formats its request description only when it raises; passing the request itself
     # (whose str() is the description) spares a URL redaction on every successful exchange.
-    __str__ = described.fget  # type: ignore[assignment]
+    def __str__(self) -> str:
+        return self.described
 
     def wire(self) -> WireRequest:
         scheme = self.url.scheme
