@@ -173,6 +173,9 @@ class BodyReader:
     ) -> None:
         self._raw = raw
         self._decoder = _decoder_for(content_encoding)
+        # No content coding (the common case): raw chunks are the body, so __anext__ skips the
+        # decoder chain's generators.
+        self._identity = content_encoding is None
         self._max = max_bytes
         self._what = what
         self._pending: Iterator[bytes] = iter(())
@@ -189,6 +192,8 @@ class BodyReader:
         )
 
     async def __anext__(self) -> bytes:
+        if self._identity:
+            return await self._next_identity()
         while True:
             try:
                 for piece in self._pending:
@@ -210,6 +215,24 @@ class BodyReader:
             if self._max is not None and self.raw_bytes > self._max:
                 raise self._too_large("raw")
             self._pending = self._decoder.feed(chunk)
+
+    async def _next_identity(self) -> bytes:
+        """The next raw chunk as is, with the same size cap (raw and decoded sizes are equal)."""
+        while not self._eof:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if not chunk:
+                continue
+            size = len(chunk)
+            self.raw_bytes += size
+            self.decoded_bytes += size
+            if self._max is not None and self.raw_bytes > self._max:
+                raise self._too_large("raw")
+            return chunk
+        raise StopAsyncIteration
 
     async def read_all(self) -> bytes:
         """Read and return the rest of the decoded body."""

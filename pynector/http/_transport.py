@@ -31,7 +31,7 @@ import math
 import re
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -100,6 +100,28 @@ class _Prepared:
     timeout: float | None
     raise_for_status: bool
     follow_redirects: bool
+    # Derived once here, not per exchange: a simple request's _Prepared is cached and reused (see
+    # HTTPTransport._prepare), and ``dataclasses.replace`` (redirects) runs __post_init__ again.
+    wire_request: WireRequest = field(init=False, repr=False, compare=False)
+    url_text: str = field(init=False, repr=False, compare=False)
+    request_info: RequestInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        url = self.url
+        scheme = url.scheme
+        text = str(url)
+        wire = WireRequest(
+            method=self.method,
+            scheme=scheme,
+            host=url.host,
+            port=url.port or (443 if scheme == "https" else 80),
+            target=url.raw_path.decode("ascii"),
+            headers=self.headers,
+            body=self.body,
+        )
+        object.__setattr__(self, "wire_request", wire)
+        object.__setattr__(self, "url_text", text)
+        object.__setattr__(self, "request_info", RequestInfo(self.method, text))
 
     @property
     def described(self) -> str:
@@ -111,17 +133,7 @@ class _Prepared:
         return self.described
 
     def wire(self) -> WireRequest:
-        scheme = self.url.scheme
-        port = self.url.port or (443 if scheme == "https" else 80)
-        return WireRequest(
-            method=self.method,
-            scheme=scheme,
-            host=self.url.host,
-            port=port,
-            target=self.url.raw_path.decode("ascii"),
-            headers=self.headers,
-            body=self.body,
-        )
+        return self.wire_request
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -456,7 +468,7 @@ class HTTPTransport:
                     f"response to {prepared.described} declares {declared} bytes, more than "
                     f"max_response_bytes={self._max_bytes}"
                 )
-        url = str(prepared.url)
+        url = prepared.url_text
         response = Response(
             status_code=wire.status_code,
             reason_phrase=wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
@@ -465,7 +477,7 @@ class HTTPTransport:
             else f"HTTP/{wire.http_version}",
             headers=headers,
             url=url,
-            request=RequestInfo(prepared.method, url),
+            request=prepared.request_info,
             elapsed=trio.current_time() - start,
         )
         reader = BodyReader(wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared)
