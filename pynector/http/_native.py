@@ -548,8 +548,11 @@ class NativeEngine:
         is_bytes = isinstance(body, bytes)
         headers_key = request.headers if type(request.headers) is tuple else tuple(request.headers)
         length = len(body) if is_bytes else -1  # type: ignore[arg-type]
-        key = (request.method, request.target, headers_key, request.origin, length)
-        event = self._request_events.get(key)
+        key: tuple[object, ...] | None = (request.method, request.target, headers_key, request.origin, length)
+        try:
+            event = self._request_events.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable header pairs (lists): build the event without caching it
+            key = event = None
         if event is not None:
             return event
         headers: list[tuple[str, str]] = [("Host", self._host_header(request))]
@@ -567,9 +570,10 @@ class NativeEngine:
         elif not has_length and not has_chunked:
             headers.append(("Transfer-Encoding", "chunked"))
         event = h11.Request(method=request.method, target=request.target, headers=headers)
-        if len(self._request_events) >= _EVENT_CACHE_SIZE:
-            self._request_events.clear()
-        self._request_events[key] = event
+        if key is not None:
+            if len(self._request_events) >= _EVENT_CACHE_SIZE:
+                self._request_events.clear()
+            self._request_events[key] = event
         return event
 
     def _host_header(self, request: WireRequest) -> str:
