@@ -236,6 +236,15 @@ class BodyReader:
 
     async def read_all(self) -> bytes:
         """Read and return the rest of the decoded body."""
+        if self._identity:
+            # Straight from the identity path (no trip through __anext__ for every chunk).
+            chunks = []
+            while not self._eof:
+                try:
+                    chunks.append(await self._next_identity())
+                except StopAsyncIteration:
+                    break
+            return b"".join(chunks)
         return b"".join([chunk async for chunk in self])
 
     def iter_raw(self) -> AsyncIterator[bytes]:

@@ -285,7 +285,25 @@ class HTTPTransport:
             pynector.TransportError: (most specific subclass) the engine failed.
             pynector.ClientClosedError: the transport was closed.
         """
-        return await self._attempt(self._prepare(data, options))
+        prepared = self._prepare(data, options)
+        # One attempt, inlined here (one coroutine frame less for every suspension of the exchange).
+        start = trio.current_time()
+        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
+        timeout = prepared.timeout
+        scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
+        exchanges = self._exchanges
+        exchanges.add(scope)
+        try:
+            try:
+                with scope:
+                    return await self._send(prepared, start)
+            finally:
+                exchanges.discard(scope)
+            self._cancelled_error(prepared)
+        except PynectorError as exc:
+            self._mark(exc, prepared)
+            raise
+        raise AssertionError("unreachable: a cancelled exchange raised above")
 
     @contextlib.asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Response]:
@@ -348,27 +366,6 @@ class HTTPTransport:
         return {}
 
     # --- one attempt -----------------------------------------------------------------------
-
-    async def _attempt(self, prepared: _Prepared) -> Response:
-        if self._closed:
-            raise ClientClosedError("HTTP transport is closed")
-        start = trio.current_time()
-        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
-        timeout = prepared.timeout
-        scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
-        exchanges = self._exchanges
-        exchanges.add(scope)
-        try:
-            try:
-                with scope:
-                    return await self._send(prepared, start)
-            finally:
-                exchanges.discard(scope)
-            self._cancelled_error(prepared)
-        except PynectorError as exc:
-            self._mark(exc, prepared)
-            raise
-        raise AssertionError("unreachable: a cancelled exchange raised above")
 
     @contextlib.contextmanager
     def _guarded(self, prepared: _Prepared) -> Iterator[None]:
