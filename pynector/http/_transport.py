@@ -417,7 +417,7 @@ class HTTPTransport:
         history: list[Response] = []
         while True:
             async with self.engine.send(current.wire()) as wire_response:
-                response, reader = self._response(current, wire_response, start)
+                response, reader = self._response(current, wire_response)
                 response._content = await reader.read_all()
             response.elapsed = trio.current_time() - start
             following = self._next_hop(current, response, len(history))
@@ -439,7 +439,7 @@ class HTTPTransport:
             hop = contextlib.AsyncExitStack()
             await stack.enter_async_context(hop)
             wire_response = await hop.enter_async_context(self.engine.send(current.wire()))
-            response, reader = self._response(current, wire_response, start)
+            response, reader = self._response(current, wire_response)
             response.elapsed = trio.current_time() - start
             following = self._next_hop(current, response, len(history))
             if following is None:
@@ -455,7 +455,7 @@ class HTTPTransport:
             raise status_error(response)
         return response
 
-    def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
+    def _response(self, prepared: _Prepared, wire: Any) -> tuple[Response, BodyReader]:
         headers = Headers(wire.headers)
         has_body = prepared.method != "HEAD" and wire.status_code not in (204, 304)
         if self._max_bytes is not None and has_body:
@@ -475,7 +475,6 @@ class HTTPTransport:
             headers=headers,
             url=url,
             request=prepared.request_info,
-            elapsed=trio.current_time() - start,
         )
         reader = BodyReader(wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared)
         return response, reader
