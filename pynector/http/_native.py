@@ -132,8 +132,11 @@ class NativeResponse:
         self.status_code: int = event.status_code
         self.reason: str = event.reason.decode("latin-1")
         self.http_version: str = event.http_version.decode("ascii")
+        # raw_items() is a plain list; iterating h11's Headers (a Sequence) costs a Python call per
+        # header. Names are tokens (ASCII, checked by h11), so lower-casing the str is exact.
         self.headers: list[tuple[str, str]] = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in event.headers.raw_items()
         ]
 
     def aiter_raw(self) -> AsyncIterator[bytes]:

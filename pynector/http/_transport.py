@@ -530,17 +530,18 @@ class HTTPTransport:
         # settings, so it is built (and validated) once and reused. A trace context to inject
         # makes every request different: those take the full path.
         simple_key: tuple[object, ...] | None = None
-        if not options and type(data) is dict and data.keys() <= _SIMPLE_KEYS:
-            simple_key = (data.get("method"), data.get("url"), data.get("path"))
-            if all(v is None or type(v) is str for v in simple_key):
-                if otel_trace.get_current_span().get_span_context().is_valid:
-                    simple_key = None
-                else:
-                    cached = self._simple.get(simple_key)
-                    if cached is not None:
-                        return cached
-            else:
-                simple_key = None
+        if not options and type(data) is dict and _SIMPLE_KEYS.issuperset(data):
+            method, url, path = data.get("method"), data.get("url"), data.get("path")
+            if (
+                (method is None or type(method) is str)
+                and (url is None or type(url) is str)
+                and (path is None or type(path) is str)
+                and not otel_trace.get_current_span().get_span_context().is_valid
+            ):
+                simple_key = (method, url, path)
+                cached = self._simple.get(simple_key)
+                if cached is not None:
+                    return cached
         prepared = self._prepare_uncached(data, options)
         if simple_key is not None:
             if len(self._simple) >= _URL_CACHE_SIZE:
