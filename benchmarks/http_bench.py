@@ -31,6 +31,7 @@ import h11
 import httpx
 import trio
 
+import pynector
 from pynector.http._engine import WireRequest
 from pynector.http._native import NativeEngine
 
@@ -161,7 +162,27 @@ async def minimal_h11(host: str, port: int, requests: int, in_flight: int) -> No
             nursery.start_soon(worker)
 
 
+def through_client(transport_type: str) -> Runner:
+    """A ``Pynector`` client over *transport_type*: one ``batch_request`` of GET dicts.
+
+    Telemetry stays at its default (on, no SDK configured), as a user would run it.
+    """
+
+    async def run(host: str, port: int, requests: int, in_flight: int) -> None:
+        items = [({"path": "/"}, {})] * requests
+        async with pynector.Pynector(
+            transport_type=transport_type, base_url=f"http://{host}:{port}", max_connections=in_flight
+        ) as client:
+            results = await client.batch_request(items, max_concurrency=in_flight)
+        for result in results:
+            assert result.content == BODY, result
+
+    return run
+
+
 ROWS: dict[str, Runner] = {
+    "pynector http (batch_request)": through_client("http"),
+    "pynector httpx (batch_request)": through_client("httpx"),
     "pynector native engine (direct)": native_engine,
     "raw httpx (trio, workers)": raw_httpx,
     "minimal h11 on trio (1 conn/worker)": minimal_h11,

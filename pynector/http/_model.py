@@ -164,13 +164,19 @@ class BodyReader:
         pynector.ProtocolError: the raw or decoded size passed ``max_bytes``, or the body could not be
             decoded.
         pynector.TransportError: (a subclass) the engine failed while receiving.
+
+    *what* names the request in error messages: a string, or any object whose ``str()`` does (it is
+    formatted only when an error is raised).
     """
 
     def __init__(
-        self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: str
+        self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: object
     ) -> None:
         self._raw = raw
         self._decoder = _decoder_for(content_encoding)
+        # No content coding (the common case): raw chunks are the body, so __anext__ skips the
+        # decoder chain's generators.
+        self._identity = content_encoding is None
         self._max = max_bytes
         self._what = what
         self._pending: Iterator[bytes] = iter(())
@@ -187,6 +193,8 @@ class BodyReader:
         )
 
     async def __anext__(self) -> bytes:
+        if self._identity:
+            return await self._next_identity()
         while True:
             try:
                 for piece in self._pending:
@@ -209,8 +217,35 @@ class BodyReader:
                 raise self._too_large("raw")
             self._pending = self._decoder.feed(chunk)
 
+    async def _next_identity(self) -> bytes:
+        """The next raw chunk as is, with the same size cap (raw and decoded sizes are equal)."""
+        while not self._eof:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if not chunk:
+                continue
+            size = len(chunk)
+            self.raw_bytes += size
+            self.decoded_bytes += size
+            if self._max is not None and self.raw_bytes > self._max:
+                raise self._too_large("raw")
+            return chunk
+        raise StopAsyncIteration
+
     async def read_all(self) -> bytes:
         """Read and return the rest of the decoded body."""
+        if self._identity:
+            # Straight from the identity path (no trip through __anext__ for every chunk).
+            chunks = []
+            while not self._eof:
+                try:
+                    chunks.append(await self._next_identity())
+                except StopAsyncIteration:
+                    break
+            return b"".join(chunks)
         return b"".join([chunk async for chunk in self])
 
     def iter_raw(self) -> AsyncIterator[bytes]:

@@ -55,7 +55,7 @@ from .._errors import (
     describe_exception,
 )
 from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly, stream_is_usable
-from ._engine import WireRequest
+from ._engine import Body, WireRequest
 from ._transport import HTTPTransport
 
 __all__ = ["NativeEngine", "NativeResponse"]
@@ -64,6 +64,9 @@ __all__ = ["NativeEngine", "NativeResponse"]
 READ_SIZE = 65536
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
+
+#: The most h11 request events kept for reuse (see ``NativeEngine._request_event``).
+_EVENT_CACHE_SIZE = 256
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -129,8 +132,11 @@ class NativeResponse:
         self.status_code: int = event.status_code
         self.reason: str = event.reason.decode("latin-1")
         self.http_version: str = event.http_version.decode("ascii")
+        # raw_items() is a plain list; iterating h11's Headers (a Sequence) costs a Python call per
+        # header. Names are tokens (ASCII, checked by h11), so lower-casing the str is exact.
         self.headers: list[tuple[str, str]] = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in event.headers.raw_items()
         ]
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
@@ -270,22 +276,8 @@ class _Exchange:
         body = request.body
         if isinstance(body, (bytearray, memoryview)):
             body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
-        headers: list[tuple[str, str]] = [("Host", self._engine._host_header(request))]
-        has_length = has_chunked = False
-        for name, value in request.headers:
-            lowered = name.lower()
-            if lowered == "content-length":
-                has_length = True
-            elif lowered == "transfer-encoding":
-                has_chunked = True
-            headers.append((name, value))
-        if isinstance(body, bytes):
-            if not has_length and not has_chunked and (body or request.method in _EXPECTS_BODY):
-                headers.append(("Content-Length", str(len(body))))
-        elif not has_length and not has_chunked:
-            headers.append(("Transfer-Encoding", "chunked"))
         try:
-            head = _frame(conn, h11.Request(method=request.method, target=request.target, headers=headers))
+            head = _frame(conn, self._engine._request_event(request, body))
             if isinstance(body, bytes):
                 if len(body) <= _COALESCE_LIMIT:
                     if body:
@@ -482,6 +474,7 @@ class NativeEngine:
             is_usable=_connection_is_usable,
         )
         self._host_headers: dict[Origin, str] = {}
+        self._request_events: dict[tuple[object, ...], h11.Request] = {}
         self._closed = False
 
     def _get_ssl_context(self) -> ssl.SSLContext:
@@ -542,6 +535,49 @@ class NativeEngine:
 
     def _closed_error(self) -> PynectorError:
         return ClientClosedError("the HTTP engine is closed")
+
+    def _request_event(self, request: WireRequest, body: Body) -> h11.Request:
+        """The h11 ``Request`` event for *request* (Host and body framing headers added).
+
+        Building one costs h11 about 15 us of header validation, as much as the rest of the engine's
+        per-request work, and clients repeat the same few requests: so events are cached by what
+        determines them (method, target, headers and, for bytes bodies, the length). Events are
+        immutable, so sharing one between exchanges is safe. The cache lives as long as the engine,
+        like the connections that carry the same headers, and is bounded.
+
+        Raises:
+            h11.LocalProtocolError: an invalid header (nothing is cached then).
+        """
+        is_bytes = isinstance(body, bytes)
+        headers_key = request.headers if type(request.headers) is tuple else tuple(request.headers)
+        length = len(body) if is_bytes else -1  # type: ignore[arg-type]
+        key: tuple[object, ...] | None = (request.method, request.target, headers_key, request.origin, length)
+        try:
+            event = self._request_events.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable header pairs (lists): build the event without caching it
+            key = event = None
+        if event is not None:
+            return event
+        headers: list[tuple[str, str]] = [("Host", self._host_header(request))]
+        has_length = has_chunked = False
+        for name, value in request.headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                has_length = True
+            elif lowered == "transfer-encoding":
+                has_chunked = True
+            headers.append((name, value))
+        if is_bytes:
+            if not has_length and not has_chunked and (body or request.method in _EXPECTS_BODY):
+                headers.append(("Content-Length", str(len(body))))  # type: ignore[arg-type]
+        elif not has_length and not has_chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        event = h11.Request(method=request.method, target=request.target, headers=headers)
+        if key is not None:
+            if len(self._request_events) >= _EVENT_CACHE_SIZE:
+                self._request_events.clear()
+            self._request_events[key] = event
+        return event
 
     def _host_header(self, request: WireRequest) -> str:
         origin = request.origin

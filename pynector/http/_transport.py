@@ -31,7 +31,7 @@ import math
 import re
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -77,6 +77,7 @@ DEFAULT_MAX_REDIRECTS = 10
 _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
 )
+_SIMPLE_KEYS = frozenset({"method", "url", "path"})
 _OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -99,23 +100,40 @@ class _Prepared:
     timeout: float | None
     raise_for_status: bool
     follow_redirects: bool
+    # Derived once here, not per exchange: a simple request's _Prepared is cached and reused (see
+    # HTTPTransport._prepare), and ``dataclasses.replace`` (redirects) runs __post_init__ again.
+    wire_request: WireRequest = field(init=False, repr=False, compare=False)
+    url_text: str = field(init=False, repr=False, compare=False)
+    request_info: RequestInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        url = self.url
+        scheme = url.scheme
+        text = str(url)
+        wire = WireRequest(
+            method=self.method,
+            scheme=scheme,
+            host=url.host,
+            port=url.port or (443 if scheme == "https" else 80),
+            target=url.raw_path.decode("ascii"),
+            headers=self.headers,
+            body=self.body,
+        )
+        object.__setattr__(self, "wire_request", wire)
+        object.__setattr__(self, "url_text", text)
+        object.__setattr__(self, "request_info", RequestInfo(self.method, text))
 
     @property
     def described(self) -> str:
         return f"{self.method} {redact_url(self.url)}"
 
+    # BodyReader formats its request description only when it raises; passing the request itself
+    # (whose str() is the description) spares a URL redaction on every successful exchange.
+    def __str__(self) -> str:
+        return self.described
+
     def wire(self) -> WireRequest:
-        scheme = self.url.scheme
-        port = self.url.port or (443 if scheme == "https" else 80)
-        return WireRequest(
-            method=self.method,
-            scheme=scheme,
-            host=self.url.host,
-            port=port,
-            target=self.url.raw_path.decode("ascii"),
-            headers=self.headers,
-            body=self.body,
-        )
+        return self.wire_request
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -209,6 +227,7 @@ class HTTPTransport:
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         self._resolved: dict[str, httpx.URL] = {}
+        self._simple: dict[tuple[object, ...], _Prepared] = {}
         self._exchanges: set[trio.CancelScope] = set()
         self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
         self._closed = False
@@ -266,7 +285,25 @@ class HTTPTransport:
             pynector.TransportError: (most specific subclass) the engine failed.
             pynector.ClientClosedError: the transport was closed.
         """
-        return await self._attempt(self._prepare(data, options))
+        prepared = self._prepare(data, options)
+        # One attempt, inlined here (one coroutine frame less for every suspension of the exchange).
+        start = trio.current_time()
+        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
+        timeout = prepared.timeout
+        scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
+        exchanges = self._exchanges
+        exchanges.add(scope)
+        try:
+            try:
+                with scope:
+                    return await self._send(prepared, start)
+            finally:
+                exchanges.discard(scope)
+            self._cancelled_error(prepared)
+        except PynectorError as exc:
+            self._mark(exc, prepared)
+            raise
+        raise AssertionError("unreachable: a cancelled exchange raised above")
 
     @contextlib.asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Response]:
@@ -330,18 +367,6 @@ class HTTPTransport:
 
     # --- one attempt -----------------------------------------------------------------------
 
-    async def _attempt(self, prepared: _Prepared) -> Response:
-        if self._closed:
-            raise ClientClosedError("HTTP transport is closed")
-        start = trio.current_time()
-        try:
-            with self._guarded(prepared):
-                return await self._send(prepared, start)
-        except PynectorError as exc:
-            self._mark(exc, prepared)
-            raise
-        raise AssertionError("unreachable: _guarded raises when it cancelled the exchange")
-
     @contextlib.contextmanager
     def _guarded(self, prepared: _Prepared) -> Iterator[None]:
         """One cancel scope per exchange: the total deadline, and :meth:`disconnect` aborting it.
@@ -359,15 +384,22 @@ class HTTPTransport:
         finally:
             self._exchanges.discard(scope)
         if scope.cancelled_caught:
-            if self._closed:
-                raise ClientClosedError(
-                    f"{prepared.described}: the HTTP transport was closed during the request"
-                )
-            error = TimeoutError(
-                f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
-                "(connect, send, redirects and body read)"
-            )
-            raise error from trio.TooSlowError()
+            self._cancelled_error(prepared)
+
+    def _cancelled_error(self, prepared: _Prepared) -> None:
+        """Raise what an exchange whose scope was cancelled (deadline, or disconnect) reports.
+
+        Raises:
+            pynector.TimeoutError: the deadline passed.
+            pynector.ClientClosedError: the transport was closed during the exchange.
+        """
+        if self._closed:
+            raise ClientClosedError(f"{prepared.described}: the HTTP transport was closed during the request")
+        error = TimeoutError(
+            f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
+            "(connect, send, redirects and body read)"
+        )
+        raise error from trio.TooSlowError()
 
     def _mark(self, exc: PynectorError, prepared: _Prepared) -> PynectorError:
         """Attach R3 attributes and scrub this request's secrets from the message."""
@@ -385,7 +417,7 @@ class HTTPTransport:
         history: list[Response] = []
         while True:
             async with self.engine.send(current.wire()) as wire_response:
-                response, reader = self._response(current, wire_response, start)
+                response, reader = self._response(current, wire_response)
                 response._content = await reader.read_all()
             response.elapsed = trio.current_time() - start
             following = self._next_hop(current, response, len(history))
@@ -407,7 +439,7 @@ class HTTPTransport:
             hop = contextlib.AsyncExitStack()
             await stack.enter_async_context(hop)
             wire_response = await hop.enter_async_context(self.engine.send(current.wire()))
-            response, reader = self._response(current, wire_response, start)
+            response, reader = self._response(current, wire_response)
             response.elapsed = trio.current_time() - start
             following = self._next_hop(current, response, len(history))
             if following is None:
@@ -423,7 +455,7 @@ class HTTPTransport:
             raise status_error(response)
         return response
 
-    def _response(self, prepared: _Prepared, wire: Any, start: float) -> tuple[Response, BodyReader]:
+    def _response(self, prepared: _Prepared, wire: Any) -> tuple[Response, BodyReader]:
         headers = Headers(wire.headers)
         has_body = prepared.method != "HEAD" and wire.status_code not in (204, 304)
         if self._max_bytes is not None and has_body:
@@ -433,7 +465,7 @@ class HTTPTransport:
                     f"response to {prepared.described} declares {declared} bytes, more than "
                     f"max_response_bytes={self._max_bytes}"
                 )
-        url = str(prepared.url)
+        url = prepared.url_text
         response = Response(
             status_code=wire.status_code,
             reason_phrase=wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
@@ -442,12 +474,9 @@ class HTTPTransport:
             else f"HTTP/{wire.http_version}",
             headers=headers,
             url=url,
-            request=RequestInfo(prepared.method, url),
-            elapsed=trio.current_time() - start,
+            request=prepared.request_info,
         )
-        reader = BodyReader(
-            wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared.described
-        )
+        reader = BodyReader(wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared)
         return response, reader
 
     def _next_hop(self, current: _Prepared, response: Response, hops: int) -> _Prepared | None:
@@ -496,6 +525,31 @@ class HTTPTransport:
     def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Prepared:
         if self._closed:
             raise ClientClosedError("HTTP transport is closed")
+        # Fast path for the most common request, a dict of only method/url/path strings with no
+        # per-request options: its _Prepared depends on nothing else but this transport's fixed
+        # settings, so it is built (and validated) once and reused. A trace context to inject
+        # makes every request different: those take the full path.
+        simple_key: tuple[object, ...] | None = None
+        if not options and type(data) is dict and _SIMPLE_KEYS.issuperset(data):
+            method, url, path = data.get("method"), data.get("url"), data.get("path")
+            if (
+                (method is None or type(method) is str)
+                and (url is None or type(url) is str)
+                and (path is None or type(path) is str)
+                and not otel_trace.get_current_span().get_span_context().is_valid
+            ):
+                simple_key = (method, url, path)
+                cached = self._simple.get(simple_key)
+                if cached is not None:
+                    return cached
+        prepared = self._prepare_uncached(data, options)
+        if simple_key is not None:
+            if len(self._simple) >= _URL_CACHE_SIZE:
+                self._simple.clear()
+            self._simple[simple_key] = prepared
+        return prepared
+
+    def _prepare_uncached(self, data: Any, options: Mapping[str, Any]) -> _Prepared:
         unknown_options = set(options) - _OPTION_KEYS
         if unknown_options:
             raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")

@@ -1,0 +1,95 @@
+"""The per-request caches of the HTTP hot path never mix requests up.
+
+Simple requests (a dict of method/url/path) reuse a prepared request, and the native engine reuses
+h11 request heads; both must still send exactly what each request asks for.
+"""
+
+from __future__ import annotations
+
+import pytest
+from telemetry_helpers import in_memory_tracing
+
+import pynector
+from pynector.http._engine import WireRequest
+from pynector.http._native import NativeEngine
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
+
+
+async def echo(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    """Answer with the method, target and body the server received."""
+    return HTTPResponse(200, body=f"{request.method} {request.target} {len(request.body)}".encode())
+
+
+async def test_repeated_requests_each_send_their_own_head(http_engine: str) -> None:
+    """Interleaved repeats of different simple requests each reach the server as asked."""
+    requests = [
+        {"path": "/a"},
+        {"path": "/b"},
+        {"method": "DELETE", "path": "/a"},
+        {"url": "/a?x=1"},
+        {"path": "/a", "headers": {"X-Trace": "1"}},
+        {"method": "POST", "path": "/a", "content": b"xyz"},
+        {"method": "POST", "path": "/a", "content": b"xy"},
+    ]
+    expected = ["GET /a 0", "GET /b 0", "DELETE /a 0", "GET /a?x=1 0", "GET /a 0", "POST /a 3", "POST /a 2"]
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        for _ in range(3):
+            responses = await client.batch_request([(r, {}) for r in requests], max_concurrency=2)
+            assert expected == [r.content.decode() for r in responses]
+    assert ["1"] * 3 == [r.header("x-trace") for r in server.requests if r.header("x-trace")]
+
+
+async def test_per_request_options_are_not_cached_away(http_engine: str) -> None:
+    """A request's own options apply even after the same request was sent without them."""
+
+    async def missing(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        return HTTPResponse(404)
+
+    async with (
+        open_http_server(missing) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        with pytest.raises(pynector.HTTPStatusError):
+            await client.request({"path": "/x"})
+        unraised = await client.request({"path": "/x"}, raise_for_status=False)
+        with pytest.raises(pynector.HTTPStatusError) as raised:
+            await client.request({"path": "/x"})
+    assert 404 == unraised.status_code
+    assert 404 == raised.value.status_code
+
+
+async def test_trace_context_injected_after_a_cached_request(http_engine: str) -> None:
+    """A request sent again under a recording span carries that span's traceparent."""
+    with in_memory_tracing() as (provider, exporter):
+        async with (
+            open_http_server(echo) as server,
+            pynector.Pynector(
+                transport_type=http_engine, base_url=server.url, enable_telemetry=False
+            ) as plain,
+            pynector.Pynector(
+                transport=plain.transport, tracer_provider=provider, enable_telemetry=True
+            ) as traced,
+        ):
+            await plain.request({"path": "/t"})
+            await traced.request({"path": "/t"})
+            await plain.request({"path": "/t"})
+        (span,) = exporter.get_finished_spans()
+    headers = [r.header("traceparent") for r in server.requests]
+    assert None is headers[0]
+    assert headers[1] is not None
+    assert f"{span.context.trace_id:032x}" == headers[1].split("-")[1]
+    assert None is headers[2]
+
+
+async def test_engine_frames_each_body_length() -> None:
+    """The native engine sends the right Content-Length for same-looking requests with other bodies."""
+    async with open_http_server(echo) as server, NativeEngine() as engine:
+        replies = []
+        for body in (b"abc", b"ab", b"", b"abcd"):
+            request = WireRequest("PUT", "http", "127.0.0.1", server.port, "/p", (), body)
+            async with engine.send(request) as response:
+                replies.append(b"".join([chunk async for chunk in response.aiter_raw()]))
+    assert [b"PUT /p 3", b"PUT /p 2", b"PUT /p 0", b"PUT /p 4"] == replies
