@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -60,6 +60,7 @@ from ._version import __version__
 __all__ = [
     "TRACER_NAME",
     "AttemptObservation",
+    "BatchTally",
     "ClientStatistics",
     "ClientTelemetry",
     "Counters",
@@ -372,11 +373,13 @@ class ClientTelemetry:
 
     # batches and retries ----------------------------------------------------------------------
 
-    def start_batch(self, count: int, concurrency: int) -> OperationObservation | None:
-        """Observe a batch (``pynector.batch`` span, current while the batch runs)."""
-        return self._start_operation(
-            "pynector.batch", {"pynector.batch.count": count, "pynector.batch.concurrency": concurrency}
-        )
+    def start_batch(self, count: int | None, concurrency: int) -> OperationObservation | None:
+        """Observe a batch (``pynector.batch`` span, current while the batch runs); *count* is
+        ``None`` for a lazily read stream (then it is set when the batch ends)."""
+        attributes: dict[str, AttributeValue] = {"pynector.batch.concurrency": concurrency}
+        if count is not None:
+            attributes["pynector.batch.count"] = count
+        return self._start_operation("pynector.batch", attributes)
 
     def start_retry(self, max_retries: int) -> OperationObservation | None:
         """Observe a ``request_with_retry`` call (``pynector.retry`` span, current while it runs)."""
@@ -431,8 +434,20 @@ class AttemptObservation:
     def _end_span(self) -> None:
         span = self._span
         if span is not None:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if self._token is not None:
+                otel_context.detach(self._token)  # type: ignore[arg-type]
             span.end()
+
+    def leave_context(self) -> None:
+        """Stop making the span current (it stays open until the attempt ends).
+
+        ``Pynector.stream()`` calls it once the stream is open: the request (and its ``traceparent``)
+        was built inside the span, but the caller's code in the ``async with`` block is not part of
+        the attempt, so its own spans must not become children of pynector's CLIENT span.
+        """
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
 
     def _event(self, message: str, outcome: str, error: BaseException | None) -> None:
         fields: dict[str, Any] = {
@@ -518,26 +533,20 @@ class OperationObservation:
             if error is not None and not isinstance(error, trio.Cancelled):
                 span.set_attribute("error.type", _error_type(error))
                 span.set_status(Status(StatusCode.ERROR, _error_description(error)))
-            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if self._token is not None:
+                otel_context.detach(self._token)  # type: ignore[arg-type]
             span.end()
+
+    def leave_context(self) -> None:
+        """Stop making the span current in the caller's task (tasks already spawned keep it)."""
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
 
     # batch ------------------------------------------------------------------------------------
 
-    def batch_finished(self, results: Sequence[Any] | None, error: BaseException | None) -> None:
-        """End a batch span with its outcome counts (``results`` is ``None`` when it was interrupted)."""
-        counts: dict[str, AttributeValue] = {}
-        if results is not None:
-            failures = timeouts = 0
-            for result in results:
-                if isinstance(result, BaseException):
-                    failures += 1
-                    if isinstance(result, TimeoutError):
-                        timeouts += 1
-            counts = {
-                "pynector.batch.successes": len(results) - failures,
-                "pynector.batch.failures": failures,
-                "pynector.batch.timeouts": timeouts,
-            }
+    def batch_finished(self, counts: dict[str, AttributeValue], error: BaseException | None) -> None:
+        """End a batch span with its outcome counts (``pynector.batch.*`` attributes)."""
         if self._log:
             fields: dict[str, Any] = {"transport": self._telemetry.transport_name}
             fields.update((key.rpartition(".")[2], value) for key, value in counts.items())
@@ -586,6 +595,102 @@ class OperationObservation:
     def retry_finished(self, attempts: int, error: BaseException | None) -> None:
         """End a retry span with the number of attempts made."""
         self._finish({"pynector.retry.attempts": attempts}, error)
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+
+class BatchTally:
+    """Statistics and telemetry of one batch, shared by ``batch_request`` and ``stream_batch``.
+
+    Both batch forms run the same engine with a per-item call; :meth:`wrap` counts around that call
+    (items started, finished, failed, timed out), so neither form scans its results. Items that the
+    engine gave a result without running them to the end (cut by the batch deadline: a
+    :class:`pynector.TimeoutError`; by ``fail_fast`` or an input error: a
+    :class:`pynector.BatchCancelledError`) are added by :meth:`finish`: the engine says whether it ran
+    to its end and whether it was stopped. Items in flight when the caller left a stream early were
+    cancelled, not failed, and are not counted.
+
+    Args:
+        counters: the client's counters.
+        telemetry: the client's telemetry, or ``None`` when it is disabled.
+        declared: the number of items known up front (counted as ``waiting`` until each starts), or
+            ``None`` for a lazily read stream, whose items start as soon as they are read.
+        concurrency: the batch's ``max_concurrency`` (a span attribute).
+    """
+
+    __slots__ = ("_counters", "_declared", "_failures", "_finished", "_observed", "_started", "_timeouts")
+
+    def __init__(
+        self, counters: Counters, telemetry: ClientTelemetry | None, declared: int | None, concurrency: int
+    ) -> None:
+        self._counters = counters
+        self._declared = declared
+        self._started = self._finished = self._failures = self._timeouts = 0
+        self._observed = None if telemetry is None else telemetry.start_batch(declared, concurrency)
+        if declared:
+            counters.waiting += declared
+
+    def leave_context(self) -> None:
+        """Stop making the batch span current in the caller's task (see ``Pynector.stream_batch``)."""
+        if self._observed is not None:
+            self._observed.leave_context()
+
+    def wrap(self, call: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+        """Return *call* counted: the per-item call the batch engine runs."""
+        counters = self._counters
+        waiting = self._declared is not None
+
+        async def counted(item: Any) -> Any:
+            self._started += 1
+            if waiting:
+                counters.waiting -= 1
+            try:
+                result = await call(item)
+            except Exception as exc:
+                self._finished += 1
+                self._failures += 1
+                if isinstance(exc, TimeoutError):
+                    self._timeouts += 1
+                raise
+            self._finished += 1
+            return result
+
+        return counted
+
+    def finish(self, total: int, ran_out: bool, stopped: bool, error: BaseException | None) -> None:
+        """Account for the end of the batch. Never raises.
+
+        Args:
+            total: the items that got (or, for a list, will get) a result: the list's length, or the
+                number of items a stream read.
+            ran_out: the engine ended by itself (every item done, deadline or stop), so every one of
+                *total* items has a result; ``False`` when the caller interrupted it.
+            stopped: ``fail_fast`` or an input error stopped the batch (unfinished items are
+                cancelled, not timed out).
+            error: what the batch call raises, if anything (``raise_on_error``, an input error, the
+                exception that left a stream's block, cancellation).
+        """
+        counters = self._counters
+        if self._declared:
+            counters.waiting -= self._declared - self._started
+        failures, timeouts = self._failures, self._timeouts
+        unfinished = total - self._finished if ran_out else 0
+        if unfinished > 0:
+            failures += unfinished
+            if not stopped:
+                timeouts += unfinished
+                counters.timed_out += unfinished
+        observed = self._observed
+        if observed is not None:
+            counts: dict[str, AttributeValue] = {
+                "pynector.batch.successes": self._finished - self._failures,
+                "pynector.batch.failures": failures,
+                "pynector.batch.timeouts": timeouts,
+            }
+            if self._declared is None:
+                counts["pynector.batch.count"] = total if ran_out else self._started
+            observed.batch_finished(counts, error)
 
 
 # --- one-call configuration for applications ----------------------------------------------------
