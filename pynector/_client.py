@@ -117,7 +117,10 @@ class Pynector:
             (default, after ``config`` and ``PYNECTOR_TRANSPORT_TYPE``: ``"http"``).
         enable_telemetry: produce spans and log events (default True). Spans are recorded only
             when a real tracer provider exists, events only when loguru has a handler and
-            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks.
+            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks. ``False``
+            means no telemetry work at all: no spans, no events, and a transport the client creates
+            does not propagate the caller's trace context (no ``traceparent`` header); statistics
+            are still counted.
         config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
@@ -162,10 +165,14 @@ class Pynector:
         self._connect_lock = trio.Lock()
         self._counters = Counters()
         self._telemetry: ClientTelemetry | None = None
+        inner = self._transport
+        hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
-            inner = self._transport
-            hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
             self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
+        elif self._owns_transport and getattr(hooks, "propagate_trace_context", None) is True:
+            # False means no telemetry work at all, trace propagation included (a transport object
+            # passed in keeps its own setting).
+            hooks.propagate_trace_context = False  # type: ignore[attr-defined]
         self._rate_limiter = (
             None
             if self.config.max_per_second is None
@@ -526,6 +533,7 @@ class Pynector:
         await self._ensure_connected()
         tally = BatchTally(self._counters, self._telemetry, None, concurrency)
         results: BatchResults | None = None
+        ran_out = False  # whether the engine had ended by itself when the caller's block exited
         try:
             async with open_batch_stream(
                 requests,
@@ -539,15 +547,18 @@ class Pynector:
                 # The workers copied the context (batch span included) when they were spawned; the
                 # caller's block is not part of the batch.
                 tally.leave_context()
-                yield results
+                try:
+                    yield results
+                finally:
+                    ran_out = results.done  # else leaving cancels the items in flight
         except BaseException as exc:
             if results is None:
                 tally.finish(0, False, False, exc)
             else:
-                tally.finish(results.pulled, results.done, results.stopped, exc)
+                tally.finish(results.pulled, ran_out, results.stopped, exc)
             raise
         assert results is not None
-        tally.finish(results.pulled, results.done, results.stopped, None)
+        tally.finish(results.pulled, ran_out, results.stopped, None)
 
     async def request_with_retry(
         self,

@@ -174,6 +174,8 @@ class HTTPTransport:
         raise_for_status: raise :class:`pynector.HTTPStatusError` for 4xx/5xx (default True; a
             request can override it).
         secret_headers: more header names to treat as credentials (redacted, stripped on redirects).
+        propagate_trace_context: inject W3C ``traceparent`` for the current span (default True).
+            ``Pynector(enable_telemetry=False)`` turns it off on the transport it creates.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option.
@@ -191,6 +193,7 @@ class HTTPTransport:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         raise_for_status: bool = True,
         secret_headers: Iterable[str] = (),
+        propagate_trace_context: bool = True,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -226,6 +229,8 @@ class HTTPTransport:
             else validate_count(max_response_bytes, "max_response_bytes", 1)
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
+        #: Whether requests carry the current span's trace context (``traceparent``...).
+        self.propagate_trace_context = _check_bool(propagate_trace_context, "propagate_trace_context")
         self._resolved: dict[str, httpx.URL] = {}
         self._simple: dict[tuple[object, ...], _Prepared] = {}
         self._exchanges: set[trio.CancelScope] = set()
@@ -583,7 +588,11 @@ class HTTPTransport:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
             headers.append(("Accept-Encoding", "gzip, deflate"))
-        if "traceparent" not in present and otel_trace.get_current_span().get_span_context().is_valid:
+        if (
+            self.propagate_trace_context
+            and "traceparent" not in present
+            and otel_trace.get_current_span().get_span_context().is_valid
+        ):
             carrier: dict[str, str] = {}
             inject_trace_context(carrier)  # the client's attempt span is current here
             headers.extend(carrier.items())
