@@ -166,13 +166,13 @@ class Pynector:
         self._counters = Counters()
         self._telemetry: ClientTelemetry | None = None
         inner = self._transport
-        hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
+        hooks: Any = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
             self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
         elif self._owns_transport and getattr(hooks, "propagate_trace_context", None) is True:
             # False means no telemetry work at all, trace propagation included (a transport object
             # passed in keeps its own setting).
-            hooks.propagate_trace_context = False  # type: ignore[attr-defined]
+            hooks.propagate_trace_context = False
         self._rate_limiter = (
             None
             if self.config.max_per_second is None
@@ -667,7 +667,9 @@ class Pynector:
         Delegates to the transport's ``stream(data, **options)`` async context manager (HTTP responses
         whose body is read incrementally, SDK token streams...). *timeout* (default: the client's
         ``timeout``) bounds the whole block, including the time spent consuming the stream. Leaving
-        the block, normally or not, releases the transport's resources.
+        the block, normally or not, releases the transport's resources. The stream is one attempt
+        for telemetry and :meth:`statistics`: in flight until the block exits, then completed, or
+        failed when the block ends with an exception (cancellation is neither).
 
         Raises:
             pynector.ConfigurationError: the transport does not support streaming.

@@ -3,8 +3,13 @@
 What is produced
     * one CLIENT span per attempt, started at the client's single choke point (``Pynector._exchange``),
       named and attributed by the transport through the optional :class:`TracedTransport` hooks;
-    * an INTERNAL span around ``batch_request`` (``pynector.batch``) and ``request_with_retry``
-      (``pynector.retry``), the parent of every attempt span inside it;
+      ``Pynector.stream()`` is an attempt too, its span open for the whole ``async with`` block but
+      current only while the stream is opened (so ``traceparent`` is injected, and the caller's spans
+      in the block are not children of pynector's CLIENT span);
+    * an INTERNAL span around both batch forms (``pynector.batch``, kept by :class:`BatchTally`, the
+      one place both go through) and around every retried call (``pynector.retry``:
+      ``request_with_retry`` and batch items with ``retry=`` share ``Pynector._retrying``), the parent
+      of every attempt span inside it;
     * loguru events with structured fields (``logger.bind``): DEBUG per attempt, per retry and per batch,
       WARNING only when retries are given up or telemetry is misconfigured;
     * counters read by ``Pynector.statistics()``.
