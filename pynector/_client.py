@@ -25,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -344,8 +345,9 @@ class Pynector:
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
-    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]]:
-        """Validate the batch arguments shared by both batch forms and build the per-item call."""
+    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
+        """Validate the batch arguments shared by both batch forms; build the per-item call and the
+        :class:`BatchTally` it counts into (started by the caller)."""
         concurrency = (
             self.config.max_concurrency if max_concurrency is None else validate_concurrency(max_concurrency)
         )
@@ -366,7 +368,17 @@ class Pynector:
         exchange = self._exchange
         retrying = self._retrying
 
+        counters = self._counters
+        tally = BatchTally(counters)
+
+        async def acquire(data: Any, merged: Mapping[str, Any]) -> None:
+            assert limiter is not None
+            await limiter.acquire(None if key_of is None else key_of(data, merged))
+
         async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            tally.started += 1
+            if tally.declared is not None:
+                counters.waiting -= 1
             data, own = pair
             item_timeout = default_timeout
             merged = shared
@@ -375,20 +387,26 @@ class Pynector:
                 requested = merged.pop("timeout", None)
                 if requested is not None:
                     item_timeout = requested
-            if limiter is None:
-                if policy is None:
-                    return await exchange(data, item_timeout, merged)
-                return await retrying(policy, data, item_timeout, merged, None)
+            try:
+                if limiter is None:
+                    if policy is None:
+                        result = await exchange(data, item_timeout, merged)
+                    else:
+                        result = await retrying(policy, data, item_timeout, merged, None)
+                elif policy is None:
+                    await acquire(data, merged)
+                    result = await exchange(data, item_timeout, merged)
+                else:
+                    result = await retrying(
+                        policy, data, item_timeout, merged, partial(acquire, data, merged)
+                    )
+            except Exception as exc:
+                tally.item_failed(exc)
+                raise
+            tally.finished += 1
+            return result
 
-            async def acquire() -> None:
-                await limiter.acquire(None if key_of is None else key_of(data, merged))
-
-            if policy is None:
-                await acquire()
-                return await exchange(data, item_timeout, merged)
-            return await retrying(policy, data, item_timeout, merged, acquire)
-
-        return concurrency, batch_timeout, one
+        return concurrency, batch_timeout, one, tally
 
     async def batch_request(
         self,
@@ -441,19 +459,19 @@ class Pynector:
             pynector.BatchInputError: iterating *requests* raised (nothing was sent).
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
-        concurrency, batch_timeout, one = self._batch_setup(
+        concurrency, batch_timeout, one, tally = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, pair in enumerate(items):
             check_batch_pair(position, pair)
         await self._ensure_connected()
-        tally = BatchTally(self._counters, self._telemetry, len(items), concurrency)
+        tally.start(self._telemetry, len(items), concurrency)
         try:
             results = await run_ordered(
                 items,
                 len(items),
-                tally.wrap(one),
+                one,
                 max_concurrency=concurrency,
                 timeout=batch_timeout,
                 fail_fast=fail_fast,
@@ -525,19 +543,19 @@ class Pynector:
                 the ``async for``, after the results already finished).
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
-        concurrency, batch_timeout, one = self._batch_setup(
+        concurrency, batch_timeout, one, tally = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
         await self._ensure_connected()
-        tally = BatchTally(self._counters, self._telemetry, None, concurrency)
+        tally.start(self._telemetry, None, concurrency)
         results: BatchResults | None = None
         ran_out = False  # whether the engine had ended by itself when the caller's block exited
         try:
             async with open_batch_stream(
                 requests,
-                tally.wrap(one),
+                one,
                 max_concurrency=concurrency,
                 timeout=batch_timeout,
                 ordered=ordered,

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -608,60 +608,50 @@ class OperationObservation:
 class BatchTally:
     """Statistics and telemetry of one batch, shared by ``batch_request`` and ``stream_batch``.
 
-    Both batch forms run the same engine with a per-item call; :meth:`wrap` counts around that call
-    (items started, finished, failed, timed out), so neither form scans its results. Items that the
+    Both batch forms run the same engine with the same per-item call (``Pynector._batch_setup``),
+    which counts into its tally inline (items started, finished, failed, timed out: attribute
+    increments, no extra coroutine per item), so neither form scans its results. Items that the
     engine gave a result without running them to the end (cut by the batch deadline: a
     :class:`pynector.TimeoutError`; by ``fail_fast`` or an input error: a
     :class:`pynector.BatchCancelledError`) are added by :meth:`finish`: the engine says whether it ran
     to its end and whether it was stopped. Items in flight when the caller left a stream early were
     cancelled, not failed, and are not counted.
 
-    Args:
-        counters: the client's counters.
-        telemetry: the client's telemetry, or ``None`` when it is disabled.
-        declared: the number of items known up front (counted as ``waiting`` until each starts), or
-            ``None`` for a lazily read stream, whose items start as soon as they are read.
-        concurrency: the batch's ``max_concurrency`` (a span attribute).
+    Attributes:
+        started: items the per-item call began.
+        finished: items it ended, with a result or an exception.
+        declared: items known up front (counted as ``waiting`` until each starts), or ``None`` for
+            a lazily read stream, whose items start as soon as they are read.
     """
 
-    __slots__ = ("_counters", "_declared", "_failures", "_finished", "_observed", "_started", "_timeouts")
+    __slots__ = ("_counters", "_failures", "_observed", "_timeouts", "declared", "finished", "started")
 
-    def __init__(
-        self, counters: Counters, telemetry: ClientTelemetry | None, declared: int | None, concurrency: int
-    ) -> None:
+    def __init__(self, counters: Counters) -> None:
         self._counters = counters
-        self._declared = declared
-        self._started = self._finished = self._failures = self._timeouts = 0
-        self._observed = None if telemetry is None else telemetry.start_batch(declared, concurrency)
+        self.declared: int | None = None
+        self.started = self.finished = self._failures = self._timeouts = 0
+        self._observed: OperationObservation | None = None
+
+    def start(self, telemetry: ClientTelemetry | None, declared: int | None, concurrency: int) -> None:
+        """Begin the batch: count *declared* items as waiting and open the batch span (current in the
+        caller's task, so the worker tasks spawned next inherit it)."""
+        self.declared = declared
         if declared:
-            counters.waiting += declared
+            self._counters.waiting += declared
+        if telemetry is not None:
+            self._observed = telemetry.start_batch(declared, concurrency)
 
     def leave_context(self) -> None:
         """Stop making the batch span current in the caller's task (see ``Pynector.stream_batch``)."""
         if self._observed is not None:
             self._observed.leave_context()
 
-    def wrap(self, call: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-        """Return *call* counted: the per-item call the batch engine runs."""
-        counters = self._counters
-        waiting = self._declared is not None
-
-        async def counted(item: Any) -> Any:
-            self._started += 1
-            if waiting:
-                counters.waiting -= 1
-            try:
-                result = await call(item)
-            except Exception as exc:
-                self._finished += 1
-                self._failures += 1
-                if isinstance(exc, TimeoutError):
-                    self._timeouts += 1
-                raise
-            self._finished += 1
-            return result
-
-        return counted
+    def item_failed(self, exc: Exception) -> None:
+        """Count an item whose call raised *exc*."""
+        self.finished += 1
+        self._failures += 1
+        if isinstance(exc, TimeoutError):
+            self._timeouts += 1
 
     def finish(self, total: int, ran_out: bool, stopped: bool, error: BaseException | None) -> None:
         """Account for the end of the batch. Never raises.
@@ -677,10 +667,10 @@ class BatchTally:
                 exception that left a stream's block, cancellation).
         """
         counters = self._counters
-        if self._declared:
-            counters.waiting -= self._declared - self._started
+        if self.declared:
+            counters.waiting -= self.declared - self.started
         failures, timeouts = self._failures, self._timeouts
-        unfinished = total - self._finished if ran_out else 0
+        unfinished = total - self.finished if ran_out else 0
         if unfinished > 0:
             failures += unfinished
             if not stopped:
@@ -689,12 +679,12 @@ class BatchTally:
         observed = self._observed
         if observed is not None:
             counts: dict[str, AttributeValue] = {
-                "pynector.batch.successes": self._finished - self._failures,
+                "pynector.batch.successes": self.finished - self._failures,
                 "pynector.batch.failures": failures,
                 "pynector.batch.timeouts": timeouts,
             }
-            if self._declared is None:
-                counts["pynector.batch.count"] = total if ran_out else self._started
+            if self.declared is None:
+                counts["pynector.batch.count"] = total if ran_out else self.started
             observed.batch_finished(counts, error)
 
 
