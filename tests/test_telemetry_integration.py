@@ -435,3 +435,46 @@ async def test_tcp_attempt_span_attributes(tracing: Any, nursery: trio.Nursery) 
         attrs(failed)["error.type"],
         failed.status.status_code,
     )
+
+
+# --- the SDK transport -------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning")
+@pytest.mark.parametrize("provider_name", ["openai", "anthropic"])
+async def test_sdk_spans_follow_the_genai_conventions(
+    tracing: Any, nursery: trio.Nursery, provider_name: str
+) -> None:
+    """SDK calls and token streams are CLIENT spans named `chat <model>` with GenAI attributes and usage."""
+    pytest.importorskip(provider_name)
+    from fake_llm_api import FakeLLMAPI
+
+    provider, exporter = tracing
+    api = FakeLLMAPI(provider_name)
+    await nursery.start(api.serve)
+    async with pynector.Pynector(
+        transport_type="sdk",
+        provider=provider_name,
+        api_key="sk-test",
+        base_url=api.base_url,
+        model="fake-model",
+        tracer_provider=provider,
+    ) as client:
+        await client.request("two words")
+        async with client.stream("three more words") as deltas:
+            _ = [delta async for delta in deltas]
+        stats = client.statistics()
+    called, streamed = exporter.get_finished_spans()
+    port = int(api.base_url.split(":")[2].split("/")[0])
+    for span in (called, streamed):
+        assert ("chat fake-model", SpanKind.CLIENT) == (span.name, span.kind)
+        expected = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": provider_name,
+            "gen_ai.request.model": "fake-model",
+            "server.address": "127.0.0.1",
+            "server.port": port,
+        }
+        assert expected == {key: attrs(span).get(key) for key in expected}
+        assert attrs(span)["gen_ai.usage.output_tokens"] > 0
+    assert (2, 0) == (stats.completed, stats.in_flight)
