@@ -68,11 +68,11 @@ def report(title: str, samples: dict[str, list[float]], no_sdk_name: str, sdk_na
     base = min(samples["off"])
     base_median = statistics.median(samples["off"])
     print(title)
-    print(f"  {'variant':34s} {'best':>9s} {'vs off':>8s}   {'median':>9s} {'vs off':>8s}")
+    print(f"  {'variant':34s} {'best':>9s} {'vs off':>8s} {'added':>10s}   {'median':>9s} {'vs off':>8s}")
     for name, values in samples.items():
         best, median = min(values), statistics.median(values)
         print(
-            f"  {name:34s} {best:7.2f} us {best / base - 1:+8.1%}   "
+            f"  {name:34s} {best:7.2f} us {best / base - 1:+8.1%} {best - base:+7.2f} us   "
             f"{median:7.2f} us {median / base_median - 1:+8.1%}"
         )
     no_sdk = min(samples[no_sdk_name]) / base - 1

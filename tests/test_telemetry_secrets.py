@@ -1,5 +1,5 @@
 """The sentinel-secret test across logs AND spans for the tcp and SDK transports, on success, error and
-retry paths (HTTP is covered by tests/test_http_secrets.py)."""
+retry paths, and for HTTP streams (HTTP requests are covered by tests/test_http_secrets.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from telemetry_helpers import captured_logs, everything_recorded, in_memory_tracing, reset_global_telemetry
 
 import pynector
-from pynector.testing import serve_tcp
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
 
 SECRET = "sentinel-2b8e41f07c"
 
@@ -128,3 +128,30 @@ async def test_sdk_api_key_never_recorded(
     assert {"pynector.retry.wait"} <= {
         event.name for span in exporter.get_finished_spans() for event in span.events
     }
+
+
+async def answer(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    """/fail: 500 with the secret in a cookie and the body; else 200 with it in a cookie."""
+    status = 500 if request.path == "/fail" else 200
+    return HTTPResponse(status, [("Set-Cookie", f"s={SECRET}")], body=f"body {SECRET}")
+
+
+async def test_http_streams_record_no_secret(tracing: Any, http_engine: str) -> None:
+    """Streamed HTTP requests (header, URL user-info, query secrets) leave no secret in spans or logs."""
+    provider, exporter = tracing
+    async with open_http_server(answer) as server:
+        base = f"http://user:{SECRET}@127.0.0.1:{server.port}"
+        with captured_logs() as records:
+            async with pynector.Pynector(
+                transport_type=http_engine,
+                headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET},
+                secret_headers=["X-Api-Key"],
+                tracer_provider=provider,
+            ) as client:
+                async with client.stream(f"{base}/ok?token={SECRET}") as response:
+                    assert f"body {SECRET}".encode() == await response.aread()
+                with pytest.raises(pynector.HTTPServerError):
+                    async with client.stream(f"{base}/fail?api_key={SECRET}"):
+                        pass  # pragma: no cover - raised on entry
+    assert f"Bearer {SECRET}" == server.requests[0].header("authorization")
+    assert_recorded_nothing_secret(exporter, records)
