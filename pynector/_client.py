@@ -53,7 +53,14 @@ from ._errors import (
 )
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
-from ._telemetry import AttemptObservation, BatchTally, ClientStatistics, ClientTelemetry, Counters
+from ._telemetry import (
+    AttemptObservation,
+    BatchTally,
+    ClientStatistics,
+    ClientTelemetry,
+    Counters,
+    TraceHider,
+)
 from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
@@ -119,9 +126,9 @@ class Pynector:
         enable_telemetry: produce spans and log events (default True). Spans are recorded only
             when a real tracer provider exists, events only when loguru has a handler and
             ``pynector`` is enabled; otherwise the cost is a couple of attribute checks. ``False``
-            means no telemetry work at all: no spans, no events, and a transport the client creates
-            does not propagate the caller's trace context (no ``traceparent`` header); statistics
-            are still counted.
+            means no telemetry work at all: no spans, no events, and the caller's trace context is
+            not propagated either (no ``traceparent`` header from this client's requests, even on
+            a transport shared with a client that traces); statistics are still counted.
         config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
@@ -170,10 +177,9 @@ class Pynector:
         hooks: Any = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
             self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
-        elif self._owns_transport and getattr(hooks, "propagate_trace_context", None) is True:
-            # False means no telemetry work at all, trace propagation included (a transport object
-            # passed in keeps its own setting).
-            hooks.propagate_trace_context = False
+        elif getattr(hooks, "propagate_trace_context", None) is True:
+            # False means no telemetry work at all: not even the caller's span is propagated.
+            self._telemetry = TraceHider()
         self._rate_limiter = (
             None
             if self.config.max_per_second is None

@@ -388,8 +388,30 @@ async def test_trace_propagation_follows_enable_telemetry(
         assert [None, None] == traceparents
 
 
+async def test_propagation_is_decided_per_client_on_a_shared_transport(
+    tracing: Any, http_engine: str
+) -> None:
+    """Inside the caller's span, a disabled client sends no traceparent even in a batch with retries;
+    a traced client on the same transport does."""
+    provider, exporter = tracing
+    tracer = provider.get_tracer("app")
+    FLAKY.clear()
+    async with (
+        open_http_server(answer) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, enable_telemetry=False) as plain,
+        pynector.Pynector(transport=plain.transport, tracer_provider=provider) as traced,
+    ):
+        with tracer.start_as_current_span("app.request"):
+            await plain.batch_request([("/flaky-plain", {})], retry=pynector.RetryPolicy(initial_delay=0))
+            await traced.request("/traced")
+            await plain.request("/plain")
+    sent = {(r.path, r.header("traceparent") is not None) for r in server.requests}
+    assert {("/flaky-plain", False), ("/traced", True), ("/plain", False)} == sent
+    assert ["GET", "app.request"] == [span.name for span in exporter.get_finished_spans()]
+
+
 async def test_a_transport_object_keeps_its_own_propagation_setting(tracing: Any) -> None:
-    """enable_telemetry=False does not reconfigure a transport the caller owns."""
+    """HTTPTransport(propagate_trace_context=False) sends no traceparent, even for a traced client."""
     provider, _ = tracing
     from pynector.http import create_native_transport
 

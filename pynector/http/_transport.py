@@ -533,7 +533,7 @@ class HTTPTransport:
         # Fast path for the most common request, a dict of only method/url/path strings with no
         # per-request options: its _Prepared depends on nothing else but this transport's fixed
         # settings, so it is built (and validated) once and reused. A trace context to inject
-        # makes every request different: those take the full path.
+        # makes every request different: those take the full path (unless propagation is off).
         simple_key: tuple[object, ...] | None = None
         if not options and type(data) is dict and _SIMPLE_KEYS.issuperset(data):
             method, url, path = data.get("method"), data.get("url"), data.get("path")
@@ -541,7 +541,10 @@ class HTTPTransport:
                 (method is None or type(method) is str)
                 and (url is None or type(url) is str)
                 and (path is None or type(path) is str)
-                and not otel_trace.get_current_span().get_span_context().is_valid
+                and (
+                    not self.propagate_trace_context
+                    or not otel_trace.get_current_span().get_span_context().is_valid
+                )
             ):
                 simple_key = (method, url, path)
                 cached = self._simple.get(simple_key)
