@@ -3,33 +3,20 @@ stream transports, and ``enable_telemetry=False``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_helpers import captured_logs, in_memory_tracing, reset_global_telemetry, spans_named
+from telemetry_helpers import captured_logs, spans_named
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
 
-
-@pytest.fixture(autouse=True)
-def _clean_globals() -> Iterator[None]:
-    reset_global_telemetry()
-    yield
-    reset_global_telemetry()
-
-
-@pytest.fixture
-def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    with in_memory_tracing() as pair:
-        yield pair
+pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:

@@ -3,7 +3,6 @@ retry paths, and for HTTP streams (HTTP requests are covered by tests/test_http_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -11,9 +10,8 @@ import pytest
 import trio
 import trio.testing
 from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_helpers import captured_logs, everything_recorded, in_memory_tracing, reset_global_telemetry
+from telemetry_helpers import captured_logs, everything_recorded
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
@@ -21,17 +19,7 @@ from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_h
 SECRET = "sentinel-2b8e41f07c"
 
 
-@pytest.fixture(autouse=True)
-def _clean_globals() -> Iterator[None]:
-    reset_global_telemetry()
-    yield
-    reset_global_telemetry()
-
-
-@pytest.fixture
-def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    with in_memory_tracing() as pair:
-        yield pair
+pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
 
 def assert_recorded_nothing_secret(exporter: InMemorySpanExporter, records: list[dict[str, Any]]) -> None:
