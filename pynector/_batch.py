@@ -375,6 +375,17 @@ class BatchResults(_Engine):
         return self._pulled
 
     @property
+    def done(self) -> bool:
+        """Whether the batch ran to its end (input exhausted, stopped or deadline): every item read
+        then has a result, yielded or still buffered."""
+        return self._finished
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``fail_fast`` or an input error stopped the batch."""
+        return self._stop_cause is not None
+
+    @property
     def yielded(self) -> int:
         """How many ``(index, result)`` pairs have been yielded so far."""
         return self._yielded

@@ -25,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -52,7 +53,14 @@ from ._errors import (
 )
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
-from ._telemetry import AttemptObservation, ClientStatistics, ClientTelemetry, Counters
+from ._telemetry import (
+    AttemptObservation,
+    BatchTally,
+    ClientStatistics,
+    ClientTelemetry,
+    Counters,
+    TraceHider,
+)
 from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
@@ -117,7 +125,10 @@ class Pynector:
             (default, after ``config`` and ``PYNECTOR_TRANSPORT_TYPE``: ``"http"``).
         enable_telemetry: produce spans and log events (default True). Spans are recorded only
             when a real tracer provider exists, events only when loguru has a handler and
-            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks.
+            ``pynector`` is enabled; otherwise the cost is a couple of attribute checks. ``False``
+            means no telemetry work at all: no spans, no events, and the caller's trace context is
+            not propagated either (no ``traceparent`` header from this client's requests, even on
+            a transport shared with a client that traces); statistics are still counted.
         config: a mapping of :class:`ClientConfig` keys (``timeout``, ``max_concurrency``,
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
@@ -162,10 +173,13 @@ class Pynector:
         self._connect_lock = trio.Lock()
         self._counters = Counters()
         self._telemetry: ClientTelemetry | None = None
+        inner = self._transport
+        hooks: Any = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
-            inner = self._transport
-            hooks = inner.inner if isinstance(inner, SerializedTransport) else inner
             self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
+        elif getattr(hooks, "propagate_trace_context", None) is True:
+            # False means no telemetry work at all: not even the caller's span is propagated.
+            self._telemetry = TraceHider()
         self._rate_limiter = (
             None
             if self.config.max_per_second is None
@@ -337,8 +351,9 @@ class Pynector:
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
-    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]]:
-        """Validate the batch arguments shared by both batch forms and build the per-item call."""
+    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
+        """Validate the batch arguments shared by both batch forms; build the per-item call and the
+        :class:`BatchTally` it counts into (started by the caller)."""
         concurrency = (
             self.config.max_concurrency if max_concurrency is None else validate_concurrency(max_concurrency)
         )
@@ -357,8 +372,19 @@ class Pynector:
         default_timeout = self.config.timeout
         shared = options or _NO_OPTIONS
         exchange = self._exchange
+        retrying = self._retrying
+
+        counters = self._counters
+        tally = BatchTally(counters)
+
+        async def acquire(data: Any, merged: Mapping[str, Any]) -> None:
+            assert limiter is not None
+            await limiter.acquire(None if key_of is None else key_of(data, merged))
 
         async def one(pair: tuple[Any, Mapping[str, Any]]) -> Any:
+            tally.started += 1
+            if tally.declared is not None:
+                counters.waiting -= 1
             data, own = pair
             item_timeout = default_timeout
             merged = shared
@@ -367,19 +393,26 @@ class Pynector:
                 requested = merged.pop("timeout", None)
                 if requested is not None:
                     item_timeout = requested
-            if limiter is None and policy is None:
-                return await exchange(data, item_timeout, merged)
+            try:
+                if limiter is None:
+                    if policy is None:
+                        result = await exchange(data, item_timeout, merged)
+                    else:
+                        result = await retrying(policy, data, item_timeout, merged, None)
+                elif policy is None:
+                    await acquire(data, merged)
+                    result = await exchange(data, item_timeout, merged)
+                else:
+                    result = await retrying(
+                        policy, data, item_timeout, merged, partial(acquire, data, merged)
+                    )
+            except Exception as exc:
+                tally.item_failed(exc)
+                raise
+            tally.finished += 1
+            return result
 
-            async def attempt(number: int) -> Any:
-                if limiter is not None:
-                    await limiter.acquire(None if key_of is None else key_of(data, merged))
-                return await exchange(data, item_timeout, merged)
-
-            if policy is None:
-                return await attempt(1)
-            return await call_with_retry(policy, attempt)
-
-        return concurrency, batch_timeout, one
+        return concurrency, batch_timeout, one, tally
 
     async def batch_request(
         self,
@@ -432,59 +465,35 @@ class Pynector:
             pynector.BatchInputError: iterating *requests* raised (nothing was sent).
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
-        concurrency, batch_timeout, one = self._batch_setup(
+        concurrency, batch_timeout, one, tally = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, pair in enumerate(items):
             check_batch_pair(position, pair)
         await self._ensure_connected()
-        counters = self._counters
-        started = finished = 0
-
-        async def counted(pair: tuple[Any, Mapping[str, Any]]) -> Any:
-            nonlocal started, finished
-            started += 1
-            counters.waiting -= 1
-            try:
-                result = await one(pair)
-            except Exception:
-                finished += 1
-                raise
-            finished += 1
-            return result
-
-        observed = None if self._telemetry is None else self._telemetry.start_batch(len(items), concurrency)
-        counters.waiting += len(items)
+        tally.start(self._telemetry, len(items), concurrency)
         try:
             results = await run_ordered(
                 items,
                 len(items),
-                counted,
+                one,
                 max_concurrency=concurrency,
                 timeout=batch_timeout,
                 fail_fast=fail_fast,
             )
         except BaseException as exc:
-            if observed is not None:
-                observed.batch_finished(None, exc)
+            tally.finish(len(items), False, False, exc)
             raise
-        finally:
-            counters.waiting -= len(items) - started
-        # Slots cut by the batch deadline were cancelled, not failed: count them as timed out (slots
-        # cut by fail_fast hold BatchCancelledError instead).
-        unfinished = len(items) - finished
-        if unfinished:
-            cut = sum(isinstance(result, BatchCancelledError) for result in results) if fail_fast else 0
-            counters.timed_out += unfinished - cut
         error = None
         if raise_on_error:
             error = next(
                 (r for r in results if isinstance(r, Exception) and not isinstance(r, BatchCancelledError)),
                 None,
             )
-        if observed is not None:
-            observed.batch_finished(results, error)
+        # Slots the engine cut off hold BatchCancelledError after a stop, TimeoutError after the deadline.
+        stopped = fail_fast and any(isinstance(result, BatchCancelledError) for result in results)
+        tally.finish(len(items), True, stopped, error)
         if error is not None:
             raise error
         return results
@@ -540,22 +549,40 @@ class Pynector:
                 the ``async for``, after the results already finished).
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
-        concurrency, batch_timeout, one = self._batch_setup(
+        concurrency, batch_timeout, one, tally = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
         await self._ensure_connected()
-        async with open_batch_stream(
-            requests,
-            one,
-            max_concurrency=concurrency,
-            timeout=batch_timeout,
-            ordered=ordered,
-            fail_fast=fail_fast,
-            check=check_batch_pair,
-        ) as results:
-            yield results
+        tally.start(self._telemetry, None, concurrency)
+        results: BatchResults | None = None
+        ran_out = False  # whether the engine had ended by itself when the caller's block exited
+        try:
+            async with open_batch_stream(
+                requests,
+                one,
+                max_concurrency=concurrency,
+                timeout=batch_timeout,
+                ordered=ordered,
+                fail_fast=fail_fast,
+                check=check_batch_pair,
+            ) as results:
+                # The workers copied the context (batch span included) when they were spawned; the
+                # caller's block is not part of the batch.
+                tally.leave_context()
+                try:
+                    yield results
+                finally:
+                    ran_out = results.done  # else leaving cancels the items in flight
+        except BaseException as exc:
+            if results is None:
+                tally.finish(0, False, False, exc)
+            else:
+                tally.finish(results.pulled, ran_out, results.stopped, exc)
+            raise
+        assert results is not None
+        tally.finish(results.pulled, ran_out, results.stopped, None)
 
     async def request_with_retry(
         self,
@@ -595,9 +622,22 @@ class Pynector:
                 retry = dataclasses.replace(retry, retry_statuses=frozenset(statuses))
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
-        attempt_timeout = self._timeout_for(timeout)
+        return await self._retrying(retry, data, self._timeout_for(timeout), options, None)
+
+    async def _retrying(
+        self,
+        policy: RetryPolicy,
+        data: Any,
+        attempt_timeout: float | None,
+        options: Mapping[str, Any],
+        before_attempt: Callable[[], Awaitable[None]] | None,
+    ) -> Any:
+        """Attempts of one request under *policy*: the one retry loop of ``request_with_retry`` and of
+        batch items with ``retry=``, with its statistics (retried, waiting during backoff, timed out)
+        and telemetry (``pynector.retry`` span, retry events, ``http.request.resend_count``).
+        *before_attempt* (a batch's rate limiter) is awaited before each attempt."""
         counters = self._counters
-        observed = None if self._telemetry is None else self._telemetry.start_retry(retry.max_retries)
+        observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
         attempts = 0
         sleeping = False
 
@@ -609,6 +649,8 @@ class Pynector:
             if sleeping:
                 sleeping = False
                 counters.waiting -= 1
+            if before_attempt is not None:
+                await before_attempt()
             running = True
             try:
                 result = await self._exchange(data, attempt_timeout, options, number - 1)
@@ -628,7 +670,7 @@ class Pynector:
                 observed.retrying(number, exc, wait)
 
         try:
-            result = await call_with_retry(retry, attempt, on_retry=on_retry)
+            result = await call_with_retry(policy, attempt, on_retry=on_retry)
         except BaseException as exc:
             if running and isinstance(exc, TimeoutError):
                 counters.timed_out += 1
@@ -649,7 +691,9 @@ class Pynector:
         Delegates to the transport's ``stream(data, **options)`` async context manager (HTTP responses
         whose body is read incrementally, SDK token streams...). *timeout* (default: the client's
         ``timeout``) bounds the whole block, including the time spent consuming the stream. Leaving
-        the block, normally or not, releases the transport's resources.
+        the block, normally or not, releases the transport's resources. The stream is one attempt
+        for telemetry and :meth:`statistics`: in flight until the block exits, then completed, or
+        failed when the block ends with an exception (cancellation is neither).
 
         Raises:
             pynector.ConfigurationError: the transport does not support streaming.
@@ -662,14 +706,48 @@ class Pynector:
             raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
         limit = self._timeout_for(timeout)
         scope = trio.CancelScope() if limit is None else trio.fail_after(limit)
+        telemetry = self._telemetry
+        observed = None if telemetry is None else telemetry.start_attempt(data, options, 0)
+        counters = self._counters
+        counters.in_flight += 1
+        opened = False
         try:
             with scope:
                 async with open_stream(data, **options) as response:
+                    opened = True
+                    if observed is not None:
+                        observed.leave_context()  # the request (and its traceparent) is built
                     yield response
         except trio.TooSlowError as exc:
-            raise TimeoutError(
+            error = TimeoutError(
                 f"stream through {self._transport_name} transport timed out after {limit:g}s"
-            ) from exc
+            )
+            self._attempt_failed(observed, error)
+            raise error from exc
+        except PynectorError as exc:
+            self._attempt_failed(observed, exc)
+            raise
+        except Exception as exc:
+            # Opening failed with a builtin error: map it. An error from the caller's block (or from
+            # reading the stream) ends the attempt as failed but is re-raised as it is.
+            mapped = (
+                None
+                if opened
+                else map_builtin_exception(exc, f"stream through {self._transport_name} transport")
+            )
+            self._attempt_failed(observed, exc if mapped is None else mapped)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        except BaseException as exc:  # trio.Cancelled, GeneratorExit, KeyboardInterrupt: not failures
+            counters.in_flight -= 1
+            if observed is not None:
+                observed.cancelled(exc)
+            raise
+        counters.in_flight -= 1
+        counters.completed += 1
+        if observed is not None:
+            observed.succeeded(response)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -293,7 +293,25 @@ def _check_size(payload: bytes, limit: int) -> None:
         raise SerializationError(f"payload of {len(payload)} bytes is above max_frame_size={limit}")
 
 
-class LineFraming:
+class _SizedFraming:
+    """What the three framings share: a size limit, a decoder class, a repr."""
+
+    name: str
+    one_exchange_per_connection = False
+    _decoder: type[LineDecoder | LengthPrefixDecoder | RawDecoder]
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self.max_frame_size = max_frame_size
+
+    def decoder(self) -> FrameDecoder:
+        """A fresh decoder for one direction of one connection."""
+        return self._decoder(self.max_frame_size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_frame_size={self.max_frame_size})"
+
+
+class LineFraming(_SizedFraming):
     """Newline-delimited frames (``payload + b"\\n"``), for JSON lines and text protocols.
 
     Args:
@@ -301,10 +319,7 @@ class LineFraming:
     """
 
     name = "line"
-    one_exchange_per_connection = False
-
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self.max_frame_size = max_frame_size
+    _decoder = LineDecoder
 
     def encode(self, payload: bytes) -> bytes:
         """Return ``payload + b"\\n"``.
@@ -325,14 +340,8 @@ class LineFraming:
                     )
         return payload + b"\n"
 
-    def decoder(self) -> LineDecoder:
-        return LineDecoder(self.max_frame_size)
 
-    def __repr__(self) -> str:
-        return f"LineFraming(max_frame_size={self.max_frame_size})"
-
-
-class LengthPrefixFraming:
+class LengthPrefixFraming(_SizedFraming):
     """Frames made of a 4-byte big-endian payload length and the payload; any bytes can be sent.
 
     Args:
@@ -340,10 +349,7 @@ class LengthPrefixFraming:
     """
 
     name = "length"
-    one_exchange_per_connection = False
-
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self.max_frame_size = max_frame_size
+    _decoder = LengthPrefixDecoder
 
     def encode(self, payload: bytes) -> bytes:
         """Return the length prefix followed by *payload*.
@@ -355,14 +361,8 @@ class LengthPrefixFraming:
         _check_size(payload, self.max_frame_size)
         return _HEADER.pack(len(payload)) + payload
 
-    def decoder(self) -> LengthPrefixDecoder:
-        return LengthPrefixDecoder(self.max_frame_size)
 
-    def __repr__(self) -> str:
-        return f"LengthPrefixFraming(max_frame_size={self.max_frame_size})"
-
-
-class RawFraming:
+class RawFraming(_SizedFraming):
     """One exchange per connection: the payload, then EOF.
 
     Args:
@@ -371,9 +371,7 @@ class RawFraming:
 
     name = "raw"
     one_exchange_per_connection = True
-
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self.max_frame_size = max_frame_size
+    _decoder = RawDecoder
 
     def encode(self, payload: bytes) -> bytes:
         """Return *payload* unchanged.
@@ -384,12 +382,6 @@ class RawFraming:
         payload = _as_bytes(payload)
         _check_size(payload, self.max_frame_size)
         return payload
-
-    def decoder(self) -> RawDecoder:
-        return RawDecoder(self.max_frame_size)
-
-    def __repr__(self) -> str:
-        return f"RawFraming(max_frame_size={self.max_frame_size})"
 
 
 _FRAMINGS: dict[str, type[LineFraming | LengthPrefixFraming | RawFraming]] = {

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from telemetry_helpers import in_memory_tracing, reset_global_telemetry
 
 # CI machines are small (2 cores): keep property tests thorough but bounded, and never flaky on time.
 settings.register_profile(
@@ -22,3 +26,18 @@ HTTP_ENGINES = ["http", "httpx"]
 def http_engine(request: pytest.FixtureRequest) -> str:
     """The ``transport_type`` of the HTTP engine under test."""
     return str(request.param)
+
+
+@pytest.fixture
+def clean_telemetry_globals() -> Iterator[None]:
+    """OpenTelemetry's global provider and propagator reset before and after the test."""
+    reset_global_telemetry()
+    yield
+    reset_global_telemetry()
+
+
+@pytest.fixture
+def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """An SDK tracer provider with an in-memory exporter: ``(provider, exporter)``."""
+    with in_memory_tracing() as pair:
+        yield pair

@@ -45,7 +45,7 @@ async def fault_scenario(
             healthy = await client.request({"url": "/healthy"})  # I4
             assert b"healthy" == healthy.content
         with trio.fail_after(5):  # I3: the server sees every connection end
-            await server.wait_idle()
+            await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()  # I2
 

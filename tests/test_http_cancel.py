@@ -66,7 +66,7 @@ async def test_cancellation_sweep(http_engine: str, autojump_clock: trio.testing
                 with trio.fail_after(5):
                     assert b"ok" == (await client.request("/healthy")).content
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
     assert {"cancelled", "completed"} == set(outcomes)  # the sweep reached both ends

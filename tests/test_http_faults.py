@@ -371,7 +371,7 @@ async def test_close_while_requests_in_flight(http_engine: str) -> None:
         with pytest.raises(pynector.ClientClosedError):
             await client.request({"url": "/after"})
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
     assert [pynector.ClientClosedError] * 3 == [type(o) for o in outcomes]

@@ -194,7 +194,7 @@ async def test_cancellation_during_a_retry_wait(
             assert scope.cancelled_caught
             assert 2 == pytest.approx(trio.current_time() - start, abs=0.01)
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
     assert 1 == script.attempts

@@ -25,7 +25,7 @@ async def test_started_with_nursery_start_and_keep_alive() -> None:
                 assert {"p": path} == (await client.request(path)).json()
         assert ["/a", "/b"] == [r.path for r in server.requests]
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         assert (1, 1) == (server.connections_accepted, server.connections_closed)
         nursery.cancel_scope.cancel()
 

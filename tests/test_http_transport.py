@@ -231,7 +231,7 @@ async def test_streaming(http_engine: str) -> None:
             with pytest.raises(pynector.ReadError):  # the body cannot be read after the block
                 await unread.aread()
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
 
 
 async def test_stream_cancelled_mid_body_releases_the_connection(http_engine: str) -> None:
@@ -275,7 +275,7 @@ async def test_client_disconnect_closes_connections(http_engine: str) -> None:
         async with pynector.Pynector(transport_type=http_engine, base_url=server.url) as client:
             await client.batch_request([("/a", {}), ("/b", {}), ("/c", {})], max_concurrency=3)
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
         assert baseline == tasks_living()
 
@@ -430,5 +430,5 @@ async def test_close_aborts_an_open_stream(http_engine: str) -> None:
                 nursery.start_soon(read_forever)
                 await trio.testing.wait_all_tasks_blocked()
                 await client.aclose()
-            await server.wait_idle()
+            await server.wait_all_closed()
     assert [pynector.ClientClosedError] == [type(f) for f in failures]

@@ -617,5 +617,7 @@ def test_telemetry_hooks_describe_the_peer_not_the_payload() -> None:
         "pynector.framing": "length",
         "server.address": "127.0.0.1",
         "server.port": 9000,
+        "pynector.request.size": 14,
     }
     assert expected == dict(transport.span_attributes(b"secret-payload", {}))
+    assert {"pynector.response.size": 2} == dict(transport.response_span_attributes(b"ok"))

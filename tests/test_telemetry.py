@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -18,25 +18,13 @@ from telemetry_helpers import (
     captured_logs,
     everything_recorded,
     in_memory_tracing,
-    reset_global_telemetry,
     spans_named,
 )
 
 import pynector
 from pynector._telemetry import inject_trace_context
 
-
-@pytest.fixture(autouse=True)
-def _clean_globals() -> Iterator[None]:
-    reset_global_telemetry()
-    yield
-    reset_global_telemetry()
-
-
-@pytest.fixture
-def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    with in_memory_tracing() as pair:
-        yield pair
+pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
 
 def echo(data: Any, **options: Any) -> Any:

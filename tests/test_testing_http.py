@@ -201,7 +201,7 @@ async def test_streamed_body_is_sent_as_produced_on_trios_clock(
                     seen.append((trio.current_time() - start, chunk))
             assert "chunked" == response.headers["transfer-encoding"]
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
     assert [(1.0, b"data: 0\n\n"), (2.0, b"data: 1\n\n"), (3.0, b"data: 2\n\n")] == seen
 
 
@@ -221,7 +221,7 @@ async def test_handler_can_hang_up_mid_stream() -> None:
             with pytest.raises(pynector.ReadError):
                 await client.request({"url": "/"})
         with trio.fail_after(5):
-            await server.wait_idle()
+            await server.wait_all_closed()
         assert 1 == server.connections_accepted
 
 
@@ -245,7 +245,7 @@ async def test_stalled_stream_ends_when_the_client_goes_away(autojump_clock: tri
                 await client.request({"url": "/"})
         with trio.fail_after(5):
             await finished.wait()
-            await server.wait_idle()
+            await server.wait_all_closed()
 
 
 async def test_failing_body_iterator_is_recorded_and_cuts_the_response() -> None:

@@ -98,7 +98,7 @@ def test_server_fixture_serves_in_the_tests_nursery(suite: pytest.Pytester) -> N
                 response = await client.request({"url": "/hello"})
             assert {"path": "/hello"} == response.json()
             with trio.fail_after(5):
-                await server.wait_idle()
+                await server.wait_all_closed()
             assert (1, 1) == (server.connections_accepted, server.connections_closed)
             assert ["/hello"] == [r.path for r in server.requests]
 

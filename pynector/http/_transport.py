@@ -136,6 +136,17 @@ class _Prepared:
         return self.wire_request
 
 
+def _with_trace_context(prepared: _Prepared) -> _Prepared:
+    """*prepared* plus the current trace context's headers, unless it already names a traceparent."""
+    if any(name.lower() == "traceparent" for name, _ in prepared.headers):
+        return prepared
+    carrier: dict[str, str] = {}
+    inject_trace_context(carrier)  # the client's attempt span is current here
+    if not carrier:
+        return prepared
+    return replace(prepared, headers=prepared.headers + tuple(carrier.items()))
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
     return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
 
@@ -174,6 +185,8 @@ class HTTPTransport:
         raise_for_status: raise :class:`pynector.HTTPStatusError` for 4xx/5xx (default True; a
             request can override it).
         secret_headers: more header names to treat as credentials (redacted, stripped on redirects).
+        propagate_trace_context: inject W3C ``traceparent`` for the current span (default True).
+            ``Pynector(enable_telemetry=False)`` turns it off on the transport it creates.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option.
@@ -191,6 +204,7 @@ class HTTPTransport:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         raise_for_status: bool = True,
         secret_headers: Iterable[str] = (),
+        propagate_trace_context: bool = True,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -226,6 +240,8 @@ class HTTPTransport:
             else validate_count(max_response_bytes, "max_response_bytes", 1)
         )
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
+        #: Whether requests carry the current span's trace context (``traceparent``...).
+        self.propagate_trace_context = _check_bool(propagate_trace_context, "propagate_trace_context")
         self._resolved: dict[str, httpx.URL] = {}
         self._simple: dict[tuple[object, ...], _Prepared] = {}
         self._exchanges: set[trio.CancelScope] = set()
@@ -527,29 +543,28 @@ class HTTPTransport:
             raise ClientClosedError("HTTP transport is closed")
         # Fast path for the most common request, a dict of only method/url/path strings with no
         # per-request options: its _Prepared depends on nothing else but this transport's fixed
-        # settings, so it is built (and validated) once and reused. A trace context to inject
-        # makes every request different: those take the full path.
-        simple_key: tuple[object, ...] | None = None
+        # settings, so it is built (and validated) once and reused. A trace context to propagate is
+        # added to a copy of the cached one (``replace`` re-derives the wire request).
         if not options and type(data) is dict and _SIMPLE_KEYS.issuperset(data):
             method, url, path = data.get("method"), data.get("url"), data.get("path")
             if (
                 (method is None or type(method) is str)
                 and (url is None or type(url) is str)
                 and (path is None or type(path) is str)
-                and not otel_trace.get_current_span().get_span_context().is_valid
             ):
                 simple_key = (method, url, path)
-                cached = self._simple.get(simple_key)
-                if cached is not None:
-                    return cached
-        prepared = self._prepare_uncached(data, options)
-        if simple_key is not None:
-            if len(self._simple) >= _URL_CACHE_SIZE:
-                self._simple.clear()
-            self._simple[simple_key] = prepared
-        return prepared
+                prepared = self._simple.get(simple_key)
+                if prepared is None:
+                    prepared = self._prepare_uncached(data, options, inject=False)
+                    if len(self._simple) >= _URL_CACHE_SIZE:
+                        self._simple.clear()
+                    self._simple[simple_key] = prepared
+                if self.propagate_trace_context and otel_trace.get_current_span().get_span_context().is_valid:
+                    prepared = _with_trace_context(prepared)
+                return prepared
+        return self._prepare_uncached(data, options)
 
-    def _prepare_uncached(self, data: Any, options: Mapping[str, Any]) -> _Prepared:
+    def _prepare_uncached(self, data: Any, options: Mapping[str, Any], inject: bool = True) -> _Prepared:
         unknown_options = set(options) - _OPTION_KEYS
         if unknown_options:
             raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")
@@ -583,7 +598,12 @@ class HTTPTransport:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
             headers.append(("Accept-Encoding", "gzip, deflate"))
-        if "traceparent" not in present and otel_trace.get_current_span().get_span_context().is_valid:
+        if (
+            inject
+            and self.propagate_trace_context
+            and "traceparent" not in present
+            and otel_trace.get_current_span().get_span_context().is_valid
+        ):
             carrier: dict[str, str] = {}
             inject_trace_context(carrier)  # the client's attempt span is current here
             headers.extend(carrier.items())

@@ -30,7 +30,7 @@ stream that stalls (``await conn.wait_client_close()``) or hangs up mid-body (``
 The handler can be swapped while the server runs (``server.handler = ...``), which is how the
 ``pynector_http_server`` pytest fixture is scripted.
 
-The server counts connections accepted and closed; ``await server.wait_idle()`` returns once every
+The server counts connections accepted and closed; ``await server.wait_all_closed()`` returns once every
 accepted connection was closed, which is how tests check that the client released its sockets.
 A handler that raises gets a 500 answer and its exception is kept in ``server.handler_errors`` (a
 streamed body whose iterator raises has its connection closed mid-body, the exception kept there too).
@@ -52,6 +52,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import h11
 import trio
+
+from ._counting import ConnectionCounter
 
 __all__ = [
     "HTTPRequest",
@@ -200,7 +202,7 @@ Handler = Callable[[HTTPRequest, ServerConnection], "HTTPResponse | Awaitable[HT
 
 
 @dataclass
-class HTTPServer:
+class HTTPServer(ConnectionCounter):
     """A running loopback server (returned by ``nursery.start(serve_http, handler)``).
 
     Attributes:
@@ -222,29 +224,12 @@ class HTTPServer:
     handler: Handler | None = None
     check_handler_errors_on_teardown: bool = True
     requests: list[HTTPRequest] = field(default_factory=list)
-    connections_accepted: int = 0
-    connections_closed: int = 0
     handler_errors: list[BaseException] = field(default_factory=list)
-    _changed: trio.Event = field(default_factory=trio.Event, repr=False)
 
     @property
     def url(self) -> str:
         """``"http://127.0.0.1:<port>"``."""
         return f"{self.scheme}://{self.host}:{self.port}"
-
-    @property
-    def open_connections(self) -> int:
-        """Connections accepted and not yet closed."""
-        return self.connections_accepted - self.connections_closed
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_idle(self) -> None:
-        """Block until every accepted connection has been closed (wrap it in a trio timeout)."""
-        while self.open_connections:
-            await self._changed.wait()
 
 
 async def _call(handler: Handler, request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:

@@ -24,13 +24,14 @@ import socket as _stdlib_socket
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NoReturn
 
 import trio
 
 from ..framing import FramedStream, Framing, make_framing, serve_frames
+from ._counting import ConnectionCounter
 
 __all__ = [
     "StreamAction",
@@ -71,7 +72,7 @@ StreamHandler = Callable[[bytes], Any] | Callable[[bytes], Awaitable[Any]]
 
 
 @dataclass(eq=False)
-class StreamServer:
+class StreamServer(ConnectionCounter):
     """A running loopback server: where it listens and what it has seen.
 
     Attributes:
@@ -85,11 +86,8 @@ class StreamServer:
 
     address: tuple[str, int] | str
     framing: Framing
-    connections_accepted: int = 0
-    connections_closed: int = 0
     requests: int = 0
     handler_errors: int = 0
-    _changed: trio.Event = field(default_factory=trio.Event, repr=False)
 
     @property
     def host(self) -> str:
@@ -102,20 +100,6 @@ class StreamServer:
         """The port of a TCP server."""
         assert isinstance(self.address, tuple)
         return self.address[1]
-
-    @property
-    def open_connections(self) -> int:
-        """Connections accepted and not yet closed."""
-        return self.connections_accepted - self.connections_closed
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_all_closed(self) -> None:
-        """Block until every accepted connection has been closed."""
-        while self.open_connections:
-            await self._changed.wait()
 
 
 def _reset(stream: trio.abc.Stream) -> None:

@@ -40,6 +40,7 @@ import inspect
 import math
 import os
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -569,6 +570,49 @@ class SDKTransport:
         if client is not None:
             with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
                 await client.close()
+
+    # --- telemetry hooks (pynector.transport.TracedTransport), GenAI semantic conventions -------
+
+    def _model_of(self, data: Any, options: Mapping[str, Any]) -> str | None:
+        model = data.get("model") if isinstance(data, Mapping) else None
+        model = model or options.get("model") or self.defaults.get("model")
+        return model if isinstance(model, str) else None
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """``"chat <model>"`` (GenAI semantic conventions), or ``"chat"`` without a model."""
+        model = self._model_of(data, options)
+        return "chat" if model is None else f"chat {model}"
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str | int]:
+        """``gen_ai.operation.name``, ``gen_ai.system``, ``gen_ai.request.model`` and, with a
+        ``base_url``, ``server.address``/``server.port``; never the prompt or the key."""
+        attributes: dict[str, str | int] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": self._provider.name,
+        }
+        model = self._model_of(data, options)
+        if model is not None:
+            attributes["gen_ai.request.model"] = model
+        if self._base_url is not None:
+            try:
+                parts = urllib.parse.urlsplit(self._base_url)
+                host, port = parts.hostname, parts.port
+            except ValueError:
+                host = port = None
+            if host:
+                attributes["server.address"] = host
+                attributes["server.port"] = port or (443 if parts.scheme == "https" else 80)
+        return attributes
+
+    def response_span_attributes(self, response: Any) -> Mapping[str, int]:
+        """Token usage (``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``) when reported."""
+        usage = Usage.of(response)
+        if not (usage.input_tokens or usage.output_tokens):
+            return {}
+        return {
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+        }
 
     def _call_args(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """The SDK call's arguments, and whether the request was a prompt (text reply)."""

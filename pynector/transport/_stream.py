@@ -201,8 +201,17 @@ class StreamTransport:
         return f"{self.name} exchange"
 
     def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str | int]:
-        """The peer (``server.address``, ``server.port``), transport and framing; never the payload."""
+        """The peer (``server.address``, ``server.port``), transport and framing, and the payload's
+        size in bytes (``pynector.request.size``, for bytes payloads); never the payload."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return {**self.peer_attributes, "pynector.request.size": memoryview(data).nbytes}
         return self.peer_attributes
+
+    def response_span_attributes(self, response: Any) -> Mapping[str, int]:
+        """The reply's size in bytes (``pynector.response.size``), for bytes replies."""
+        if isinstance(response, (bytes, bytearray, memoryview)):
+            return {"pynector.response.size": memoryview(response).nbytes}
+        return {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
