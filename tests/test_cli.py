@@ -595,7 +595,7 @@ async def test_sigint_stops_cleanly_with_complete_lines(target: Target, tmp_path
             nursery.start_soon(drain, proc.stdout, output)
             nursery.start_soon(drain, proc.stderr, errors)
         returncode = await proc.wait()
-        await target.server.wait_idle()
+        await target.server.wait_all_closed()
     assert 130 == returncode, errors
     assert output.endswith(b"\n")
     records = [json.loads(line) for line in output.splitlines()]
