@@ -85,3 +85,14 @@ def test_public_classes_show_their_public_module() -> None:
     """Tracebacks and reprs show pynector.X, not the private module."""
     assert pynector.Pynector.__module__ == "pynector"
     assert pynector.TimeoutError.__module__ == "pynector"
+
+
+def test_import_is_light() -> None:
+    """`import pynector` loads no optional or heavy package: SDKs, the OTel SDK, httpx, test tools."""
+    import subprocess
+    import sys
+
+    heavy = ["openai", "anthropic", "opentelemetry.sdk", "httpx", "pytest", "trio.testing", "rich"]
+    code = f"import sys, pynector; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "[]" == out.stdout.strip()

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
-import trio.testing
 
 from .._batch import collapse_group
 from .._errors import ConfigurationError
@@ -158,7 +157,10 @@ class FramedMemoryTransport(StreamTransport):
     async def _open_connection(self, key: None) -> FramedStream:
         if self._closed:
             raise closed_error(self.name)
-        near, far = trio.testing.memory_stream_pair()
+        # Imported here: trio.testing is heavy (it can pull in pytest) and only framed memory needs it.
+        from trio.testing import memory_stream_pair
+
+        near, far = memory_stream_pair()
         return _MemoryConnection(near, FramedStream(far, self.framing, label="memory client"), self)
 
     async def _round_trip(self, framed: FramedStream, encoded: bytes) -> bytes | None:
