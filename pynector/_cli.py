@@ -671,9 +671,16 @@ class _RecordingTransport:
     """Delegates to the real transport, counting and timing each item's attempts (module docstring)."""
 
     def __init__(
-        self, inner: Any, *, check_status: bool, retry_statuses: frozenset[int], max_retries: int
+        self,
+        inner: Any,
+        *,
+        name: str,
+        check_status: bool,
+        retry_statuses: frozenset[int],
+        max_retries: int,
     ) -> None:
         self.inner = inner
+        self.name = name  # what the client calls this transport in messages, logs and spans
         self._check_status = check_status
         self._retry_statuses = retry_statuses
         self._max_retries = max_retries
@@ -1102,6 +1109,7 @@ async def run_batch(
     inner = registry.create_transport(settings.transport_type, **settings.transport_options)
     transport = _RecordingTransport(
         inner,
+        name=settings.transport_type,
         check_status=settings.check_status,
         retry_statuses=settings.retry_on,
         max_retries=settings.retries,

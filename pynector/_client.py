@@ -160,7 +160,8 @@ class Pynector:
                 )
             self._transport: Transport = adapt_transport(transport)
             self._owns_transport = False
-            self._transport_name = type(transport).__name__
+            name = getattr(transport, "name", None)
+            self._transport_name = name if isinstance(name, str) and name else type(transport).__name__
         else:
             registry = get_transport_factory_registry()
             self._transport = adapt_transport(

@@ -264,3 +264,15 @@ async def test_no_task_is_left_after_requests(autojump_clock: trio.abc.Clock) ->
             await client.request(1, timeout=1)
         await client.request(2)
     assert before == tasks_living()
+
+
+async def test_a_transports_name_attribute_names_it_in_messages(autojump_clock: trio.abc.Clock) -> None:
+    """A user transport's `name` is what errors call it (the class name otherwise)."""
+    transport = CountingTransport(delay=5)
+    async with Pynector(transport=transport) as client:
+        with pytest.raises(pynector.TimeoutError, match="through CountingTransport transport"):
+            await client.request(1, timeout=1)
+    transport.name = "inventory"  # type: ignore[attr-defined]
+    async with Pynector(transport=transport) as client:
+        with pytest.raises(pynector.TimeoutError, match="through inventory transport"):
+            await client.request(1, timeout=1)

@@ -35,6 +35,9 @@ class Transport(Protocol):
     have connected the transport already). ``disconnect()`` releases everything and must be idempotent
     and safe to call from a cancelled scope. ``exchange()`` performs one complete request/response
     exchange; concurrent calls must not see each other's data.
+
+    Optionally, a transport has a ``name`` string attribute: the client uses it in error messages, log
+    events and span names (default: the class name).
     """
 
     async def connect(self) -> None:
