@@ -189,10 +189,6 @@ class _Exchange:
         pool = engine._pool
         if engine._closed:
             raise engine._closed_error()
-        # Only a bytes body can be replayed on a fresh connection.
-        replayable = request.method in _IDEMPOTENT and isinstance(
-            request.body, (bytes, bytearray, memoryview)
-        )
         fresh = False
         while True:
             lease = await pool.acquire(request.origin, fresh=fresh)
@@ -205,7 +201,14 @@ class _Exchange:
             except TransportError:
                 self._lease = self._connection = None
                 await pool.release(lease)
-                if lease.reused and not fresh and replayable and not self._received:
+                # Only a bytes body can be replayed on a fresh connection (decided only on failure).
+                if (
+                    lease.reused
+                    and not fresh
+                    and not self._received
+                    and request.method in _IDEMPOTENT
+                    and isinstance(request.body, (bytes, bytearray, memoryview))
+                ):
                     fresh = True  # the server closed the idle connection under us: once more, anew
                     continue
                 raise
