@@ -238,14 +238,23 @@ class BodyReader:
     async def read_all(self) -> bytes:
         """Read and return the rest of the decoded body."""
         if self._identity:
-            # Straight from the identity path (no trip through __anext__ for every chunk).
+            # Straight from the raw iterator (no coroutine of ours per chunk, and ``async for`` ends
+            # on StopAsyncIteration without a Python-level handler); same size cap as _next_identity.
+            if self._eof:
+                return b""
             chunks = []
-            while not self._eof:
-                try:
-                    chunks.append(await self._next_identity())
-                except StopAsyncIteration:
-                    break
-            return b"".join(chunks)
+            limit = self._max
+            async for chunk in self._raw:
+                if chunk:
+                    size = len(chunk)
+                    self.raw_bytes += size
+                    self.decoded_bytes += size
+                    if limit is not None and self.raw_bytes > limit:
+                        raise self._too_large("raw")
+                    chunks.append(chunk)
+            self._eof = True
+            # A body that arrived in one piece (the usual small response) is returned as is.
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return b"".join([chunk async for chunk in self])
 
     def iter_raw(self) -> AsyncIterator[bytes]:
