@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test test-scale lint typecheck pytest demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The million-item scale proofs (minutes, not seconds); CI runs them after `make test`. The 10-million
+# item test stays opt-in: `.venv/bin/python -m pytest -m slow`.
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow -k "not ten_million" -s
 
 demo: $(STAMP)
 	$(BIN)/pynector demo

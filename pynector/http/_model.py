@@ -154,6 +154,10 @@ def _decoder_for(content_encoding: str | None) -> _Chain:
     return _Chain(decoders or [_Identity()])
 
 
+#: The decoder of a body without content coding; never fed (BodyReader reads such bodies directly).
+_IDENTITY_CHAIN = _Chain([_Identity()])
+
+
 class BodyReader:
     """Reads a response body from an engine's raw iterator: decoded, bounded, chunk by chunk.
 
@@ -173,10 +177,10 @@ class BodyReader:
         self, raw: AsyncIterator[bytes], content_encoding: str | None, max_bytes: int | None, what: object
     ) -> None:
         self._raw = raw
-        self._decoder = _decoder_for(content_encoding)
         # No content coding (the common case): raw chunks are the body, so __anext__ skips the
-        # decoder chain's generators.
+        # decoder chain's generators (and none is built).
         self._identity = content_encoding is None
+        self._decoder = _IDENTITY_CHAIN if self._identity else _decoder_for(content_encoding)
         self._max = max_bytes
         self._what = what
         self._pending: Iterator[bytes] = iter(())
