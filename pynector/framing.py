@@ -148,20 +148,14 @@ def _truncated(buffered: int) -> ReadError:
     return ReadError(f"connection closed in the middle of a frame ({buffered} bytes of it received)")
 
 
-class LineDecoder:
-    """Splits a byte stream at ``\\n`` (a preceding ``\\r`` is dropped too).
+class _BufferedDecoder:
+    """What the decoders share: a byte buffer and a size limit."""
 
-    Args:
-        max_line_length: the longest line accepted, without its terminator.
-    """
+    __slots__ = ("_buffer", "_max")
 
-    __slots__ = ("_buffer", "_max", "_scanned")
-
-    def __init__(self, max_line_length: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self._max = max_line_length
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self._max = max_frame_size
         self._buffer = bytearray()
-        # Bytes already searched for "\n": each byte is scanned once, however the input is chunked.
-        self._scanned = 0
 
     @property
     def buffered(self) -> int:
@@ -169,6 +163,26 @@ class LineDecoder:
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
+
+    def end_of_input(self) -> bytes | None:
+        if self._buffer:
+            raise _truncated(len(self._buffer))
+        return None
+
+
+class LineDecoder(_BufferedDecoder):
+    """Splits a byte stream at ``\\n`` (a preceding ``\\r`` is dropped too).
+
+    Args:
+        max_line_length: the longest line accepted, without its terminator.
+    """
+
+    __slots__ = ("_scanned",)
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        super().__init__(max_line_length)
+        # Bytes already searched for "\n": each byte is scanned once, however the input is chunked.
+        self._scanned = 0
 
     def next_frame(self) -> bytes | None:
         buffer = self._buffer
@@ -200,30 +214,15 @@ class LineDecoder:
         self._buffer += data
         return self.next_frame()
 
-    def end_of_input(self) -> None:
-        if self._buffer:
-            raise _truncated(len(self._buffer))
 
-
-class LengthPrefixDecoder:
+class LengthPrefixDecoder(_BufferedDecoder):
     """Reads frames made of a 4-byte big-endian length and that many bytes.
 
     Args:
         max_frame_size: the largest payload accepted; a larger announced length is rejected at once.
     """
 
-    __slots__ = ("_buffer", "_max")
-
-    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self._max = max_frame_size
-        self._buffer = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
+    __slots__ = ()
 
     def next_frame(self) -> bytes | None:
         buffer = self._buffer
@@ -249,27 +248,18 @@ class LengthPrefixDecoder:
         self._buffer += data
         return self.next_frame()
 
-    def end_of_input(self) -> None:
-        if self._buffer:
-            raise _truncated(len(self._buffer))
 
-
-class RawDecoder:
+class RawDecoder(_BufferedDecoder):
     """Collects everything until the end of the stream, which is the end of the one frame.
 
     Args:
         max_size: the most bytes accepted before the end of the stream.
     """
 
-    __slots__ = ("_buffer", "_max")
+    __slots__ = ()
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        self._max = max_size
-        self._buffer = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
+        super().__init__(max_size)
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
