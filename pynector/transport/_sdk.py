@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import trio
-from loguru import logger
 
 from .._config import validate_count, validate_timeout
 from .._errors import (
@@ -667,7 +666,6 @@ class SDKTransport:
 
     def _translate(self, exc: Exception) -> Exception:
         mapped = map_sdk_exception(exc, self._provider.call_name, self._api_key)
-        logger.debug("sdk {} call failed: {}", self._provider.name, mapped or type(exc).__name__)
         return exc if mapped is None else mapped
 
     async def exchange(self, data: Any, **options: Any) -> Any:
@@ -689,7 +687,6 @@ class SDKTransport:
         """
         kwargs, prompt = self._call_args(data, options)
         client = self._sdk_client()
-        logger.debug("sdk {} call model={}", self._provider.name, kwargs["model"])
         call = self._start_call(client, kwargs)
         async with self._limiter:
             try:
@@ -716,7 +713,6 @@ class SDKTransport:
         kwargs, _ = self._call_args(data, options)
         self._provider.prepare_stream(kwargs)
         client = self._sdk_client()
-        logger.debug("sdk {} stream model={}", self._provider.name, kwargs["model"])
         call = self._start_call(client, kwargs)
         async with self._limiter:
             try:
