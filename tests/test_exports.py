@@ -96,3 +96,15 @@ def test_import_is_light() -> None:
     code = f"import sys, pynector; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "[]" == out.stdout.strip()
+
+
+def test_public_submodules_export_what_they_list() -> None:
+    """pynector.transport, .http, .message, .framing and .testing: every listed name exists, once."""
+    import importlib
+
+    for name in ("transport", "http", "message", "framing", "testing"):
+        module = importlib.import_module(f"pynector.{name}")
+        listed = module.__all__
+        assert len(set(listed)) == len(listed), name
+        missing = [item for item in listed if not hasattr(module, item)]
+        assert [] == missing, name
