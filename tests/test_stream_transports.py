@@ -376,23 +376,28 @@ async def test_connect_timeout(autojump_clock: Any) -> None:
         listener.close()
 
 
+async def cancel_after_checkpoints(client: pynector.Pynector, steps: int, payloads: list[bytes]) -> None:
+    """Start one request per payload, then cancel them all after *steps* checkpoints."""
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_after() -> None:
+                for _ in range(steps):
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
+
+            for payload in payloads:
+                nursery.start_soon(client.request, payload)
+            nursery.start_soon(cancel_after)
+
+
 async def test_cancellation_sweep(autojump_clock: Any) -> None:
     """Cancelling at every checkpoint of contended exchanges leaks no slot, task or connection."""
     async with running(serve_tcp, scripted) as server:
         baseline = tasks_living()
         async with tcp_client(server, max_connections=2) as client:
             for steps in range(40):
-                with trio.CancelScope() as scope:
-                    async with trio.open_nursery() as nursery:
-
-                        async def cancel_after(n: int = steps) -> None:
-                            for _ in range(n):
-                                await trio.lowlevel.checkpoint()
-                            scope.cancel()
-
-                        for i in range(3):
-                            nursery.start_soon(client.request, b"sleep:0.%d" % i)
-                        nursery.start_soon(cancel_after)
+                await cancel_after_checkpoints(client, steps, [b"sleep:0.%d" % i for i in range(3)])
                 stats = client.transport.statistics()  # type: ignore[attr-defined]
                 assert (0, 0) == (stats.in_use, stats.waiters)
                 assert stats.open <= 2
@@ -590,17 +595,7 @@ async def test_memory_framed_cancellation_sweep() -> None:
         transport_type="memory", handler=handler, framing="line", max_connections=2
     ) as client:
         for steps in range(30):
-            with trio.CancelScope() as scope:
-                async with trio.open_nursery() as nursery:
-
-                    async def cancel_after(n: int = steps) -> None:
-                        for _ in range(n):
-                            await trio.lowlevel.checkpoint()
-                        scope.cancel()
-
-                    for i in range(3):
-                        nursery.start_soon(client.request, b"%d" % i)
-                    nursery.start_soon(cancel_after)
+            await cancel_after_checkpoints(client, steps, [b"%d" % i for i in range(3)])
             stats = client.transport.statistics()  # type: ignore[attr-defined]
             assert (0, 0) == (stats.in_use, stats.waiters)
             assert baseline == tasks_living()

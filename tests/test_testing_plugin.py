@@ -7,14 +7,9 @@ import sys
 import textwrap
 
 import pytest
+from pytester_helpers import INI, run
 
 pytest_plugins = ["pytester"]
-
-INI = """
-[pytest]
-trio_mode = true
-filterwarnings = error
-"""
 
 
 @pytest.fixture
@@ -22,12 +17,6 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester directory configured like a user's trio project."""
     pytester.makeini(INI)
     return pytester
-
-
-def run(suite: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
-    """Write *source* as a test module and run pytest on it in-process."""
-    suite.makepyfile(test_user=textwrap.dedent(source))
-    return suite.runpytest("-p", "no:cacheprovider", *args)
 
 
 def test_fixtures_are_listed_with_their_docs(suite: pytest.Pytester) -> None:
