@@ -562,7 +562,8 @@ async def test_reset_mid_body(nursery: trio.Nursery, engine: NativeEngine) -> No
 
     with pytest.raises(pynector.ReadError) as info:
         await read_all()
-    assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+    # Plain TCP connections read from the socket itself: the cause is the reset, not trio's wrapper.
+    assert isinstance(info.value.__cause__, ConnectionResetError)
     assert "ConnectionResetError" in str(info.value)
     await server.wait_all_closed()
     assert tasks_before == tasks_living()
@@ -577,7 +578,7 @@ async def test_reset_before_response(nursery: trio.Nursery, engine: NativeEngine
         peer.reset()
 
     server = await start(nursery, reset)
-    await check_fault(engine, server, pynector.ReadError, trio.BrokenResourceError, "reading the response")
+    await check_fault(engine, server, pynector.ReadError, ConnectionResetError, "reading the response")
 
 
 async def test_server_closing_an_idle_connection_is_detected(
@@ -963,7 +964,7 @@ async def test_write_failure_is_a_write_error(nursery: trio.Nursery, engine: Nat
     server = await start(nursery, reset_early)
     with pytest.raises(pynector.WriteError) as info:
         await fetch(engine, server.request("POST", body=b"x" * 32_000_000))
-    assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+    assert isinstance(info.value.__cause__, (ConnectionResetError, BrokenPipeError))
     assert "while sending the request" in str(info.value)
     await server.wait_all_closed()
     assert BASELINE == engine.statistics()

@@ -12,8 +12,17 @@ An engine receives a fully validated :class:`WireRequest` (no CR/LF/NUL anywhere
 content-encoded (``aiter_raw``): decoding and size limits belong to the shared layer so that there is
 one implementation of each. An engine maps its own foreign exceptions (OSError, ssl, trio, h11,
 httpx...) to the most specific pynector error at its boundary, with the original as ``__cause__``.
-Total deadlines are not the engine's business: the shared layer wraps the whole exchange in
-``trio.fail_after``.
+Total deadlines are not the engine's business: the shared layer wraps the whole exchange in one
+cancel scope.
+
+Most exchanges want the whole body at once. For them the shared layer calls :meth:`HTTPEngine.fetch`,
+which returns a :class:`WireBody` (head and raw body) in one call. The size cap is the one exception
+to "policies stay out of engines": a raw body must be refused while it arrives, not after it was
+buffered, so ``fetch`` takes the cap and applies the shared layer's two checks
+(:func:`~pynector.http._model.check_declared_length`, :func:`~pynector.http._model.body_too_large`).
+An engine may implement ``fetch`` as :func:`fetch_streamed` (``send`` plus reading ``aiter_raw``); the
+native engine does it in one coroutine over its pool, without the context manager, the response object
+and the body iterator of ``send``, which are a large part of the CPU cost of a small request.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Body", "HTTPEngine", "WireRequest", "WireResponse"]
+from ._model import body_too_large, check_declared_length
+
+__all__ = ["Body", "HTTPEngine", "WireBody", "WireRequest", "WireResponse", "fetch_streamed"]
 
 #: A request body: bytes, or a (sync or async) iterable of byte chunks streamed with chunked encoding
 #: unless a Content-Length header is given.
@@ -59,7 +70,10 @@ class WireRequest:
 
 
 class WireResponse(Protocol):
-    """A response whose status and headers have arrived; the body is read with :meth:`aiter_raw`."""
+    """A response whose status and headers have arrived; the body is read with :meth:`aiter_raw`.
+
+    ``headers`` are ``(name, value)`` pairs in order, names lower-case.
+    """
 
     status_code: int
     reason: str
@@ -69,6 +83,29 @@ class WireResponse(Protocol):
     def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body bytes as received (still content-encoded), chunk by chunk."""
         ...
+
+
+class WireBody:
+    """A whole response: the head of a :class:`WireResponse` plus its raw (still content-encoded) body.
+
+    Attributes:
+        status_code: the HTTP status.
+        reason: the reason phrase (may be empty).
+        http_version: ``"1.1"``, ``"HTTP/2"``... as the engine reports it.
+        headers: ``(name, value)`` pairs in order; names are lower-case.
+        body: the raw body bytes.
+    """
+
+    __slots__ = ("body", "headers", "http_version", "reason", "status_code")
+
+    def __init__(
+        self, status_code: int, reason: str, http_version: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.http_version = http_version
+        self.headers = headers
+        self.body = body
 
 
 class HTTPEngine(Protocol):
@@ -92,3 +129,38 @@ class HTTPEngine(Protocol):
                 are a ``ProtocolError``.
         """
         ...
+
+    async def fetch(self, request: WireRequest, max_bytes: int | None, what: object) -> WireBody:
+        """Send *request* and read the whole raw body: ``send`` and reading ``aiter_raw`` in one call.
+
+        The body is refused before it is read when its ``Content-Length`` passes *max_bytes*
+        (:func:`~pynector.http._model.check_declared_length`), and as soon as the bytes received pass
+        it (:func:`~pynector.http._model.body_too_large`); *what* names the request in those messages.
+        The connection is released before returning, under the same rule as ``send``.
+
+        Raises:
+            pynector.ProtocolError: the body is larger than *max_bytes*.
+            pynector.TransportError: as :meth:`send`, or while reading the body.
+        """
+        ...
+
+
+async def fetch_streamed(
+    engine: HTTPEngine, request: WireRequest, max_bytes: int | None, what: object
+) -> WireBody:
+    """:meth:`HTTPEngine.fetch` written with the engine's ``send`` (for engines without a faster way).
+
+    Raises:
+        As :meth:`HTTPEngine.fetch`.
+    """
+    async with engine.send(request) as response:
+        headers = response.headers
+        check_declared_length(request.method, response.status_code, headers, max_bytes, what)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise body_too_large(what, max_bytes, "raw")
+            chunks.append(chunk)
+    return WireBody(response.status_code, response.reason, response.http_version, headers, b"".join(chunks))

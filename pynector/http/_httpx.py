@@ -36,7 +36,7 @@ from .._errors import (
 )
 from .._httpcommon import classify_httpx_error
 from .._redact import redact_url
-from ._engine import WireRequest
+from ._engine import WireBody, WireRequest, fetch_streamed
 from ._transport import HTTPTransport
 
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
@@ -260,6 +260,16 @@ class HttpxEngine:
         if self._owns_client:
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                 await self._client.aclose()
+
+    async def fetch(self, request: WireRequest, max_bytes: int | None, what: object) -> WireBody:
+        """Send *request* and read its whole raw body (see :meth:`pynector.http.HTTPEngine.fetch`).
+
+        Raises:
+            pynector.ProtocolError: the body is larger than *max_bytes*.
+            pynector.TransportError: (most specific subclass) on any wire failure.
+            pynector.ClientClosedError: the engine was closed.
+        """
+        return await fetch_streamed(self, request, max_bytes, what)
 
     @contextlib.asynccontextmanager
     async def send(self, request: WireRequest) -> AsyncIterator[_HttpxWireResponse]:

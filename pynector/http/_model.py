@@ -22,7 +22,7 @@ import json as _json
 import re
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -45,7 +45,10 @@ __all__ = [
     "Headers",
     "RequestInfo",
     "Response",
+    "body_too_large",
     "build_response",
+    "check_declared_length",
+    "decode_body",
     "parse_retry_after",
     "reject_control_characters",
     "status_error",
@@ -158,6 +161,29 @@ def _decoder_for(content_encoding: str | None) -> _Chain:
 _IDENTITY_CHAIN = _Chain([_Identity()])
 
 
+def body_too_large(what: object, max_bytes: int, kind: str) -> ProtocolError:
+    """The error for a body whose *kind* (``"raw"`` or ``"decoded"``) size passed *max_bytes*."""
+    return ProtocolError(f"response to {what} exceeded max_response_bytes={max_bytes} ({kind} bytes)")
+
+
+def check_declared_length(
+    method: str, status_code: int, headers: list[tuple[str, str]], max_bytes: int | None, what: object
+) -> None:
+    """Refuse a response whose ``Content-Length`` (lower-case *headers*) passes *max_bytes*, before
+    its body is read.
+
+    Raises:
+        pynector.ProtocolError: the declared length is larger than *max_bytes*.
+    """
+    if max_bytes is None or method == "HEAD" or status_code in (204, 304):
+        return
+    for name, value in headers:
+        if name == "content-length" and value.isdigit() and int(value) > max_bytes:
+            raise ProtocolError(
+                f"response to {what} declares {value} bytes, more than max_response_bytes={max_bytes}"
+            )
+
+
 class BodyReader:
     """Reads a response body from an engine's raw iterator: decoded, bounded, chunk by chunk.
 
@@ -192,9 +218,8 @@ class BodyReader:
         return self
 
     def _too_large(self, kind: str) -> ProtocolError:
-        return ProtocolError(
-            f"response to {self._what} exceeded max_response_bytes={self._max} ({kind} bytes)"
-        )
+        assert self._max is not None
+        return body_too_large(self._what, self._max, kind)
 
     async def __anext__(self) -> bytes:
         if self._identity:
@@ -266,6 +291,15 @@ class BodyReader:
         return _RawChunks(self)
 
 
+async def decode_body(raw: bytes, content_encoding: str, max_bytes: int | None, what: object) -> bytes:
+    """Decode a whole raw body, with the same bounded decoders and size cap as :class:`BodyReader`.
+
+    Raises:
+        pynector.ProtocolError: the decoded size passed *max_bytes*, or the body could not be decoded.
+    """
+    return await BodyReader(_once(raw), content_encoding, max_bytes, what).read_all()
+
+
 class _RawChunks:
     """Raw chunks of a :class:`BodyReader` (a class, not an async generator: a caller may stop early,
     and a suspended async generator left to the garbage collector makes trio warn)."""
@@ -308,7 +342,6 @@ class RequestInfo:
     __str__ = __repr__
 
 
-@dataclass(eq=False)
 class Response:
     """An HTTP response.
 
@@ -325,17 +358,59 @@ class Response:
         history: the redirect responses that led here, oldest first.
     """
 
-    status_code: int
-    reason_phrase: str
-    http_version: str
-    headers: httpx.Headers
-    url: str
-    request: RequestInfo
-    elapsed: float = 0.0
-    history: list[Response] = field(default_factory=list)
-    _content: bytes | None = field(default=None, repr=False)
-    _reader: BodyReader | None = field(default=None, repr=False)
-    _closed: bool = field(default=False, repr=False)
+    # A plain slotted class, not a dataclass: the HTTP transport builds one per exchange, and the
+    # header multi-dict (an httpx.Headers, ~3 us) is built only when someone reads ``headers``.
+    __slots__ = (
+        "_closed",
+        "_content",
+        "_header_pairs",
+        "_headers",
+        "_reader",
+        "elapsed",
+        "history",
+        "http_version",
+        "reason_phrase",
+        "request",
+        "status_code",
+        "url",
+    )
+
+    def __init__(
+        self,
+        status_code: int,
+        reason_phrase: str,
+        http_version: str,
+        headers: httpx.Headers | list[tuple[str, str]],
+        url: str,
+        request: RequestInfo,
+        elapsed: float = 0.0,
+        history: list[Response] | None = None,
+        _content: bytes | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.reason_phrase = reason_phrase
+        self.http_version = http_version
+        if isinstance(headers, httpx.Headers):
+            self._headers: httpx.Headers | None = headers
+            self._header_pairs: list[tuple[str, str]] = []
+        else:
+            self._headers = None
+            self._header_pairs = headers
+        self.url = url
+        self.request = request
+        self.elapsed = elapsed
+        self.history: list[Response] = [] if history is None else history
+        self._content = _content
+        self._reader: BodyReader | None = None
+        self._closed = False
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response headers (built on first access)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self._header_pairs)
+        return headers
 
     # -- body --
     @property

@@ -54,12 +54,13 @@ from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, s
 from .._telemetry import Attributes, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
-from ._engine import Body, HTTPEngine, WireRequest
+from ._engine import Body, HTTPEngine, WireRequest, WireResponse
 from ._model import (
     BodyReader,
-    Headers,
     RequestInfo,
     Response,
+    check_declared_length,
+    decode_body,
     header_pairs,
     reject_control_characters,
     status_error,
@@ -145,6 +146,20 @@ def _with_trace_context(prepared: _Prepared) -> _Prepared:
     if not carrier:
         return prepared
     return replace(prepared, headers=prepared.headers + tuple(carrier.items()))
+
+
+def _content_encoding(headers: list[tuple[str, str]]) -> str | None:
+    """The ``Content-Encoding`` of lower-case header pairs (several headers joined, as httpx does)."""
+    found = [value for name, value in headers if name == "content-encoding"]
+    return ", ".join(found) if found else None
+
+
+_HTTP_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
+
+
+def _http_version(version: str) -> str:
+    """``"HTTP/1.1"`` for an engine's ``"1.1"`` (or ``"HTTP/1.1"``)."""
+    return _HTTP_VERSIONS.get(version) or (version if version.startswith("HTTP/") else f"HTTP/{version}")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -431,16 +446,32 @@ class HTTPTransport:
     async def _send(self, prepared: _Prepared, start: float) -> Response:
         current = prepared
         history: list[Response] = []
+        fetch = self.engine.fetch
+        max_bytes = self._max_bytes
         while True:
-            async with self.engine.send(current.wire()) as wire_response:
-                response, reader = self._response(current, wire_response)
-                response._content = await reader.read_all()
-            response.elapsed = trio.current_time() - start
-            following = self._next_hop(current, response, len(history))
-            if following is None:
-                break
-            history.append(response)
-            current = following
+            wire = await fetch(current.wire_request, max_bytes, current)
+            body = wire.body
+            headers = wire.headers
+            encoding = _content_encoding(headers)
+            if encoding is not None:
+                body = await decode_body(body, encoding, max_bytes, current)
+            response = Response(
+                wire.status_code,
+                wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
+                _http_version(wire.http_version),
+                headers,
+                current.url_text,
+                current.request_info,
+                trio.current_time() - start,
+                _content=body,
+            )
+            if current.follow_redirects:
+                following = self._next_hop(current, response, len(history))
+                if following is not None:
+                    history.append(response)
+                    current = following
+                    continue
+            break
         response.history = history
         if current.raise_for_status and response.status_code >= 400:
             raise status_error(response)
@@ -471,28 +502,19 @@ class HTTPTransport:
             raise status_error(response)
         return response
 
-    def _response(self, prepared: _Prepared, wire: Any) -> tuple[Response, BodyReader]:
-        headers = Headers(wire.headers)
-        has_body = prepared.method != "HEAD" and wire.status_code not in (204, 304)
-        if self._max_bytes is not None and has_body:
-            declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_bytes:
-                raise ProtocolError(
-                    f"response to {prepared.described} declares {declared} bytes, more than "
-                    f"max_response_bytes={self._max_bytes}"
-                )
-        url = prepared.url_text
+    def _response(self, prepared: _Prepared, wire: WireResponse) -> tuple[Response, BodyReader]:
+        """The response to a streamed request, and the reader of its body."""
+        headers = wire.headers
+        check_declared_length(prepared.method, wire.status_code, headers, self._max_bytes, prepared)
         response = Response(
-            status_code=wire.status_code,
-            reason_phrase=wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
-            http_version=wire.http_version
-            if wire.http_version.startswith("HTTP/")
-            else f"HTTP/{wire.http_version}",
-            headers=headers,
-            url=url,
-            request=prepared.request_info,
+            wire.status_code,
+            wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
+            _http_version(wire.http_version),
+            headers,
+            prepared.url_text,
+            prepared.request_info,
         )
-        reader = BodyReader(wire.aiter_raw(), headers.get("content-encoding"), self._max_bytes, prepared)
+        reader = BodyReader(wire.aiter_raw(), _content_encoding(headers), self._max_bytes, prepared)
         return response, reader
 
     def _next_hop(self, current: _Prepared, response: Response, hops: int) -> _Prepared | None:

@@ -30,7 +30,6 @@ script in arrival order, deterministically.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import inspect
 import math
@@ -110,12 +109,18 @@ class _HTTPAnswer:
             raise ConfigurationError(f"respond(): {exc}") from exc
 
     def __call__(self, data: Any, options: Mapping[str, Any]) -> Any:
-        from ..http._model import RequestInfo
+        from ..http._model import RequestInfo, Response
 
         method, url = _request_line(data, options)
         template = self._template
-        response = dataclasses.replace(
-            template, headers=template.headers.copy(), url=url, request=RequestInfo(method, url)
+        response = Response(
+            template.status_code,
+            template.reason_phrase,
+            template.http_version,
+            template.headers.copy(),
+            url,
+            RequestInfo(method, url),
+            _content=template.content,
         )
         if options.get("raise_for_status", True) is not False:
             response.raise_for_status()
