@@ -162,25 +162,32 @@ class ConnectionPool(Generic[K, C]):
             waiters=waiters,
         )
 
-    async def _take_idle(self, key: K) -> C | None:
+    def _pop_idle(self, key: K) -> tuple[C | None, list[C]]:
+        """The warmest usable idle connection of *key* (or ``None``), and the idle connections to
+        close: expired ones (all of the key's, oldest first) and unusable ones tried on the way.
+
+        Synchronous, so that the common case (a usable idle connection, nothing to close) costs no
+        coroutine; the caller closes what it is given.
+        """
         idle = self._idle.get(key)
         if not idle:
-            return None
+            return None, []
+        doomed: list[C] = []
         timeout = self._idle_timeout
         if timeout is not None:
             now = trio.current_time()
-            # Oldest first (left end): close everything of this key that has expired.
+            # Oldest first (left end): everything of this key that has expired goes.
             while idle and now - idle[0][1] > timeout:
-                connection, _ = idle.popleft()
+                doomed.append(idle.popleft()[0])
                 self._idle_count -= 1
-                await close_quietly(connection)
+        is_usable = self._is_usable
         while idle:
-            connection, _ = idle.pop()
+            connection = idle.pop()[0]
             self._idle_count -= 1
-            if self._is_usable is None or self._is_usable(connection):
-                return connection
-            await close_quietly(connection)
-        return None
+            if is_usable is None or is_usable(connection):
+                return connection, doomed
+            doomed.append(connection)
+        return None, doomed
 
     async def acquire(self, key: K, *, fresh: bool = False) -> Lease[C]:
         """Check out a connection for *key*: the warmest usable idle one, else a new one.
@@ -228,7 +235,11 @@ class ConnectionPool(Generic[K, C]):
         try:
             if self._closed:
                 raise ClientClosedError("connection pool was closed while waiting for a connection")
-            connection = None if fresh else await self._take_idle(key)
+            connection: C | None = None
+            if not fresh:
+                connection, doomed = self._pop_idle(key)
+                for stale in doomed:
+                    await close_quietly(stale)
             reused = connection is not None
             if connection is None:
                 await self._evict_for_new_connection()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ._model import body_too_large, check_declared_length
@@ -53,6 +53,7 @@ class WireRequest:
         target: the origin-form request target: path plus ``?query``, percent-encoded.
         headers: header (name, value) pairs in order, without ``Host``.
         body: the body, or ``b""`` for none.
+        origin: ``(scheme, host, port)``, the connection pool key (derived).
     """
 
     method: str
@@ -62,11 +63,10 @@ class WireRequest:
     target: str
     headers: tuple[tuple[str, str], ...]
     body: Body = b""
+    origin: tuple[str, str, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def origin(self) -> tuple[str, str, int]:
-        """``(scheme, host, port)``: the connection pool key."""
-        return (self.scheme, self.host, self.port)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origin", (self.scheme, self.host, self.port))
 
 
 class WireResponse(Protocol):

@@ -390,12 +390,13 @@ class Response:
         self.status_code = status_code
         self.reason_phrase = reason_phrase
         self.http_version = http_version
-        if isinstance(headers, httpx.Headers):
-            self._headers: httpx.Headers | None = headers
-            self._header_pairs: list[tuple[str, str]] = []
+        if type(headers) is list:  # the transport's case; checked first, isinstance on an ABC is slower
+            self._headers: httpx.Headers | None = None
+            self._header_pairs: list[tuple[str, str]] = headers
         else:
-            self._headers = None
-            self._header_pairs = headers
+            assert isinstance(headers, httpx.Headers)
+            self._headers = headers
+            self._header_pairs = []
         self.url = url
         self.request = request
         self.elapsed = elapsed

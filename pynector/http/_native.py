@@ -33,7 +33,7 @@ bounds connection establishment with ``connect_timeout``.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -249,8 +249,15 @@ class _Exchange:
             connection = self._connection = lease.connection
             self._received = self._eof = False
             try:
-                await self._write_request(connection)
-                event = await self._read_head(connection.h11)
+                whole = self._frame_whole(connection.h11)
+                if whole is None:
+                    await self._write_request(connection)
+                else:
+                    try:  # _send_all inlined: the path of almost every request
+                        await connection.send_all(whole)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        raise self._write_error(exc) from exc
+                return await self._read_head(connection.h11)
             except TransportError:
                 self._lease = self._connection = None
                 await pool.release(lease)
@@ -269,7 +276,49 @@ class _Exchange:
                 self._lease = self._connection = None
                 await pool.release(lease)
                 raise
-            return event
+
+    async def fetch(self, max_bytes: int | None, what: object) -> WireBody:
+        """The whole exchange for :meth:`NativeEngine.fetch`: open, read the body, release."""
+        event = await self._open()
+        try:
+            headers = _header_pairs(event)
+            check_declared_length(self._request.method, event.status_code, headers, max_bytes, what)
+            # The body loop of __anext__, without a coroutine per chunk.
+            connection = self._connection
+            assert connection is not None
+            conn = connection.h11
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                try:
+                    body_event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise self._remote_error(exc, in_body=True) from exc
+                kind = type(body_event)
+                if kind is h11.Data:
+                    data: bytes = body_event.data  # type: ignore[union-attr]
+                    size += len(data)
+                    if max_bytes is not None and size > max_bytes:
+                        raise body_too_large(what, max_bytes, "raw")
+                    chunks.append(data)
+                elif kind is h11.EndOfMessage:
+                    self._end_of_body(conn)
+                    break
+                elif body_event is h11.NEED_DATA:
+                    conn.receive_data(await self._receive())
+                else:
+                    raise self._no_body_error()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await self.__aexit__(None, None, None)
+        return WireBody(
+            event.status_code,
+            event.reason.decode("latin-1"),
+            event.http_version.decode("ascii"),
+            headers,
+            bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks),
+        )
 
     async def __aexit__(
         self,
@@ -325,41 +374,50 @@ class _Exchange:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._write_error(exc) from exc
 
+    def _framing_error(self) -> ProtocolError:
+        # h11's message may quote a header value (a secret, perhaps): it stays in __cause__ only.
+        return ProtocolError(
+            f"{self._describe()}: the request could not be framed (an invalid header, or a body "
+            "whose length does not match its Content-Length)"
+        )
+
+    def _frame_whole(self, conn: h11.Connection) -> bytes | None:
+        """The whole request framed (head, body, end) when its body is bytes of at most 64 KiB, to be
+        written in one ``send_all``; ``None`` for larger and streamed bodies (see
+        :meth:`_write_request`)."""
+        request = self._request
+        body = request.body
+        if not isinstance(body, (bytes, bytearray, memoryview)) or len(body) > _COALESCE_LIMIT:
+            return None
+        body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
+        try:
+            data = _frame(conn, self._engine._request_event(request, body))
+            if body:
+                data += _frame(conn, h11.Data(data=body))
+            return data + _frame(conn, _END_OF_MESSAGE)
+        except h11.LocalProtocolError as exc:
+            raise self._framing_error() from exc
+
     async def _write_request(self, connection: _Connection) -> None:
+        """Write a request whose body is larger than 64 KiB or streamed: the head, then the body."""
         request = self._request
         conn = connection.h11
         body = request.body
         if isinstance(body, (bytearray, memoryview)):
             body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
         try:
-            head = _frame(conn, self._engine._request_event(request, body))
+            await self._send_all(connection, _frame(conn, self._engine._request_event(request, body)))
             if isinstance(body, bytes):
-                if len(body) <= _COALESCE_LIMIT:
-                    if body:
-                        head += _frame(conn, h11.Data(data=body))
-                    head += _frame(conn, _END_OF_MESSAGE)
-                    try:  # _send_all inlined: the path of almost every request
-                        await connection.send_all(head)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                        raise self._write_error(exc) from exc
-                    return
-                await self._send_all(connection, head)
                 await self._send_data(conn, connection, body)
+            elif isinstance(body, AsyncIterable):
+                async for chunk in body:
+                    await self._send_data(conn, connection, chunk)
             else:
-                await self._send_all(connection, head)
-                if isinstance(body, AsyncIterable):
-                    async for chunk in body:
-                        await self._send_data(conn, connection, chunk)
-                else:
-                    for chunk in body:
-                        await self._send_data(conn, connection, chunk)
+                for chunk in body:
+                    await self._send_data(conn, connection, chunk)
             await self._send_all(connection, _frame(conn, _END_OF_MESSAGE))
         except h11.LocalProtocolError as exc:
-            # h11's message may quote a header value (a secret, perhaps): keep it in __cause__ only.
-            raise ProtocolError(
-                f"{self._describe()}: the request could not be framed (an invalid header, or a body "
-                "whose length does not match its Content-Length)"
-            ) from exc
+            raise self._framing_error() from exc
 
     async def _send_data(self, conn: h11.Connection, connection: _Connection, chunk: object) -> None:
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
@@ -449,34 +507,6 @@ class _Exchange:
                 self._end_of_body(conn)
                 raise StopAsyncIteration
             if event is h11.NEED_DATA:
-                conn.receive_data(await self._receive())
-            else:
-                raise self._no_body_error()
-
-    async def read_body(self, max_bytes: int | None, what: object) -> bytes:
-        """The whole raw body, refused once it passes *max_bytes* (the loop of :meth:`__anext__`,
-        without a coroutine per chunk)."""
-        connection = self._connection
-        assert connection is not None
-        conn = connection.h11
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._remote_error(exc, in_body=True) from exc
-            kind = type(event)
-            if kind is h11.Data:
-                data: bytes = event.data  # type: ignore[union-attr]
-                size += len(data)
-                if max_bytes is not None and size > max_bytes:
-                    raise body_too_large(what, max_bytes, "raw")
-                chunks.append(data)
-            elif kind is h11.EndOfMessage:
-                self._end_of_body(conn)
-                return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
-            elif event is h11.NEED_DATA:
                 conn.receive_data(await self._receive())
             else:
                 raise self._no_body_error()
@@ -612,34 +642,21 @@ class NativeEngine:
         """
         return _Exchange(self, request)
 
-    async def fetch(self, request: WireRequest, max_bytes: int | None, what: object) -> WireBody:
+    def fetch(
+        self, request: WireRequest, max_bytes: int | None, what: object
+    ) -> Coroutine[Any, Any, WireBody]:
         """Send *request* and read its whole raw body (see :meth:`pynector.http.HTTPEngine.fetch`).
 
-        ``send`` and the body read in one coroutine: the same exchange, the same connection rules
-        (released, and reused only after a clean and complete exchange, before this returns or raises).
+        ``send`` and the body read in one coroutine (returned as is, not wrapped in one more: it is
+        awaited on every request), with the same connection rules: released, and reused only after a
+        clean and complete exchange, before the await returns or raises.
 
         Raises:
             pynector.ProtocolError: the body is larger than *max_bytes*, or as :meth:`send`.
             pynector.ReadError: the connection failed or closed before the body was complete.
             As :meth:`send` otherwise.
         """
-        exchange = _Exchange(self, request)
-        event = await exchange._open()
-        try:
-            headers = _header_pairs(event)
-            check_declared_length(request.method, event.status_code, headers, max_bytes, what)
-            body = await exchange.read_body(max_bytes, what)
-        except BaseException as exc:
-            await exchange.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        await exchange.__aexit__(None, None, None)
-        return WireBody(
-            event.status_code,
-            event.reason.decode("latin-1"),
-            event.http_version.decode("ascii"),
-            headers,
-            body,
-        )
+        return _Exchange(self, request).fetch(max_bytes, what)
 
     async def __aenter__(self) -> NativeEngine:
         return self

@@ -317,7 +317,6 @@ class HTTPTransport:
             pynector.ClientClosedError: the transport was closed.
         """
         prepared = self._prepare(data, options)
-        # One attempt, inlined here (one coroutine frame less for every suspension of the exchange).
         start = trio.current_time()
         # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
         timeout = prepared.timeout
@@ -327,7 +326,39 @@ class HTTPTransport:
         try:
             try:
                 with scope:
-                    return await self._send(prepared, start)
+                    # The hops of one exchange (one, unless redirects are followed), in this frame:
+                    # every suspension of the exchange resumes through it.
+                    fetch = self.engine.fetch
+                    max_bytes = self._max_bytes
+                    current = prepared
+                    history: list[Response] = []
+                    while True:
+                        wire = await fetch(current.wire_request, max_bytes, current)
+                        body = wire.body
+                        headers = wire.headers
+                        encoding = _content_encoding(headers)
+                        if encoding is not None:
+                            body = await decode_body(body, encoding, max_bytes, current)
+                        response = Response(
+                            wire.status_code,
+                            wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
+                            _http_version(wire.http_version),
+                            headers,
+                            current.url_text,
+                            current.request_info,
+                            trio.current_time() - start,
+                            history,
+                            body,
+                        )
+                        if current.follow_redirects:
+                            following = self._next_hop(current, response, len(history))
+                            if following is not None:
+                                history = [*history, response]  # each response keeps the hops before it
+                                current = following
+                                continue
+                        if current.raise_for_status and response.status_code >= 400:
+                            raise status_error(response)
+                        return response
             finally:
                 exchanges.discard(scope)
             self._cancelled_error(prepared)
@@ -442,40 +473,6 @@ class HTTPTransport:
         if exc.args and isinstance(exc.args[0], str):
             exc.args = (scrub_text(exc.args[0], prepared.secrets), *exc.args[1:])
         return exc
-
-    async def _send(self, prepared: _Prepared, start: float) -> Response:
-        current = prepared
-        history: list[Response] = []
-        fetch = self.engine.fetch
-        max_bytes = self._max_bytes
-        while True:
-            wire = await fetch(current.wire_request, max_bytes, current)
-            body = wire.body
-            headers = wire.headers
-            encoding = _content_encoding(headers)
-            if encoding is not None:
-                body = await decode_body(body, encoding, max_bytes, current)
-            response = Response(
-                wire.status_code,
-                wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
-                _http_version(wire.http_version),
-                headers,
-                current.url_text,
-                current.request_info,
-                trio.current_time() - start,
-                _content=body,
-            )
-            if current.follow_redirects:
-                following = self._next_hop(current, response, len(history))
-                if following is not None:
-                    history.append(response)
-                    current = following
-                    continue
-            break
-        response.history = history
-        if current.raise_for_status and response.status_code >= 400:
-            raise status_error(response)
-        return response
 
     async def _open_stream(
         self, prepared: _Prepared, start: float, stack: contextlib.AsyncExitStack
