@@ -79,7 +79,10 @@ def check_batch_pair(position: int, pair: object) -> tuple[Any, Mapping[str, Any
         pynector.ConfigurationError: not a 2-tuple with a mapping of options, or an invalid
             per-item ``timeout``.
     """
-    if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+    # A plain dict of options is checked first: isinstance() against the Mapping ABC is the slow test.
+    if not (
+        isinstance(pair, tuple) and len(pair) == 2 and (type(pair[1]) is dict or isinstance(pair[1], Mapping))
+    ):
         raise ConfigurationError(
             f"batch item {position} must be a (data, options) pair with a mapping of "
             f"options, got {type(pair).__name__}"

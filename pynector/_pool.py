@@ -258,18 +258,32 @@ class ConnectionPool(Generic[K, C]):
         Never blocks for long (closing is forceful and shielded) and never raises; a second call for
         the same lease does nothing.
         """
-        if lease._released:
+        if lease._released or self.try_park(lease):
             return
         lease._released = True
         try:
-            if lease.reusable and not self._closed and self._park(lease.key, lease.connection):  # type: ignore[arg-type]
-                return
             await close_quietly(lease.connection)
         finally:
-            self._in_use -= 1
-            self._limiter.release_on_behalf_of(lease._token)
-            if lease._key_limiter is not None:
-                lease._key_limiter.release_on_behalf_of(lease._token)
+            self._return_slot(lease)
+
+    def try_park(self, lease: Lease[C]) -> bool:
+        """Give back a ``reusable`` lease by parking its connection, without I/O (no coroutine on the
+        hot path). Returns ``False``, having done nothing, when the lease must go through
+        :meth:`release` instead: not reusable, the pool closed, no room for one more idle connection.
+        """
+        if lease._released or not lease.reusable or self._closed:
+            return False
+        if not self._park(lease.key, lease.connection):  # type: ignore[arg-type]
+            return False
+        lease._released = True
+        self._return_slot(lease)
+        return True
+
+    def _return_slot(self, lease: Lease[C]) -> None:
+        self._in_use -= 1
+        self._limiter.release_on_behalf_of(lease._token)
+        if lease._key_limiter is not None:
+            lease._key_limiter.release_on_behalf_of(lease._token)
 
     @asynccontextmanager
     async def connection(self, key: K, *, fresh: bool = False) -> AsyncIterator[Lease[C]]:

@@ -257,7 +257,37 @@ class _Exchange:
                         await connection.send_all(whole)
                     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                         raise self._write_error(exc) from exc
-                return await self._read_head(connection.h11)
+                # The response head (_read_head, inlined: once per request).
+                conn = connection.h11
+                received = 0
+                limit = engine._max_header_bytes
+                while True:
+                    try:
+                        event = conn.next_event()
+                    except h11.RemoteProtocolError as exc:
+                        raise self._remote_error(exc, in_body=False) from exc
+                    if event is h11.NEED_DATA:
+                        data = await self._receive()
+                        received += len(data)
+                        conn.receive_data(data)
+                    elif type(event) is h11.Response:
+                        # h11 enforces the limit only on a head that is still incomplete; a large
+                        # head that arrived whole is measured here (only when enough bytes came in).
+                        if received > limit and received - len(conn.trailing_data[0]) > limit:
+                            raise ProtocolError(
+                                f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
+                            )
+                        return event
+                    elif type(event) is h11.InformationalResponse:
+                        continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
+                    elif type(event) is h11.ConnectionClosed:
+                        raise ReadError(
+                            f"{self._describe()}: the server closed the connection without a response"
+                        )
+                    else:  # pragma: no cover - h11 yields nothing else before a response
+                        raise ProtocolError(
+                            f"{self._describe()}: unexpected {type(event).__name__} before a response"
+                        )
             except TransportError:
                 self._lease = self._connection = None
                 await pool.release(lease)
@@ -311,7 +341,11 @@ class _Exchange:
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        await self.__aexit__(None, None, None)
+        lease = self._detach(clean=True)
+        if lease is not None:
+            pool = self._engine._pool
+            if not pool.try_park(lease):
+                await pool.release(lease)
         return WireBody(
             event.status_code,
             event.reason.decode("latin-1"),
@@ -326,14 +360,20 @@ class _Exchange:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        lease = self._detach(clean=exc_type is None)
+        if lease is not None:
+            await self._engine._pool.release(lease)
+
+    def _detach(self, clean: bool) -> Lease[_Connection] | None:
+        """End the exchange: the lease to release (``None`` if there is none any more), marked
+        reusable only after a *clean* exit from a complete exchange that left the connection idle."""
         self._closed = True
         lease = self._lease
         if lease is None:
-            return
+            return None
         self._lease = None
-        if exc_type is None:
-            connection = lease.connection
-            conn = connection.h11
+        if clean:
+            conn = lease.connection.h11
             if not self._complete:
                 self._drain_buffered(conn)
             if (
@@ -344,7 +384,7 @@ class _Exchange:
             ):
                 conn.start_next_cycle()
                 lease.reusable = True
-        await self._engine._pool.release(lease)
+        return lease
 
     def _drain_buffered(self, conn: h11.Connection) -> None:
         """Finish the body from bytes already buffered (HEAD, 204/304, small unread bodies), no I/O."""
@@ -455,35 +495,6 @@ class _Exchange:
             return ProtocolError(f"{self._describe()}: the response head exceeds max_header_bytes={limit}")
         part = "body" if in_body else "head"
         return ProtocolError(f"{self._describe()}: malformed response {part}: {exc}")
-
-    async def _read_head(self, conn: h11.Connection) -> h11.Response:
-        received = 0
-        limit = self._engine._max_header_bytes
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._remote_error(exc, in_body=False) from exc
-            if event is h11.NEED_DATA:
-                data = await self._receive()
-                received += len(data)
-                conn.receive_data(data)
-            elif type(event) is h11.Response:
-                # h11 enforces the limit only on a head that is still incomplete; a large head that
-                # arrived whole is measured here (cheaply: only when enough bytes came in at all).
-                if received > limit and received - len(conn.trailing_data[0]) > limit:
-                    raise ProtocolError(
-                        f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
-                    )
-                return event
-            elif type(event) is h11.InformationalResponse:
-                continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
-            elif type(event) is h11.ConnectionClosed:
-                raise ReadError(f"{self._describe()}: the server closed the connection without a response")
-            else:  # pragma: no cover - h11 yields nothing else before a response
-                raise ProtocolError(
-                    f"{self._describe()}: unexpected {type(event).__name__} before a response"
-                )
 
     def __aiter__(self) -> _Exchange:
         return self
