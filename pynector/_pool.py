@@ -5,10 +5,11 @@ exchange that used it says, at its very end, that it is clean** (``lease.reusabl
 way out of the ``async with pool.connection(key)`` block (cancellation, timeout, an error, a forgotten
 flag) closes the connection. A half-read response can therefore never be handed to the next request.
 
-Limits are two :class:`trio.CapacityLimiter` (one for the whole pool, one per key, for example per HTTP
-origin). trio's limiter guarantees that a cancelled waiter never takes a token, so cancellation while
-queued cannot leak a slot; httpcore's pool does leak there (encode/httpcore#1093), which is why we own
-this code instead of reusing theirs.
+Limits are two sets of slots (one for the whole pool, one per key, for example per HTTP origin), each a
+count plus a trio ``ParkingLot`` of waiters (:class:`_Slots`, which explains why a cancelled waiter never
+takes a slot, as with trio's ``CapacityLimiter``), so cancellation while queued cannot leak a slot;
+httpcore's pool does leak there (encode/httpcore#1093), which is why we own this code instead of
+reusing theirs.
 
 Idle connections are reused last-in first-out (the warmest one), dropped after ``idle_timeout``
 seconds on trio's clock, capped at ``max_idle_per_key``, and checked with ``is_usable`` before reuse
@@ -59,6 +60,45 @@ class PoolStatistics:
     waiters: int
 
 
+class _Slots:
+    """A pool limit: *total* slots and a first-come first-served line of tasks waiting for one.
+
+    What trio's ``CapacityLimiter`` does for us, minus the per-borrower bookkeeping we do not need (a
+    lease is its own borrower), which halves the cost of a slot on the hot path. The guarantee is
+    the limiter's, by the same mechanism: a waiter parks in a ``ParkingLot``; :meth:`give` hands a
+    freed slot straight to the first waiter by unparking it, and trio delivers no cancellation to a
+    task it has rescheduled, so the slot is the waiter's as soon as it is handed over; a waiter
+    cancelled while still parked leaves the line and holds nothing. Invariant: ``free > 0`` only when
+    nobody waits.
+    """
+
+    __slots__ = ("_line", "free", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._line = trio.lowlevel.ParkingLot()
+
+    async def take(self) -> None:
+        """Take a slot (the caller has checked that none is free): wait for :meth:`give`.
+
+        Raises:
+            trio.Cancelled: while waiting; no slot is taken then.
+        """
+        await self._line.park()
+
+    def give(self) -> None:
+        """Give a slot back: to the first waiter if there is one, else to the free count."""
+        if self._line:
+            self._line.unpark()
+        else:
+            self.free += 1
+
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
+
 class Lease(Generic[C]):
     """One checked-out connection.
 
@@ -70,22 +110,16 @@ class Lease(Generic[C]):
         reusable: set to ``True`` at the end of a clean exchange to return the connection to the pool.
     """
 
-    __slots__ = ("_key_limiter", "_released", "_token", "connection", "key", "reusable", "reused")
+    __slots__ = ("_key_slots", "_released", "connection", "key", "reusable", "reused")
 
     def __init__(
-        self,
-        connection: C,
-        reused: bool,
-        key: Hashable = None,
-        key_limiter: trio.CapacityLimiter | None = None,
-        token: object = None,
+        self, connection: C, reused: bool, key: Hashable = None, key_slots: _Slots | None = None
     ) -> None:
         self.connection = connection
         self.key = key
         self.reused = reused
         self.reusable = False
-        self._key_limiter = key_limiter
-        self._token = token
+        self._key_slots = key_slots
         self._released = False
 
 
@@ -135,12 +169,12 @@ class ConnectionPool(Generic[K, C]):
         is_usable: Callable[[C], bool] | None = None,
     ) -> None:
         self._connect = connect
-        self._limiter = trio.CapacityLimiter(max_connections)
+        self._slots = _Slots(max_connections)
         self._max_per_key = max_per_key or max_connections
-        # A per-key limit no smaller than the global one can never bind: skip its limiter (two
-        # limiter operations per exchange fewer, the common case for single-origin clients).
+        # A per-key limit no smaller than the global one can never bind: skip its slots (two
+        # operations per exchange fewer, the common case for single-origin clients).
         self._per_key_limited = self._max_per_key < max_connections
-        self._key_limiters: dict[K, trio.CapacityLimiter] = {}
+        self._key_slots: dict[K, _Slots] = {}
         self._max_idle_per_key = self._max_per_key if max_idle_per_key is None else max_idle_per_key
         self._max_idle = max_connections if max_idle is None else max_idle
         self._idle_timeout = idle_timeout
@@ -152,9 +186,7 @@ class ConnectionPool(Generic[K, C]):
 
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's counters (``open`` counts leases still connecting)."""
-        waiters = self._limiter.statistics().tasks_waiting + sum(
-            lim.statistics().tasks_waiting for lim in self._key_limiters.values()
-        )
+        waiters = self._slots.waiting + sum(slots.waiting for slots in self._key_slots.values())
         return PoolStatistics(
             open=self._idle_count + self._in_use,
             idle=self._idle_count,
@@ -207,29 +239,28 @@ class ConnectionPool(Generic[K, C]):
         """
         if self._closed:
             raise ClientClosedError("connection pool is closed")
-        key_limiter = None
+        key_slots = None
         if self._per_key_limited:
-            key_limiter = self._key_limiters.get(key)
-            if key_limiter is None:
-                key_limiter = self._key_limiters[key] = trio.CapacityLimiter(self._max_per_key)
-        token = object()
-        # Fast path: a cancellation point, then both tokens without blocking. Only a caller that
-        # must wait goes through the limiters' blocking acquire (each a full checkpoint); trio's
-        # limiter guarantees that a waiter cancelled there takes no token.
+            key_slots = self._key_slots.get(key)
+            if key_slots is None:
+                key_slots = self._key_slots[key] = _Slots(self._max_per_key)
+        # Fast path: a cancellation point, then both slots without blocking. Only a caller that must
+        # wait parks (a full checkpoint); a waiter cancelled there takes no slot (see _Slots).
         await trio.lowlevel.checkpoint_if_cancelled()
-        if key_limiter is not None:
-            try:
-                key_limiter.acquire_on_behalf_of_nowait(token)
-            except trio.WouldBlock:
-                await key_limiter.acquire_on_behalf_of(token)
+        if key_slots is not None:
+            if key_slots.free:
+                key_slots.free -= 1
+            else:
+                await key_slots.take()
+        slots = self._slots
         try:
-            try:
-                self._limiter.acquire_on_behalf_of_nowait(token)
-            except trio.WouldBlock:
-                await self._limiter.acquire_on_behalf_of(token)
+            if slots.free:
+                slots.free -= 1
+            else:
+                await slots.take()
         except BaseException:
-            if key_limiter is not None:
-                key_limiter.release_on_behalf_of(token)
+            if key_slots is not None:
+                key_slots.give()
             raise
         self._in_use += 1
         try:
@@ -246,11 +277,11 @@ class ConnectionPool(Generic[K, C]):
                 connection = await self._connect(key)
         except BaseException:
             self._in_use -= 1
-            self._limiter.release_on_behalf_of(token)
-            if key_limiter is not None:
-                key_limiter.release_on_behalf_of(token)
+            slots.give()
+            if key_slots is not None:
+                key_slots.give()
             raise
-        return Lease(connection, reused, key, key_limiter, token)
+        return Lease(connection, reused, key, key_slots)
 
     async def release(self, lease: Lease[C]) -> None:
         """Give a lease back: park its connection if ``lease.reusable``, otherwise close it.
@@ -281,9 +312,9 @@ class ConnectionPool(Generic[K, C]):
 
     def _return_slot(self, lease: Lease[C]) -> None:
         self._in_use -= 1
-        self._limiter.release_on_behalf_of(lease._token)
-        if lease._key_limiter is not None:
-            lease._key_limiter.release_on_behalf_of(lease._token)
+        self._slots.give()
+        if lease._key_slots is not None:
+            lease._key_slots.give()
 
     @asynccontextmanager
     async def connection(self, key: K, *, fresh: bool = False) -> AsyncIterator[Lease[C]]:
@@ -317,7 +348,7 @@ class ConnectionPool(Generic[K, C]):
 
     async def _evict_for_new_connection(self) -> None:
         """Close the oldest idle connection when opening one more would pass ``max_connections``."""
-        if self._idle_count + self._in_use <= self._limiter.total_tokens:
+        if self._idle_count + self._in_use <= self._slots.total:
             return
         oldest_key: K | None = None
         oldest_at = float("inf")

@@ -11,6 +11,8 @@ import dataclasses
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pynector
 from pynector._pool import ConnectionPool, PoolStatistics
@@ -222,6 +224,53 @@ async def test_cancelled_waiters_never_take_a_slot(autojump_clock: trio.testing.
     await pool.release(held)
     with trio.fail_after(1):
         assert held.connection is await use(pool, "a")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    limits=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    callers=st.lists(
+        st.tuples(st.sampled_from("ab"), st.integers(0, 30), st.integers(0, 30), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_limits_hold_under_random_cancellation(
+    limits: tuple[int, int], callers: list[tuple[str, int, int, bool]]
+) -> None:
+    """Callers arrive, hold a connection and leave; some are cancelled at a random moment (queued,
+    connecting or holding). At no moment do the leases pass either limit, nobody waits while a
+    slot is free, and afterwards every slot is back: each of the limit's worth of new callers gets
+    a connection at once."""
+    total, per_key = limits
+    opener = Opener(delay=1)
+    pool = make_pool(opener, max_connections=total, max_per_key=per_key)
+    holding: dict[str, int] = {"a": 0, "b": 0}
+
+    async def caller(key: str, hold: int, cancel_at: int, cancelled: bool) -> None:
+        with trio.move_on_after(cancel_at if cancelled else 1000):
+            async with pool.connection(key) as lease:
+                holding[key] += 1
+                try:
+                    assert holding[key] <= min(per_key, total)
+                    assert sum(holding.values()) <= total
+                    await trio.sleep(hold)
+                    lease.reusable = True
+                finally:
+                    holding[key] -= 1
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            for key, hold, cancel_at, cancelled in callers:
+                nursery.start_soon(caller, key, hold, cancel_at, cancelled)
+                await trio.sleep(1)
+        assert 0 == pool.statistics().in_use == pool.statistics().waiters
+        with trio.fail_after(1.5):  # each caller needs at most one connect (1 s), and nobody waits
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(per_key, total)):
+                    nursery.start_soon(caller, "a", 0, 0, False)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 async def test_cancelled_connect_gives_the_slot_back(autojump_clock: trio.testing.MockClock) -> None:

@@ -32,6 +32,7 @@ bounds connection establishment with ``connect_timeout``.
 
 from __future__ import annotations
 
+import select
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
@@ -89,7 +90,7 @@ class _Connection(trio.abc.AsyncResource):
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("h11", "receive_some", "send_all", "socket", "stream")
+    __slots__ = ("_poll", "h11", "receive_some", "send_all", "socket", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
@@ -99,6 +100,12 @@ class _Connection(trio.abc.AsyncResource):
             inner = inner.transport_stream
         #: The socket under the stream, for the idle check (``None`` for other streams).
         self.socket: trio.socket.SocketType | None = getattr(inner, "socket", None)
+        # trio's is_readable() builds and registers a poll object on every call; one registered
+        # object per connection leaves only the poll system call on the hot path.
+        self._poll: Any = None
+        if self.socket is not None and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(self.socket.fileno(), select.POLLIN)
         self.send_all: Callable[[bytes], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
         if isinstance(stream, trio.SocketStream):
@@ -111,11 +118,10 @@ class _Connection(trio.abc.AsyncResource):
     def is_usable(self) -> bool:
         """Whether the idle connection looks alive: its socket has nothing to read (a closed or
         chattering idle connection is readable)."""
-        sock = self.socket
-        if sock is None:
-            return True
         try:
-            return not sock.is_readable()
+            if self._poll is not None:
+                return not self._poll.poll(0)
+            return self.socket is None or not self.socket.is_readable()
         except OSError:
             return False
 
