@@ -72,6 +72,7 @@ __all__ = [
     "TraceHider",
     "TracedTransport",
     "configure_telemetry",
+    "has_trace_context",
     "inject_trace_context",
 ]
 
@@ -237,6 +238,15 @@ def _emit(level_no: int, message: str, fields: dict[str, Any]) -> None:
         bound.warning(message)
     else:
         bound.debug(message)
+
+
+def has_trace_context() -> bool:
+    """Whether the caller's context holds a valid span, whose trace context a request should carry.
+
+    The context is an empty mapping unless something was attached to it, which one context-variable
+    read tells; only then is the span looked up (this runs on every HTTP request).
+    """
+    return bool(otel_context.get_current()) and otel_trace.get_current_span().get_span_context().is_valid
 
 
 def _span_ids(span: Span | None) -> dict[str, str]:

@@ -365,9 +365,9 @@ class Response:
         "_content",
         "_header_pairs",
         "_headers",
+        "_history",
         "_reader",
         "elapsed",
-        "history",
         "http_version",
         "reason_phrase",
         "request",
@@ -400,10 +400,23 @@ class Response:
         self.url = url
         self.request = request
         self.elapsed = elapsed
-        self.history: list[Response] = [] if history is None else history
+        self._history = history
         self._content = _content
         self._reader: BodyReader | None = None
         self._closed = False
+
+    @property
+    def history(self) -> list[Response]:
+        """The redirect responses that led here, oldest first (the list is made on first access:
+        most responses have no history)."""
+        history = self._history
+        if history is None:
+            history = self._history = []
+        return history
+
+    @history.setter
+    def history(self, value: list[Response]) -> None:
+        self._history = value
 
     @property
     def headers(self) -> httpx.Headers:

@@ -436,13 +436,16 @@ class _Exchange:
         if not isinstance(body, (bytes, bytearray, memoryview)) or len(body) > _COALESCE_LIMIT:
             return None
         body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
+        send = conn.send
         try:
-            data = _frame(conn, self._engine._request_event(request, body))
+            data = send(self._engine._request_event(request, body))
             if body:
-                data += _frame(conn, h11.Data(data=body))
-            return data + _frame(conn, _END_OF_MESSAGE)
+                data += send(h11.Data(data=body))
+            end = send(_END_OF_MESSAGE)
         except h11.LocalProtocolError as exc:
             raise self._framing_error() from exc
+        assert data is not None and end is not None  # only ConnectionClosed frames to None
+        return data + end
 
     async def _write_request(self, connection: _Connection) -> None:
         """Write a request whose body is larger than 64 KiB or streamed: the head, then the body."""

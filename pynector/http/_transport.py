@@ -36,7 +36,6 @@ from typing import Any
 
 import httpx
 import trio
-from opentelemetry import trace as otel_trace
 
 from .._config import validate_count, validate_timeout
 from .._errors import (
@@ -51,7 +50,7 @@ from .._errors import (
     TimeoutError,
 )
 from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, scrub_text
-from .._telemetry import Attributes, inject_trace_context
+from .._telemetry import Attributes, has_trace_context, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireRequest, WireResponse
@@ -150,8 +149,10 @@ def _with_trace_context(prepared: _Prepared) -> _Prepared:
 
 def _content_encoding(headers: list[tuple[str, str]]) -> str | None:
     """The ``Content-Encoding`` of lower-case header pairs (several headers joined, as httpx does)."""
-    found = [value for name, value in headers if name == "content-encoding"]
-    return ", ".join(found) if found else None
+    for name, _ in headers:
+        if name == "content-encoding":
+            return ", ".join(value for name, value in headers if name == "content-encoding")
+    return None
 
 
 _HTTP_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
@@ -331,7 +332,7 @@ class HTTPTransport:
                     fetch = self.engine.fetch
                     max_bytes = self._max_bytes
                     current = prepared
-                    history: list[Response] = []
+                    history: list[Response] | None = None
                     while True:
                         wire = await fetch(current.wire_request, max_bytes, current)
                         body = wire.body
@@ -351,9 +352,9 @@ class HTTPTransport:
                             body,
                         )
                         if current.follow_redirects:
-                            following = self._next_hop(current, response, len(history))
+                            following = self._next_hop(current, response, len(history or ()))
                             if following is not None:
-                                history = [*history, response]  # each response keeps the hops before it
+                                history = [*(history or ()), response]  # each keeps the hops before it
                                 current = following
                                 continue
                         if current.raise_for_status and response.status_code >= 400:
@@ -578,7 +579,7 @@ class HTTPTransport:
                     if len(self._simple) >= _URL_CACHE_SIZE:
                         self._simple.clear()
                     self._simple[simple_key] = prepared
-                if self.propagate_trace_context and otel_trace.get_current_span().get_span_context().is_valid:
+                if self.propagate_trace_context and has_trace_context():
                     prepared = _with_trace_context(prepared)
                 return prepared
         return self._prepare_uncached(data, options)
@@ -617,12 +618,7 @@ class HTTPTransport:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
             headers.append(("Accept-Encoding", "gzip, deflate"))
-        if (
-            inject
-            and self.propagate_trace_context
-            and "traceparent" not in present
-            and otel_trace.get_current_span().get_span_context().is_valid
-        ):
+        if inject and self.propagate_trace_context and "traceparent" not in present and has_trace_context():
             carrier: dict[str, str] = {}
             inject_trace_context(carrier)  # the client's attempt span is current here
             headers.extend(carrier.items())
