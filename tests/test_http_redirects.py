@@ -29,6 +29,31 @@ def redirector(location: str, status: int = 302) -> object:
     return handler
 
 
+async def test_history_of_a_redirect_chain(http_engine: str) -> None:
+    """Each response of a chain lists the hops before it, oldest first; without redirects it is
+    empty (and the list, made on first access, is the response's own)."""
+
+    async def chain(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        hops = {"/a": "/b", "/b": "/c"}
+        if request.path in hops:
+            return HTTPResponse(302, [("Location", hops[request.path])])
+        return HTTPResponse(200, body=b"end")
+
+    async with (
+        open_http_server(chain) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, follow_redirects=True) as client,
+    ):
+        response = await client.request("/a")
+        plain = await client.request("/c")
+    first, second = response.history
+    assert [302, 302, 200] == [first.status_code, second.status_code, response.status_code]
+    assert ([], [first]) == (first.history, second.history)
+    assert [server.url + "/a", server.url + "/b"] == [first.url, second.url]
+    assert [] == plain.history
+    plain.history.append(first)
+    assert [first] == plain.history
+
+
 async def test_redirects_are_off_by_default(http_engine: str) -> None:
     """Without follow_redirects the 3xx response itself is returned."""
     async with (

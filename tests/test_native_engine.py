@@ -181,6 +181,22 @@ async def fetch(engine: NativeEngine, request: WireRequest) -> tuple[int, list[t
         return response.status_code, response.headers, body
 
 
+@pytest.fixture(params=["send", "fetch"])
+def via(request: pytest.FixtureRequest) -> str:
+    """How a fault test reads the response: ``send`` and the body iterator, or ``fetch`` (whole)."""
+    return str(request.param)
+
+
+async def exchange(
+    engine: NativeEngine, request: WireRequest, via: str
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Send *request* and read the whole body, through ``send`` or through ``fetch``."""
+    if via == "send":
+        return await fetch(engine, request)
+    whole = await engine.fetch(request, None, "the request")
+    return whole.status_code, whole.headers, whole.body
+
+
 def tasks_living() -> int:
     """Tasks alive in this run (I2)."""
     return trio.lowlevel.current_statistics().tasks_living
@@ -193,11 +209,12 @@ async def check_fault(
     cause: type[BaseException] | tuple[type[BaseException], ...],
     message: str,
     request: WireRequest | None = None,
+    via: str = "send",
 ) -> pynector.PynectorError:
-    """Run one faulty exchange and check I1-I4."""
+    """Run one faulty exchange (read *via* ``send`` or ``fetch``) and check I1-I4."""
     tasks_before = tasks_living()
     with pytest.raises(error) as info:
-        await fetch(engine, request or server.request())
+        await exchange(engine, request or server.request(), via)
     assert error is type(info.value)  # I1: the most specific class
     assert isinstance(info.value.__cause__, cause)
     assert message in str(info.value)
@@ -448,41 +465,55 @@ def answer_once(raw: bytes, then_close: bool = False) -> Behaviour:
     return behaviour
 
 
-async def test_garbage_status_line(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_garbage_status_line(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """Binary garbage instead of a status line is a ProtocolError."""
     server = await start(nursery, answer_once(b"\x00\x01garbage\xff\r\n\r\n"))
     await check_fault(
-        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response head"
+        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response head", via=via
     )
 
 
-async def test_truncated_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_truncated_body(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """A body shorter than its Content-Length, then EOF, is a ReadError."""
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"
     server = await start(nursery, answer_once(raw, then_close=True))
     await check_fault(
-        engine, server, pynector.ReadError, h11.RemoteProtocolError, "before the response body was complete"
+        engine,
+        server,
+        pynector.ReadError,
+        h11.RemoteProtocolError,
+        "before the response body was complete",
+        via=via,
     )
 
 
-async def test_headers_then_eof(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_headers_then_eof(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """EOF in the middle of the response head is a ReadError."""
     server = await start(nursery, answer_once(b"HTTP/1.1 200 OK\r\nContent-Le", then_close=True))
     await check_fault(
-        engine, server, pynector.ReadError, h11.RemoteProtocolError, "before a complete response head"
+        engine,
+        server,
+        pynector.ReadError,
+        h11.RemoteProtocolError,
+        "before a complete response head",
+        via=via,
     )
 
 
-async def test_closed_before_any_byte(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_closed_before_any_byte(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """A server that closes without answering gives a ReadError saying so."""
     server = await start(nursery, answer_once(b"", then_close=True))
-    await check_fault(engine, server, pynector.ReadError, h11.RemoteProtocolError, "without a response")
+    await check_fault(
+        engine, server, pynector.ReadError, h11.RemoteProtocolError, "without a response", via=via
+    )
 
 
-async def test_extra_bytes_after_the_body(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_extra_bytes_after_the_body(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """Bytes after the end of the response, arriving with it, are a ProtocolError."""
     server = await start(nursery, answer_once(OK + b"HTTP/1.1 200 OK\r\n"))
-    error = await check_fault(engine, server, pynector.ProtocolError, type(None), "unexpected byte(s)")
+    error = await check_fault(
+        engine, server, pynector.ProtocolError, type(None), "unexpected byte(s)", via=via
+    )
     assert "17 unexpected" in str(error)
 
 
@@ -516,7 +547,7 @@ def idle_socket(engine: NativeEngine) -> trio.socket.SocketType:
 
 
 @pytest.mark.parametrize("size", [5000, 200_000])
-async def test_oversized_headers(nursery: trio.Nursery, size: int) -> None:
+async def test_oversized_headers(nursery: trio.Nursery, size: int, via: str) -> None:
     """A response head larger than max_header_bytes is a ProtocolError naming the limit.
 
     5000 bytes arrive in one read (measured by the engine); 200,000 arrive over several (h11's limit).
@@ -525,16 +556,16 @@ async def test_oversized_headers(nursery: trio.Nursery, size: int) -> None:
     server = await start(nursery, answer_once(raw))
     cause = type(None) if size < 65536 else h11.RemoteProtocolError
     async with NativeEngine(max_header_bytes=4096) as engine:
-        await check_fault(engine, server, pynector.ProtocolError, cause, "max_header_bytes=4096")
+        await check_fault(engine, server, pynector.ProtocolError, cause, "max_header_bytes=4096", via=via)
 
 
 @pytest.mark.parametrize("chunk", [b"zz\r\nab\r\n0\r\n\r\n", b"-1\r\nab\r\n0\r\n\r\n", b"2\r\nabcdef"])
-async def test_malformed_chunks(nursery: trio.Nursery, engine: NativeEngine, chunk: bytes) -> None:
+async def test_malformed_chunks(nursery: trio.Nursery, engine: NativeEngine, chunk: bytes, via: str) -> None:
     """A malformed chunk size or chunk framing is a ProtocolError."""
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
     server = await start(nursery, answer_once(raw))
     await check_fault(
-        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response body"
+        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response body", via=via
     )
 
 
@@ -570,7 +601,7 @@ async def test_reset_mid_body(nursery: trio.Nursery, engine: NativeEngine) -> No
     assert b"hello" == (await fetch(engine, server.request()))[2]
 
 
-async def test_reset_before_response(nursery: trio.Nursery, engine: NativeEngine) -> None:
+async def test_reset_before_response(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
     """A reset instead of an answer is a ReadError."""
 
     async def reset(peer: Peer) -> None:
@@ -578,7 +609,9 @@ async def test_reset_before_response(nursery: trio.Nursery, engine: NativeEngine
         peer.reset()
 
     server = await start(nursery, reset)
-    await check_fault(engine, server, pynector.ReadError, ConnectionResetError, "reading the response")
+    await check_fault(
+        engine, server, pynector.ReadError, ConnectionResetError, "reading the response", via=via
+    )
 
 
 async def test_server_closing_an_idle_connection_is_detected(
