@@ -465,47 +465,34 @@ def answer_once(raw: bytes, then_close: bool = False) -> Behaviour:
     return behaviour
 
 
-async def test_garbage_status_line(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
-    """Binary garbage instead of a status line is a ProtocolError."""
-    server = await start(nursery, answer_once(b"\x00\x01garbage\xff\r\n\r\n"))
-    await check_fault(
-        engine, server, pynector.ProtocolError, h11.RemoteProtocolError, "malformed response head", via=via
-    )
-
-
-async def test_truncated_body(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
-    """A body shorter than its Content-Length, then EOF, is a ReadError."""
-    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"
-    server = await start(nursery, answer_once(raw, then_close=True))
-    await check_fault(
-        engine,
-        server,
-        pynector.ReadError,
-        h11.RemoteProtocolError,
-        "before the response body was complete",
-        via=via,
-    )
-
-
-async def test_headers_then_eof(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
-    """EOF in the middle of the response head is a ReadError."""
-    server = await start(nursery, answer_once(b"HTTP/1.1 200 OK\r\nContent-Le", then_close=True))
-    await check_fault(
-        engine,
-        server,
-        pynector.ReadError,
-        h11.RemoteProtocolError,
-        "before a complete response head",
-        via=via,
-    )
-
-
-async def test_closed_before_any_byte(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:
-    """A server that closes without answering gives a ReadError saying so."""
-    server = await start(nursery, answer_once(b"", then_close=True))
-    await check_fault(
-        engine, server, pynector.ReadError, h11.RemoteProtocolError, "without a response", via=via
-    )
+@pytest.mark.parametrize(
+    ("raw", "close", "error", "message"),
+    [
+        (b"\x00\x01garbage\xff\r\n\r\n", False, pynector.ProtocolError, "malformed response head"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+            True,
+            pynector.ReadError,
+            "before the response body was complete",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", True, pynector.ReadError, "before a complete response head"),
+        (b"", True, pynector.ReadError, "without a response"),
+    ],
+    ids=["garbage status line", "truncated body", "EOF inside the head", "closed before any byte"],
+)
+async def test_broken_responses(
+    nursery: trio.Nursery,
+    engine: NativeEngine,
+    via: str,
+    raw: bytes,
+    close: bool,
+    error: type[pynector.PynectorError],
+    message: str,
+) -> None:
+    """Garbage instead of a status line is a ProtocolError; a response cut short by the server
+    closing (in the body, in the head, before any byte) is a ReadError that says where."""
+    server = await start(nursery, answer_once(raw, then_close=close))
+    await check_fault(engine, server, error, h11.RemoteProtocolError, message, via=via)
 
 
 async def test_extra_bytes_after_the_body(nursery: trio.Nursery, engine: NativeEngine, via: str) -> None:

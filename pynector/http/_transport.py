@@ -53,7 +53,7 @@ from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, s
 from .._telemetry import Attributes, has_trace_context, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
-from ._engine import Body, HTTPEngine, WireRequest, WireResponse
+from ._engine import Body, HTTPEngine, WireBody, WireRequest, WireResponse
 from ._model import (
     BodyReader,
     RequestInfo,
@@ -158,9 +158,28 @@ def _content_encoding(headers: list[tuple[str, str]]) -> str | None:
 _HTTP_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
 
 
-def _http_version(version: str) -> str:
-    """``"HTTP/1.1"`` for an engine's ``"1.1"`` (or ``"HTTP/1.1"``)."""
-    return _HTTP_VERSIONS.get(version) or (version if version.startswith("HTTP/") else f"HTTP/{version}")
+def _new_response(
+    prepared: _Prepared,
+    wire: WireBody | WireResponse,
+    elapsed: float = 0.0,
+    history: list[Response] | None = None,
+    content: bytes | None = None,
+) -> Response:
+    """The :class:`Response` to *prepared* for an engine's head (*content*: the decoded body, or
+    ``None`` for a streamed response)."""
+    status = wire.status_code
+    version = wire.http_version
+    return Response(
+        status,
+        wire.reason or httpx.codes.get_reason_phrase(status),
+        _HTTP_VERSIONS.get(version) or (version if version.startswith("HTTP/") else f"HTTP/{version}"),
+        wire.headers,
+        prepared.url_text,
+        prepared.request_info,
+        elapsed,
+        history,
+        content,
+    )
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -336,21 +355,10 @@ class HTTPTransport:
                     while True:
                         wire = await fetch(current.wire_request, max_bytes, current)
                         body = wire.body
-                        headers = wire.headers
-                        encoding = _content_encoding(headers)
+                        encoding = _content_encoding(wire.headers)
                         if encoding is not None:
                             body = await decode_body(body, encoding, max_bytes, current)
-                        response = Response(
-                            wire.status_code,
-                            wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
-                            _http_version(wire.http_version),
-                            headers,
-                            current.url_text,
-                            current.request_info,
-                            trio.current_time() - start,
-                            history,
-                            body,
-                        )
+                        response = _new_response(current, wire, trio.current_time() - start, history, body)
                         if current.follow_redirects:
                             following = self._next_hop(current, response, len(history or ()))
                             if following is not None:
@@ -504,14 +512,7 @@ class HTTPTransport:
         """The response to a streamed request, and the reader of its body."""
         headers = wire.headers
         check_declared_length(prepared.method, wire.status_code, headers, self._max_bytes, prepared)
-        response = Response(
-            wire.status_code,
-            wire.reason or httpx.codes.get_reason_phrase(wire.status_code),
-            _http_version(wire.http_version),
-            headers,
-            prepared.url_text,
-            prepared.request_info,
-        )
+        response = _new_response(prepared, wire)
         reader = BodyReader(wire.aiter_raw(), _content_encoding(headers), self._max_bytes, prepared)
         return response, reader
 
