@@ -32,7 +32,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ._model import body_too_large, check_declared_length
+from ._model import body_too_large, check_declared_length, header_values
 
 __all__ = ["Body", "HTTPEngine", "WireBody", "WireRequest", "WireResponse", "fetch_streamed"]
 
@@ -92,14 +92,20 @@ class WireBody:
         status_code: the HTTP status.
         reason: the reason phrase (may be empty).
         http_version: ``"1.1"``, ``"HTTP/2"``... as the engine reports it.
-        headers: ``(name, value)`` pairs in order; names are lower-case.
+        headers: ``(name, value)`` pairs in order, as bytes as received (names in any case): decoding
+            them is left to whoever reads them (``Response.headers``, on first access).
         body: the raw body bytes.
     """
 
     __slots__ = ("body", "headers", "http_version", "reason", "status_code")
 
     def __init__(
-        self, status_code: int, reason: str, http_version: str, headers: list[tuple[str, str]], body: bytes
+        self,
+        status_code: int,
+        reason: str,
+        http_version: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
     ) -> None:
         self.status_code = status_code
         self.reason = reason
@@ -154,8 +160,13 @@ async def fetch_streamed(
         As :meth:`HTTPEngine.fetch`.
     """
     async with engine.send(request) as response:
-        headers = response.headers
-        check_declared_length(request.method, response.status_code, headers, max_bytes, what)
+        # Decoded header values go back to bytes as UTF-8, which any str encodes to and which the
+        # reader's decoding (httpx.Headers tries ASCII, then UTF-8) turns back into the same str.
+        headers = [(name.encode(), value.encode()) for name, value in response.headers]
+        lengths = header_values(headers, b"content-length")
+        check_declared_length(
+            request.method, response.status_code, lengths[0] if lengths else None, max_bytes, what
+        )
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_raw():

@@ -21,9 +21,9 @@ import json
 import json as _json
 import re
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AnyStr
 
 import httpx
 
@@ -49,6 +49,7 @@ __all__ = [
     "build_response",
     "check_declared_length",
     "decode_body",
+    "header_values",
     "parse_retry_after",
     "reject_control_characters",
     "status_error",
@@ -166,22 +167,29 @@ def body_too_large(what: object, max_bytes: int, kind: str) -> ProtocolError:
     return ProtocolError(f"response to {what} exceeded max_response_bytes={max_bytes} ({kind} bytes)")
 
 
+def header_values(headers: Iterable[tuple[AnyStr, AnyStr]], name: AnyStr) -> list[AnyStr]:
+    """Every value of header *name* (given in lower case), in order, from ``(name, value)`` pairs of
+    str or of raw bytes (names in any case)."""
+    size = len(name)
+    return [value for key, value in headers if len(key) == size and key.lower() == name]
+
+
 def check_declared_length(
-    method: str, status_code: int, headers: list[tuple[str, str]], max_bytes: int | None, what: object
+    method: str, status_code: int, declared: str | bytes | None, max_bytes: int | None, what: object
 ) -> None:
-    """Refuse a response whose ``Content-Length`` (lower-case *headers*) passes *max_bytes*, before
-    its body is read.
+    """Refuse a response whose ``Content-Length`` (*declared*: its value, or ``None``) passes
+    *max_bytes*, before its body is read. HEAD, 204 and 304 responses have no body to refuse.
 
     Raises:
         pynector.ProtocolError: the declared length is larger than *max_bytes*.
     """
-    if max_bytes is None or method == "HEAD" or status_code in (204, 304):
+    if max_bytes is None or declared is None or method == "HEAD" or status_code in (204, 304):
         return
-    for name, value in headers:
-        if name == "content-length" and value.isdigit() and int(value) > max_bytes:
-            raise ProtocolError(
-                f"response to {what} declares {value} bytes, more than max_response_bytes={max_bytes}"
-            )
+    if declared.isdigit() and int(declared) > max_bytes:
+        shown = declared.decode("ascii") if isinstance(declared, bytes) else declared
+        raise ProtocolError(
+            f"response to {what} declares {shown} bytes, more than max_response_bytes={max_bytes}"
+        )
 
 
 class BodyReader:
@@ -380,7 +388,7 @@ class Response:
         status_code: int,
         reason_phrase: str,
         http_version: str,
-        headers: httpx.Headers | list[tuple[str, str]],
+        headers: httpx.Headers | list[tuple[str, str]] | list[tuple[bytes, bytes]],
         url: str,
         request: RequestInfo,
         elapsed: float = 0.0,
@@ -392,7 +400,7 @@ class Response:
         self.http_version = http_version
         if type(headers) is list:  # the transport's case; checked first, isinstance on an ABC is slower
             self._headers: httpx.Headers | None = None
-            self._header_pairs: list[tuple[str, str]] = headers
+            self._header_pairs: list[tuple[str, str]] | list[tuple[bytes, bytes]] = headers
         else:
             assert isinstance(headers, httpx.Headers)
             self._headers = headers

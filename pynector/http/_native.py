@@ -63,7 +63,7 @@ from .._errors import (
 )
 from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly
 from ._engine import Body, WireBody, WireRequest
-from ._model import body_too_large, check_declared_length
+from ._model import body_too_large, check_declared_length, header_values
 from ._transport import HTTPTransport
 
 __all__ = ["NativeEngine", "NativeResponse"]
@@ -322,8 +322,13 @@ class _Exchange:
         """The whole exchange for :meth:`NativeEngine.fetch`: open, read the body, release."""
         event = await self._open()
         try:
-            headers = _header_pairs(event)
-            check_declared_length(self._request.method, event.status_code, headers, max_bytes, what)
+            # Raw pairs, decoded only if someone reads the response's headers (most never do).
+            headers = event.headers.raw_items()
+            if max_bytes is not None:
+                lengths = header_values(headers, b"content-length")
+                check_declared_length(
+                    self._request.method, event.status_code, lengths[0] if lengths else None, max_bytes, what
+                )
             # The body loop of __anext__, without a coroutine per chunk.
             connection = self._connection
             assert connection is not None

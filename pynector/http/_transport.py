@@ -61,6 +61,7 @@ from ._model import (
     check_declared_length,
     decode_body,
     header_pairs,
+    header_values,
     reject_control_characters,
     status_error,
 )
@@ -145,14 +146,6 @@ def _with_trace_context(prepared: _Prepared) -> _Prepared:
     if not carrier:
         return prepared
     return replace(prepared, headers=prepared.headers + tuple(carrier.items()))
-
-
-def _content_encoding(headers: list[tuple[str, str]]) -> str | None:
-    """The ``Content-Encoding`` of lower-case header pairs (several headers joined, as httpx does)."""
-    for name, _ in headers:
-        if name == "content-encoding":
-            return ", ".join(value for name, value in headers if name == "content-encoding")
-    return None
 
 
 _HTTP_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
@@ -355,8 +348,9 @@ class HTTPTransport:
                     while True:
                         wire = await fetch(current.wire_request, max_bytes, current)
                         body = wire.body
-                        encoding = _content_encoding(wire.headers)
-                        if encoding is not None:
+                        encodings = header_values(wire.headers, b"content-encoding")
+                        if encodings:  # (several are joined, as httpx does)
+                            encoding = b", ".join(encodings).decode("latin-1")
                             body = await decode_body(body, encoding, max_bytes, current)
                         response = _new_response(current, wire, trio.current_time() - start, history, body)
                         if current.follow_redirects:
@@ -511,9 +505,14 @@ class HTTPTransport:
     def _response(self, prepared: _Prepared, wire: WireResponse) -> tuple[Response, BodyReader]:
         """The response to a streamed request, and the reader of its body."""
         headers = wire.headers
-        check_declared_length(prepared.method, wire.status_code, headers, self._max_bytes, prepared)
+        lengths = header_values(headers, "content-length")
+        check_declared_length(
+            prepared.method, wire.status_code, lengths[0] if lengths else None, self._max_bytes, prepared
+        )
         response = _new_response(prepared, wire)
-        reader = BodyReader(wire.aiter_raw(), _content_encoding(headers), self._max_bytes, prepared)
+        encodings = header_values(headers, "content-encoding")
+        encoding = ", ".join(encodings) if encodings else None
+        reader = BodyReader(wire.aiter_raw(), encoding, self._max_bytes, prepared)
         return response, reader
 
     def _next_hop(self, current: _Prepared, response: Response, hops: int) -> _Prepared | None:
