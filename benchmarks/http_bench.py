@@ -1,6 +1,6 @@
 """HTTP throughput: pynector's native engine against raw httpx and a minimal h11 client, on trio.
 
-Run: ``.venv/bin/python benchmarks/http_bench.py [--requests 5000] [--rounds 1]``
+Run: ``.venv/bin/python benchmarks/http_bench.py [--requests 5000] [--rounds 5]``
 
 A canned-response HTTP/1.1 server runs in its own process (plain sockets and ``selectors``, one
 thread, keep-alive, 13-byte body) so that it is not the bottleneck; its CPU time is printed so a reader
@@ -17,6 +17,7 @@ callable with the same signature.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import resource
@@ -198,6 +199,7 @@ def measure(runner: Runner, port: int, requests: int, in_flight: int) -> tuple[f
     clock down but hardly change how much work each request costs.
     """
     trio.run(runner, "127.0.0.1", port, min(200, requests), in_flight)
+    gc.collect()  # every cell starts from a collected heap: no row pays for another's garbage
     started, cpu_started = time.perf_counter(), time.process_time()
     trio.run(runner, "127.0.0.1", port, requests, in_flight)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -208,7 +210,7 @@ def main() -> None:
     """Start the server, run every row at 1 and 64 in flight, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=1, help="repeat and keep the best per cell")
+    parser.add_argument("--rounds", type=int, default=5, help="repeat and keep the best per cell (default 5)")
     args = parser.parse_args()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
