@@ -4,13 +4,16 @@
 the native HTTP/1.1 engine (:class:`NativeEngine`: h11 over pooled trio streams, the fast default);
 ``transport_type="httpx"`` uses :class:`HttpxEngine`, ``httpx.AsyncClient`` under trio (HTTP/2,
 proxies, cookies, your own ``httpx.AsyncClient``). Engines implement the small contract in
-:class:`HTTPEngine`.
+:class:`HTTPEngine` (``send`` for streamed responses, ``fetch`` for whole ones, which
+:func:`fetch_streamed` writes with ``send``).
 """
 
 from ._engine import Body as Body
 from ._engine import HTTPEngine as HTTPEngine
+from ._engine import WireBody as WireBody
 from ._engine import WireRequest as WireRequest
 from ._engine import WireResponse as WireResponse
+from ._engine import fetch_streamed as fetch_streamed
 from ._httpx import HttpxEngine as HttpxEngine
 from ._httpx import create_httpx_transport as create_httpx_transport
 from ._model import RequestInfo as RequestInfo
@@ -28,10 +31,12 @@ __all__ = [
     "NativeEngine",
     "RequestInfo",
     "Response",
+    "WireBody",
     "WireRequest",
     "WireResponse",
     "create_httpx_transport",
     "create_native_transport",
+    "fetch_streamed",
     "parse_retry_after",
 ]
 

@@ -20,7 +20,7 @@ per-request model building. This engine keeps only what the wire needs:
   the ``Host`` header is computed once per origin, a bytes body up to 64 KiB is written with its head
   in one send, reads are 64 KiB, a clean connection is parked without a coroutine, and plain TCP
   connections do their I/O on the trio socket (see :class:`_Connection`). Measured with
-  ``benchmarks/http_bench.py``: ``fetch`` used directly costs about what a minimal h11 client costs.
+  ``benchmarks/http_bench.py``: the engine used directly costs about what a minimal h11 client costs.
 - **Stale keep-alive connections.** A server may close an idle connection at any time. Before reuse the
   pool checks that the socket is not readable (a closed or chattering idle socket is). The check can
   still lose the race, so when a request on a *reused* connection fails before any response byte
