@@ -432,3 +432,32 @@ async def test_close_aborts_an_open_stream(http_engine: str) -> None:
                 await client.aclose()
             await server.wait_all_closed()
     assert [pynector.ClientClosedError] == [type(f) for f in failures]
+
+
+@pytest.mark.parametrize(
+    ("raw_value", "shown"),
+    [(b"plain", "plain"), ("café".encode(), "café"), (b"caf\xe9", "café")],
+    ids=["ascii", "utf-8", "latin-1"],
+)
+async def test_header_values_read_the_same_fetched_or_streamed(
+    http_engine: str, raw_value: bytes, shown: str
+) -> None:
+    """A header value is decoded by one rule (ASCII, else UTF-8, else Latin-1), whether the response
+    was read whole or streamed, on either engine."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nX-Name: " + raw_value + b"\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    )
+
+    async def handler(request: HTTPRequest, conn: ServerConnection) -> None:
+        await conn.send_raw(head)
+        await conn.close()
+
+    async with (
+        open_http_server(handler) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        whole = await client.request("/")
+        async with client.stream("/") as streamed:
+            await streamed.aread()
+    assert shown == whole.headers["x-name"] == streamed.headers["x-name"]
+    assert (b"ok", b"ok") == (whole.content, streamed.content)

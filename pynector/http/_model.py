@@ -431,7 +431,14 @@ class Response:
         """The response headers (built on first access)."""
         headers = self._headers
         if headers is None:
-            headers = self._headers = Headers(self._header_pairs)
+            pairs = self._header_pairs
+            if pairs and isinstance(pairs[0][0], str):
+                # Values decoded by an engine (a streamed response) may hold any character: httpx
+                # would encode them as ASCII, so give it UTF-8, which round-trips every str.
+                headers = Headers(pairs, encoding="utf-8")
+            else:
+                headers = Headers(pairs)  # raw bytes: httpx decodes as ASCII, else UTF-8, else Latin-1
+            self._headers = headers
         return headers
 
     # -- body --
