@@ -74,6 +74,16 @@ async def run_cli(*args: str, stdin: bytes = b"", env: dict[str, str] | None = N
     return Run(result.returncode, result.stdout, result.stderr.decode("utf-8", "replace"))
 
 
+async def open_cli(*args: str, stdin: int = subprocess.DEVNULL) -> trio.Process:
+    """Start ``pynector *args`` with stdout and stderr piped (and stdin, if asked) to talk to it."""
+    proc = await trio.lowlevel.open_process(
+        [*PYNECTOR, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    return proc
+
+
 def jsonl(*lines: dict[str, Any] | str) -> bytes:
     return b"".join((line if isinstance(line, str) else json.dumps(line)).encode() + b"\n" for line in lines)
 
@@ -568,15 +578,9 @@ async def test_sigint_stops_cleanly_with_complete_lines(target: Target, tmp_path
     source.write_bytes(
         jsonl(*({"url": f"/echo/{n}"} for n in range(3)), *({"url": "/slow"} for _ in range(40)))
     )
-    proc = await trio.lowlevel.open_process(
-        [*PYNECTOR, "batch", "-i", str(source), "--base-url", target.url, "--concurrency", "4", "--ordered"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
+    proc = await open_cli(
+        "batch", "-i", str(source), "--base-url", target.url, "--concurrency", "4", "--ordered"
     )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
     output = bytearray()
     errors = bytearray()
     with trio.fail_after(60):
@@ -605,16 +609,8 @@ async def test_sigint_stops_cleanly_with_complete_lines(target: Target, tmp_path
 
 async def test_sigint_while_the_input_pipe_is_silent() -> None:
     """SIGINT while stdin is open but silent: exit 130 at once, the result written, no abort at exit."""
-    proc = await trio.lowlevel.open_process(
-        [*PYNECTOR, "batch", "--memory-target"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-    )
+    proc = await open_cli("batch", "--memory-target", stdin=subprocess.PIPE)
     assert proc.stdin is not None
-    assert proc.stdout is not None
-    assert proc.stderr is not None
     output = bytearray()
     errors = bytearray()
     with trio.fail_after(60):
@@ -766,15 +762,7 @@ async def test_closed_output_stops_the_run_quietly(tmp_path: Path) -> None:
     """`pynector batch | head -1`: the run stops with exit 1 and a message, no traceback."""
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl(*({"url": f"/items/{n}"} for n in range(200_000))))
-    proc = await trio.lowlevel.open_process(
-        [*PYNECTOR, "batch", "-i", str(source), "--memory-target"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-    )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
+    proc = await open_cli("batch", "-i", str(source), "--memory-target")
     errors = bytearray()
     with trio.fail_after(60):
         first = await proc.stdout.receive_some()
