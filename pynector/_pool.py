@@ -13,9 +13,10 @@ reusing theirs.
 
 Idle connections are reused last-in first-out (the warmest one), dropped after ``idle_timeout``
 seconds on trio's clock, capped at ``max_idle_per_key``, and checked with ``is_usable`` before reuse
-(for sockets: not readable, since an idle keep-alive connection that became readable was closed by the
-peer or sent garbage). Expired idle connections of a key are closed whenever that key is used
-(there is no background sweeper task: a pool must not own tasks that outlive its users).
+(for sockets: :class:`IdleProbe`, not readable, since an idle keep-alive connection that became
+readable was closed by the peer or sent bytes nobody asked for). Expired idle connections of a key
+are closed whenever that key is used (there is no background sweeper task: a pool must not own tasks
+that outlive its users).
 
 Two ways to hold a connection: ``async with pool.connection(key) as lease`` (the simple form) and the
 pair ``lease = await pool.acquire(key)`` / ``await pool.release(lease)`` for hot paths that keep the
@@ -27,17 +28,18 @@ between taking the slot and returning the lease, so a cancellation cannot fall b
 from __future__ import annotations
 
 import contextlib
+import select
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import trio
 
 from ._errors import ClientClosedError
 
-__all__ = ["ConnectionPool", "Lease", "PoolStatistics", "stream_is_usable"]
+__all__ = ["ConnectionPool", "IdleProbe", "Lease", "PoolStatistics"]
 
 K = TypeVar("K", bound=Hashable)
 C = TypeVar("C", bound=trio.abc.AsyncResource)
@@ -124,18 +126,45 @@ class Lease(Generic[C]):
         self._released = False
 
 
-def stream_is_usable(stream: trio.abc.Stream) -> bool:
-    """Whether an idle stream looks alive: its socket, if it has one, has nothing to read."""
-    inner: object = stream
-    while isinstance(inner, trio.SSLStream):
-        inner = inner.transport_stream
-    sock = getattr(inner, "socket", None)
-    if sock is None:
-        return True
-    try:
-        return not sock.is_readable()
-    except OSError:
-        return False
+class IdleProbe:
+    """Tells whether an idle connection is quiet: its socket has nothing to read.
+
+    An idle keep-alive connection that became readable was closed by the peer, or the peer sent bytes
+    nobody asked for (a late or multi-part reply, a pushed line, a smuggled response). Either way it
+    must not serve the next request: whatever waits there would be read as that request's reply.
+    Every pool of sockets runs this one check before reuse.
+
+    The socket is found under any TLS layers of the stream; a stream without a socket (in-memory) is
+    always quiet. trio's ``socket.is_readable()`` builds and registers a poll object on every call;
+    one registered object per connection leaves only the poll system call per check.
+
+    Args:
+        stream: the connection's trio stream.
+    """
+
+    __slots__ = ("_poll", "_socket")
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        inner: object = stream
+        while isinstance(inner, trio.SSLStream):
+            inner = inner.transport_stream
+        self._socket: trio.socket.SocketType | None = getattr(inner, "socket", None)
+        self._poll: Any = None
+        if self._socket is not None and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(self._socket.fileno(), select.POLLIN)
+
+    def quiet(self) -> bool:
+        """Whether there is nothing to read (``False`` also when the socket is closed or broken).
+
+        Never blocks (one non-blocking poll).
+        """
+        try:
+            if self._poll is not None:
+                return not self._poll.poll(0)
+            return self._socket is None or not self._socket.is_readable()
+        except (OSError, ValueError):  # closed socket: fileno() -1, or poll on a closed descriptor
+            return False
 
 
 async def close_quietly(resource: trio.abc.AsyncResource) -> None:

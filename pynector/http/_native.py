@@ -37,7 +37,6 @@ bounds connection establishment with ``connect_timeout``.
 
 from __future__ import annotations
 
-import select
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
@@ -62,7 +61,7 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
-from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly
+from .._pool import ConnectionPool, IdleProbe, Lease, PoolStatistics, close_quietly
 from ._engine import Body, WireBody, WireRequest
 from ._model import body_too_large, check_declared_length, header_values
 from ._transport import HTTPTransport
@@ -96,22 +95,12 @@ class _Connection(trio.abc.AsyncResource):
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("_poll", "h11", "receive_some", "send_all", "socket", "stream")
+    __slots__ = ("h11", "idle_probe", "receive_some", "send_all", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
-        inner: object = stream
-        while isinstance(inner, trio.SSLStream):
-            inner = inner.transport_stream
-        #: The socket under the stream, for the idle check (``None`` for other streams).
-        self.socket: trio.socket.SocketType | None = getattr(inner, "socket", None)
-        # trio's is_readable() builds and registers a poll object on every call; one registered
-        # object per connection leaves only the poll system call on the hot path.
-        self._poll: Any = None
-        if self.socket is not None and hasattr(select, "poll"):
-            self._poll = select.poll()
-            self._poll.register(self.socket.fileno(), select.POLLIN)
+        self.idle_probe = IdleProbe(stream)
         self.send_all: Callable[[bytes], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
         if isinstance(stream, trio.SocketStream):
@@ -122,14 +111,8 @@ class _Connection(trio.abc.AsyncResource):
             self.receive_some = stream.receive_some
 
     def is_usable(self) -> bool:
-        """Whether the idle connection looks alive: its socket has nothing to read (a closed or
-        chattering idle connection is readable)."""
-        try:
-            if self._poll is not None:
-                return not self._poll.poll(0)
-            return self.socket is None or not self.socket.is_readable()
-        except OSError:
-            return False
+        """Whether the idle connection looks alive and quiet (see :class:`~pynector._pool.IdleProbe`)."""
+        return self.idle_probe.quiet()
 
     async def aclose(self) -> None:
         await self.stream.aclose()

@@ -10,11 +10,14 @@ read by the next request. Concurrent exchanges use different connections, up to 
 beyond that they queue in the pool. Raw framing ends each reply with EOF, so its connections are never
 reused.
 
-A pooled connection may have been closed by the server while it sat idle (a timeout, a restart, a
-server that closes after each reply). Probing every idle connection for that costs a syscall per
-exchange, so we do not: when an exchange on a *reused* connection fails before a single reply byte
-arrived (EOF, reset, a failed write), the connection is discarded and the exchange runs once more, on
-a freshly opened connection (``pool.acquire(fresh=True)``), whose failure is final. This is the classic
+Before an idle connection is reused, its socket is checked for something to read
+(:class:`~pynector._pool.IdleProbe`, one non-blocking poll). A readable idle connection was either
+closed by the server or received bytes nobody asked for (a late or multi-part reply, a pushed line such
+as redis ``MONITOR`` or pub/sub output); both are discarded, because those bytes would otherwise be
+read as the next request's reply. The check can still lose a race with a server closing the idle
+connection: when an exchange on a *reused* connection fails before a single reply byte arrived (EOF,
+reset, a failed write), the connection is discarded and the exchange runs once more, on a freshly
+opened connection (``pool.acquire(fresh=True)``), whose failure is final. This is the classic
 keep-alive race; the one case where it repeats a request the server did process is a server that
 read the request and then closed without replying a single byte.
 
@@ -56,7 +59,7 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
-from .._pool import ConnectionPool, PoolStatistics, close_quietly
+from .._pool import ConnectionPool, IdleProbe, PoolStatistics, close_quietly
 from ..framing import FramedStream, Framing, make_framing
 from ._base import closed_error
 
@@ -264,7 +267,7 @@ class StreamTransport:
         return self._wrap(stream)
 
     def _wrap(self, stream: trio.abc.Stream) -> FramedStream:
-        return FramedStream(stream, self.framing, label=self.label)
+        return _PooledStream(stream, self.framing, label=self.label)
 
     async def _round_trip(self, framed: FramedStream, encoded: bytes) -> bytes | None:
         """Write one encoded frame and read one reply frame (``None``: the peer closed first)."""
@@ -377,10 +380,22 @@ class StreamTransport:
         return f"<{type(self).__name__} {self.label} framing={self.framing.name!r} {state}>"
 
 
+class _PooledStream(FramedStream):
+    """A framed connection of the pool, with the probe that checks it before reuse."""
+
+    __slots__ = ("idle_probe",)
+
+    def __init__(self, stream: trio.abc.Stream, framing: Framing, *, label: str) -> None:
+        super().__init__(stream, framing, label=label)
+        self.idle_probe = IdleProbe(stream)
+
+
 def _framed_is_usable(framed: FramedStream) -> bool:
-    # No readability probe here: it costs a syscall per exchange (about 15% of a loopback round trip
-    # in our measurements), and the stale-connection race it narrows is handled in exchange() anyway.
-    return not framed.buffered
+    """Whether an idle connection may serve the next exchange: nothing read ahead, nothing waiting
+    on its socket (a pushed line or a late reply would be read as the next request's reply)."""
+    if framed.buffered:
+        return False
+    return not isinstance(framed, _PooledStream) or framed.idle_probe.quiet()
 
 
 def _validate_host(host: object) -> str:
