@@ -108,3 +108,37 @@ def test_public_submodules_export_what_they_list() -> None:
         assert len(set(listed)) == len(listed), name
         missing = [item for item in listed if not hasattr(module, item)]
         assert [] == missing, name
+
+
+EXPECTED_TESTING_ALL = [
+    "CapturedLogs",
+    "HTTPRequest",
+    "HTTPResponse",
+    "HTTPServer",
+    "MockTransport",
+    "RawResponse",
+    "RecordedCall",
+    "Recorder",
+    "Route",
+    "ServerConnection",
+    "StreamAction",
+    "StreamServer",
+    "UnexpectedRequestError",
+    "capture_logs",
+    "capture_spans",
+    "close_connection",
+    "no_retry_wait",
+    "open_http_server",
+    "reset_connection",
+    "send_raw",
+    "serve_http",
+    "serve_tcp",
+    "serve_unix",
+]
+
+
+def test_testing_surface_is_the_reviewed_list() -> None:
+    """pynector.testing's __all__ is the reviewed list; changing it means changing this test."""
+    import pynector.testing
+
+    assert EXPECTED_TESTING_ALL == pynector.testing.__all__

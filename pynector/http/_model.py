@@ -38,6 +38,8 @@ from .._errors import (
 )
 from .._httpcommon import parse_retry_after
 from .._redact import redact_headers, redact_url
+from . import _codings
+from ._codings import DecodeError, Decoder
 
 __all__ = [
     "DECODE_CHUNK",
@@ -76,8 +78,23 @@ def reject_control_characters(value: str, what: str) -> str:
 # --- decoding --------------------------------------------------------------------------------
 
 
-class _DecodeError(Exception):
-    pass
+_DecodeError = DecodeError
+
+
+class _Unsupported:
+    """A coding that cannot be decoded here: refused as soon as a body byte arrives (a response
+    without a body, to HEAD or a 304, passes)."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            raise _DecodeError(self._reason)
+        return iter(())
+
+    def flush(self) -> Iterator[bytes]:
+        return iter(())
 
 
 class _Identity:
@@ -129,7 +146,7 @@ class _Zlib:
 class _Chain:
     """Applies several decoders in order (the reverse of the ``Content-Encoding`` list)."""
 
-    def __init__(self, decoders: list[_Identity | _Zlib]) -> None:
+    def __init__(self, decoders: list[Decoder]) -> None:
         self._decoders = decoders
 
     def _through(self, index: int, data: bytes) -> Iterator[bytes]:
@@ -151,10 +168,15 @@ class _Chain:
 
 def _decoder_for(content_encoding: str | None) -> _Chain:
     names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
-    decoders: list[_Identity | _Zlib] = []
+    decoders: list[Decoder] = []
+    codings = _codings.INSTALLED
     for name in reversed(names):
         if name in {"gzip", "x-gzip", "deflate"}:
             decoders.append(_Zlib(name))
+        elif name in codings.decoders:
+            decoders.append(codings.decoders[name](DECODE_CHUNK))
+        elif name != "identity":
+            decoders.append(_Unsupported(codings.unsupported(name)))
     return _Chain(decoders or [_Identity()])
 
 

@@ -53,6 +53,7 @@ from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url, s
 from .._telemetry import Attributes, has_trace_context, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
+from . import _codings
 from ._engine import Body, HTTPEngine, WireBody, WireRequest, WireResponse
 from ._model import (
     BodyReader,
@@ -617,7 +618,7 @@ class HTTPTransport:
         if "user-agent" not in present:
             headers.append(("User-Agent", f"pynector/{__version__}"))
         if "accept-encoding" not in present:
-            headers.append(("Accept-Encoding", "gzip, deflate"))
+            headers.append(("Accept-Encoding", _codings.INSTALLED.accept_encoding))
         if inject and self.propagate_trace_context and "traceparent" not in present and has_trace_context():
             carrier: dict[str, str] = {}
             inject_trace_context(carrier)  # the client's attempt span is current here

@@ -12,7 +12,9 @@
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
   ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
+  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events);
+  :class:`RawResponse` scripts a hostile server (bytes sent as they are, the connection kept open)
+  and ``HTTPServer.head_handler`` answers a request before its body is read.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
@@ -21,6 +23,7 @@ from ._capture import capture_spans as capture_spans
 from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
+from ._http_server import RawResponse as RawResponse
 from ._http_server import ServerConnection as ServerConnection
 from ._http_server import open_http_server as open_http_server
 from ._http_server import serve_http as serve_http
@@ -44,6 +47,7 @@ __all__ = [
     "HTTPResponse",
     "HTTPServer",
     "MockTransport",
+    "RawResponse",
     "RecordedCall",
     "Recorder",
     "Route",

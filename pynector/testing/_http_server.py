@@ -17,7 +17,9 @@ Start it inside a nursery; it listens on the numeric ``127.0.0.1`` and a free po
 or ``async with open_http_server(handler) as server: ...``.
 
 The handler is called once per request, with the whole request body read. It returns an
-:class:`HTTPResponse` (sent with correct framing; the connection stays open for the next request), or
+:class:`HTTPResponse` (sent with correct framing; the connection stays open for the next request), a
+:class:`RawResponse` (bytes sent as they are, framing be damned: how hostile servers are scripted; the
+connection stays open unless it says ``close=True``), or
 ``None`` after scripting raw behaviour on the :class:`ServerConnection`: send arbitrary bytes, drip
 them on trio's clock, close early, reset (``SO_LINGER`` 0), or wait silently until the client goes
 away (:meth:`ServerConnection.wait_client_close`), which is how "never answers" and "headers then
@@ -60,6 +62,7 @@ __all__ = [
     "HTTPResponse",
     "HTTPServer",
     "Handler",
+    "RawResponse",
     "ServerConnection",
     "open_http_server",
     "serve_http",
@@ -148,6 +151,25 @@ class HTTPResponse:
         return list(self.body)
 
 
+@dataclass(frozen=True)
+class RawResponse:
+    """Bytes for the server to send as they are, instead of a response it frames itself: how a
+    hostile or broken server is scripted (a smuggled second response, conflicting framing headers,
+    a bad chunk size, a response head larger than any limit, a decompression bomb, a 1xx...).
+
+    Unlike returning ``None`` from a handler, the connection stays open by default: the server reads
+    the next request on it and answers it as usual, so a client that wrongly reuses the connection
+    reads whatever the raw bytes left behind.
+
+    Attributes:
+        data: the bytes to send.
+        close: close the connection after sending (default ``False``).
+    """
+
+    data: bytes
+    close: bool = False
+
+
 class ServerConnection:
     """One accepted connection, for handlers that script raw behaviour.
 
@@ -197,8 +219,12 @@ class ServerConnection:
             pass
 
 
-#: ``handler(request, connection)``, sync or async, returning an :class:`HTTPResponse` or ``None``.
-Handler = Callable[[HTTPRequest, ServerConnection], "HTTPResponse | Awaitable[HTTPResponse | None] | None"]
+#: ``handler(request, connection)``, sync or async, returning an :class:`HTTPResponse`, a
+#: :class:`RawResponse` or ``None``.
+Handler = Callable[
+    [HTTPRequest, ServerConnection],
+    "HTTPResponse | RawResponse | Awaitable[HTTPResponse | RawResponse | None] | None",
+]
 
 
 @dataclass
@@ -214,6 +240,10 @@ class HTTPServer(ConnectionCounter):
         connections_closed: connections the server has finished with (closed or reset).
         handler_errors: exceptions raised by the handler (each answered with a 500).
         handler: the handler answering requests; assign another one at any time.
+        head_handler: called like *handler* as soon as a request head arrived, before its body is
+            read (the request's ``body`` is empty then). A response it returns is sent at once and
+            the connection closed without reading the body (a server refusing an upload early, with
+            ``413`` and ``Connection: close``); ``None`` lets the request continue to *handler*.
         check_handler_errors_on_teardown: read by the ``pynector_http_server`` pytest fixture, which
             fails the test at teardown if the handler raised, unless this is set to ``False``.
     """
@@ -222,6 +252,7 @@ class HTTPServer(ConnectionCounter):
     port: int
     scheme: str = "http"
     handler: Handler | None = None
+    head_handler: Handler | None = None
     check_handler_errors_on_teardown: bool = True
     requests: list[HTTPRequest] = field(default_factory=list)
     handler_errors: list[BaseException] = field(default_factory=list)
@@ -232,14 +263,31 @@ class HTTPServer(ConnectionCounter):
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
-async def _call(handler: Handler, request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
+async def _call(
+    handler: Handler, request: HTTPRequest, conn: ServerConnection
+) -> HTTPResponse | RawResponse | None:
     result = handler(request, conn)
     if inspect.isawaitable(result):
         result = await result
     return result
 
 
-async def _read_request(stream: trio.abc.Stream, conn: h11.Connection, index: int) -> HTTPRequest | None:
+def _request_of(head: h11.Request, body: bytes, index: int) -> HTTPRequest:
+    return HTTPRequest(
+        method=head.method.decode("ascii"),
+        target=head.target.decode("ascii"),
+        headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers],
+        body=body,
+        connection=index,
+    )
+
+
+async def _read_request(
+    server: HTTPServer, connection: ServerConnection, conn: h11.Connection
+) -> HTTPRequest | HTTPResponse | RawResponse | None:
+    """The next whole request; or the early answer of ``server.head_handler`` to its head; or
+    ``None`` when the client closed the connection."""
+    stream = connection.stream
     head: h11.Request | None = None
     body: list[bytes] = []
     while True:
@@ -250,16 +298,15 @@ async def _read_request(stream: trio.abc.Stream, conn: h11.Connection, index: in
             continue
         if isinstance(event, h11.Request):
             head = event
+            if server.head_handler is not None:
+                early = await _call(server.head_handler, _request_of(head, b"", connection.index), connection)
+                if early is not None:
+                    server.requests.append(_request_of(head, b"", connection.index))
+                    return early
         elif isinstance(event, h11.Data):
             body.append(bytes(event.data))
         elif isinstance(event, h11.EndOfMessage) and head is not None:
-            return HTTPRequest(
-                method=head.method.decode("ascii"),
-                target=head.target.decode("ascii"),
-                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers],
-                body=b"".join(body),
-                connection=index,
-            )
+            return _request_of(head, b"".join(body), connection.index)
         elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
             return None
 
@@ -329,8 +376,11 @@ async def _serve_connection(
             await stream.do_handshake()
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
         while True:
-            request = await _read_request(stream, conn, index)
+            request = await _read_request(server, connection, conn)
             if request is None:
+                return
+            if not isinstance(request, HTTPRequest):  # the head handler answered early
+                await _send_early(connection, conn, request)
                 return
             server.requests.append(request)
             try:
@@ -340,6 +390,15 @@ async def _serve_connection(
                 response = HTTPResponse(500, body=f"handler failed: {type(exc).__name__}: {exc}")
             if response is None or connection.closed:
                 return
+            if isinstance(response, RawResponse):
+                await stream.send_all(response.data)
+                if response.close:
+                    return
+                # The raw bytes answered this request: read the next one with fresh framing state.
+                leftover = conn.trailing_data[0]
+                conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
+                conn.receive_data(leftover)
+                continue
             try:
                 await _send_response(connection, conn, response, request.method)
             except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
@@ -359,6 +418,23 @@ async def _serve_connection(
             await trio.aclose_forcefully(stream)
         server.connections_closed += 1
         server._notify()
+
+
+async def _send_early(
+    connection: ServerConnection, conn: h11.Connection, response: HTTPResponse | RawResponse
+) -> None:
+    """Send the head handler's answer; the request body stays unread and the connection is closed."""
+    if isinstance(response, RawResponse):
+        await connection.stream.send_all(response.data)
+        return
+    if not any(name.lower() == "connection" for name, _ in response._header_pairs()):
+        response = HTTPResponse(
+            response.status,
+            [*response._header_pairs(), ("Connection", "close")],
+            response.body,
+            response.reason,
+        )
+    await _send_response(connection, conn, response, "GET")
 
 
 async def serve_http(
