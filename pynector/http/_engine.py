@@ -32,9 +32,21 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .._errors import ProtocolError
+from .._retry import IDEMPOTENT_METHODS
 from ._model import body_too_large, check_declared_length, header_values
 
-__all__ = ["Body", "HTTPEngine", "WireBody", "WireRequest", "WireResponse", "fetch_streamed"]
+__all__ = [
+    "Body",
+    "HTTPEngine",
+    "WireBody",
+    "WireRequest",
+    "WireResponse",
+    "conflicting_framing_error",
+    "fetch_streamed",
+    "has_conflicting_framing",
+    "may_resend",
+]
 
 #: A request body: bytes, or a (sync or async) iterable of byte chunks streamed with chunked encoding
 #: unless a Content-Length header is given.
@@ -67,6 +79,47 @@ class WireRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", (self.scheme, self.host, self.port))
+
+
+def may_resend(request: WireRequest, reused: bool, received: bool) -> bool:
+    """Whether a request that failed may be sent once more, on a fresh connection (both engines'
+    rule for the keep-alive race: a server may close an idle connection just as a request is sent).
+
+    Only when the connection had served an earlier exchange (*reused*), not one response byte came
+    back (*received* is false: the server cannot have answered), the method is idempotent (sending
+    it twice means the same as once) and the body is bytes (a streamed body cannot be replayed).
+    An engine resends at most once; every later failure is the shared retry policy's business.
+    """
+    return (
+        reused
+        and not received
+        and request.method in IDEMPOTENT_METHODS
+        and isinstance(request.body, (bytes, bytearray, memoryview))
+    )
+
+
+def has_conflicting_framing(headers: Iterable[tuple[bytes | str, object]]) -> bool:
+    """Whether a response head gives both ``Content-Length`` and ``Transfer-Encoding``.
+
+    Its length is then ambiguous: RFC 9112 section 6.3 says to treat it as an error and not reuse
+    the connection, since the two framings can disagree about where the next response starts (the
+    basis of response smuggling). *headers* are ``(name, value)`` pairs with lower-case names.
+    """
+    length = chunked = False
+    for name, _ in headers:
+        if name == b"content-length" or name == "content-length":
+            length = True
+        elif name == b"transfer-encoding" or name == "transfer-encoding":
+            chunked = True
+    return length and chunked
+
+
+def conflicting_framing_error(described: str) -> ProtocolError:
+    """The error for a response whose head has both ``Content-Length`` and ``Transfer-Encoding``."""
+    return ProtocolError(
+        f"{described}: the response gives both Content-Length and Transfer-Encoding, so its length "
+        "is ambiguous; refused, and the connection is not reused"
+    )
 
 
 class WireResponse(Protocol):

@@ -62,7 +62,14 @@ from .._errors import (
     describe_exception,
 )
 from .._pool import ConnectionPool, IdleProbe, Lease, PoolStatistics, close_quietly
-from ._engine import Body, WireBody, WireRequest
+from ._engine import (
+    Body,
+    WireBody,
+    WireRequest,
+    conflicting_framing_error,
+    has_conflicting_framing,
+    may_resend,
+)
 from ._model import body_too_large, check_declared_length, header_values
 from ._transport import HTTPTransport
 
@@ -76,7 +83,6 @@ _COALESCE_LIMIT = 65536
 #: The most h11 request events kept for reuse (see ``NativeEngine._request_event``).
 _EVENT_CACHE_SIZE = 256
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -241,15 +247,22 @@ class _Exchange:
             self._lease = lease
             connection = self._connection = lease.connection
             self._received = self._eof = False
+            write_failure: WriteError | None = None
             try:
-                whole = self._frame_whole(connection.h11)
-                if whole is None:
-                    await self._write_request(connection)
-                else:
-                    try:  # _send_all inlined: the path of almost every request
-                        await connection.send_all(whole)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                        raise self._write_error(exc) from exc
+                try:
+                    whole = self._frame_whole(connection.h11)
+                    if whole is None:
+                        await self._write_request(connection)
+                    else:
+                        try:  # _send_all inlined: the path of almost every request
+                            await connection.send_all(whole)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                            raise self._write_error(exc) from exc
+                except WriteError as exc:
+                    # A server may answer before it has read the whole request, then stop reading
+                    # and close (an early 413 with Connection: close): its answer is read below and
+                    # returned; only without one is the failed write the error.
+                    write_failure = exc
                 # The response head (_read_head, inlined: once per request).
                 conn = connection.h11
                 received = 0
@@ -270,6 +283,8 @@ class _Exchange:
                             raise ProtocolError(
                                 f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
                             )
+                        if has_conflicting_framing(event.headers):
+                            raise conflicting_framing_error(self._describe())
                         return event
                     elif type(event) is h11.InformationalResponse:
                         continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
@@ -281,20 +296,15 @@ class _Exchange:
                         raise ProtocolError(
                             f"{self._describe()}: unexpected {type(event).__name__} before a response"
                         )
-            except TransportError:
+            except TransportError as failure:
                 self._lease = self._connection = None
                 await pool.release(lease)
-                # Only a bytes body can be replayed on a fresh connection (decided only on failure).
-                if (
-                    lease.reused
-                    and not fresh
-                    and not self._received
-                    and request.method in _IDEMPOTENT
-                    and isinstance(request.body, (bytes, bytearray, memoryview))
-                ):
+                if write_failure is not None and failure is not write_failure and not self._received:
+                    failure = write_failure  # no answer came: the failed write is what happened
+                if not fresh and may_resend(request, lease.reused, self._received):
                     fresh = True  # the server closed the idle connection under us: once more, anew
                     continue
-                raise
+                raise failure
             except BaseException:
                 self._lease = self._connection = None
                 await pool.release(lease)
