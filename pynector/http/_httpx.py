@@ -13,15 +13,37 @@ the response is closed (body read included), and httpcore's pool is sized to the
 limiter guarantees that a cancelled waiter never holds a token, so cancellation is safe at every
 checkpoint. Tokens are borrowed on behalf of a fresh object per exchange, so one task may hold
 several streams at once.
+
+Why a watched network stream: httpcore reads a response with h11 and, once it is complete, puts the
+connection back in its pool even when more bytes were read along with it (a second, unsolicited
+response in the same write, or a ``204`` whose ``Content-Length`` bytes are really the next
+response): the next request on that connection then reads those bytes as its own response. Its only
+idle check is the socket's readability, and these bytes are no longer in the socket but in h11's
+buffer. So the client this engine builds runs httpcore over a network backend whose streams follow
+each HTTP/1.1 exchange with a second h11 parser of their own (:class:`_WatchedStream`): bytes that
+arrive after a complete response are counted, the response is refused with
+:class:`pynector.ProtocolError` (as the native engine refuses it) and the stream reports itself
+readable, which makes httpcore close the connection instead of reusing it. The same stream records,
+for each exchange, whether its connection had served an earlier one and whether any response byte
+came back: that is what the one-resend rule for a stale keep-alive connection needs
+(:func:`~pynector.http._engine.may_resend`, shared with the native engine).
+
+Not watched (the exposure remains there, as in plain httpx): a client of your own (``client=``),
+proxied connections (proxies from the environment with ``trust_env``; their transports are httpx's
+own) and HTTP/2 connections (one stream carries many exchanges; HTTP/2 frames every message).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from typing import Any
 
+import h11
+import httpcore
 import httpx
 import trio
 
@@ -29,6 +51,7 @@ from .._config import validate_count, validate_timeout
 from .._errors import (
     ClientClosedError,
     ConfigurationError,
+    ProtocolError,
     PynectorError,
     TransportError,
     describe_exception,
@@ -36,7 +59,14 @@ from .._errors import (
 )
 from .._httpcommon import classify_httpx_error
 from .._redact import redact_url
-from ._engine import WireBody, WireRequest, fetch_streamed
+from ._engine import (
+    WireBody,
+    WireRequest,
+    conflicting_framing_error,
+    fetch_streamed,
+    has_conflicting_framing,
+    may_resend,
+)
 from ._transport import HTTPTransport
 
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
@@ -94,12 +124,188 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     return error
 
 
-class _MappedRawIterator:
-    """httpx's ``aiter_raw()`` with every exception mapped to a pynector error."""
+class _Attempt:
+    """What the watched stream saw of one attempt to send a request."""
 
-    def __init__(self, inner: AsyncIterator[bytes], request: WireRequest) -> None:
+    __slots__ = ("received", "reused")
+
+    def __init__(self) -> None:
+        self.reused = False  # its connection had served an earlier exchange
+        self.received = False  # at least one response byte arrived
+
+
+#: The attempt in progress in this task (httpcore writes and reads in the task that sends).
+_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("pynector_httpx_attempt", default=None)
+
+
+class _WatchedStream(httpcore.AsyncNetworkStream):
+    """An httpcore network stream that follows each HTTP/1.1 exchange with its own h11 parser.
+
+    Counts the bytes that arrive after a complete response (:attr:`unexpected`) and reports itself
+    readable then, so httpcore closes the connection instead of reusing it; records on the current
+    :class:`_Attempt` whether the connection is reused and whether a response byte arrived. Stops
+    following (for good) on a connection that switches protocol (``CONNECT``, ``101``) or speaks
+    HTTP/2, or whose bytes h11 rejects (httpcore's own parser reports that).
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, watch: bool = True) -> None:
+        self._inner = inner
+        self._watch = watch
+        self._attempt: _Attempt | None = None
+        self._exchanges = 0
+        self._parser: h11.Connection | None = None
+        self.unexpected = 0
+
+    def _begin(self, attempt: _Attempt, head: bytes) -> None:
+        """A new request starts with *head* (httpcore writes a request head in one call)."""
+        self._attempt = attempt
+        self._exchanges += 1
+        attempt.reused = self._exchanges > 1
+        method = head.split(b" ", 1)[0]
+        if method == b"CONNECT" or not method.isalpha():
+            self._watch = False
+            self._parser = None
+            return
+        parser = h11.Connection(h11.CLIENT)
+        parser.send(h11.Request(method=method, target="/", headers=[("Host", "watched")]))
+        parser.send(h11.EndOfMessage())
+        self._parser = parser
+
+    def _follow(self, data: bytes) -> None:
+        parser = self._parser
+        assert parser is not None
+        if parser.their_state is h11.DONE:
+            self.unexpected += len(data)
+            return
+        try:
+            parser.receive_data(data)
+            while True:
+                event = parser.next_event()
+                if event is h11.NEED_DATA or event is h11.PAUSED or type(event) is h11.ConnectionClosed:
+                    break
+                if type(event) is h11.InformationalResponse and event.status_code == 101:
+                    self._watch = False
+                    self._parser = None
+                    return
+        except h11.RemoteProtocolError:
+            self._parser = None  # httpcore's parser sees the same bytes and reports them
+            return
+        if parser.their_state is h11.DONE:
+            self.unexpected += len(parser.trailing_data[0])
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        attempt = _ATTEMPT.get()
+        if self._watch and attempt is not None and attempt is not self._attempt:
+            self._begin(attempt, bytes(buffer[:32]))
+        await self._inner.write(buffer, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = await self._inner.read(max_bytes, timeout)
+        if data and self._attempt is not None:
+            self._attempt.received = True
+        if self._parser is not None:
+            self._follow(data)
+        return data
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        tls = inner.get_extra_info("ssl_object")
+        http2 = tls is not None and tls.selected_alpn_protocol() == "h2"
+        return _WatchedStream(inner, watch=not http2)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self.unexpected:
+            return True  # httpcore's idle check: a readable idle connection is closed, not reused
+        return self._inner.get_extra_info(info)
+
+
+class _WatchingBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's trio backend, its streams watched (:class:`_WatchedStream`)."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.TrioBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _WatchedStream(
+            await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _WatchedStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _WatchedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a watched httpcore pool.
+
+    httpx offers no way to give its transport a network backend, so this is what
+    ``AsyncHTTPTransport.__init__`` does without a proxy, with the backend added: everything else
+    (request and response mapping, exceptions) is httpx's own code working on ``self._pool``.
+    """
+
+    def __init__(
+        self, *, verify: bool | ssl.SSLContext, trust_env: bool, http2: bool, limits: httpx.Limits
+    ) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=http2,
+            network_backend=_WatchingBackend(),
+        )
+
+
+def _environment_has_proxies() -> bool:
+    """Whether httpx, trusting the environment, would send requests through a proxy."""
+    return any(key in ("http", "https", "all") for key in urllib.request.getproxies())
+
+
+class _BytesStream(httpx.AsyncByteStream):
+    """A bytes request body for httpx, iterated without an async generator: httpcore stops reading
+    a body whose write failed (to read an early answer) and never closes its iterator, which, as an
+    async generator, would be left to the garbage collector."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._sent = False
+
+    def __aiter__(self) -> _BytesStream:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._body
+
+
+class _MappedRawIterator:
+    """httpx's ``aiter_raw()`` with every exception mapped to a pynector error, and a response
+    followed by unexpected bytes refused at its end."""
+
+    def __init__(self, inner: AsyncIterator[bytes], request: WireRequest, stream: object) -> None:
         self._inner = inner
         self._request = request
+        self._stream = stream if isinstance(stream, _WatchedStream) else None
 
     def __aiter__(self) -> _MappedRawIterator:
         return self
@@ -108,6 +314,11 @@ class _MappedRawIterator:
         try:
             return await self._inner.__anext__()
         except StopAsyncIteration:
+            if self._stream is not None and self._stream.unexpected:
+                raise ProtocolError(
+                    f"{_describe_request(self._request)}: the server sent {self._stream.unexpected} "
+                    "unexpected byte(s) after the response"
+                ) from None
             raise
         except Exception as exc:
             raise map_httpx_error(exc, self._request) from exc
@@ -128,7 +339,7 @@ class _HttpxWireResponse:
     def aiter_raw(self) -> AsyncIterator[bytes]:
         if self._raw is None:
             self._raw = self._response.aiter_raw()
-        return _MappedRawIterator(self._raw, self._request)
+        return _MappedRawIterator(self._raw, self._request, self._response.extensions.get("network_stream"))
 
     async def aclose(self) -> None:
         # Close the response (and its connection, unless the body was read to the end) first, then
@@ -221,13 +432,22 @@ class HttpxEngine:
                 raise ConfigurationError(
                     "http2=True needs the h2 package: install the http2 extra, pip install 'pynector[http2]'"
                 ) from exc
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
+        # With proxies from the environment, httpx builds a transport per proxy itself (and only when
+        # no transport is given): those connections stay unwatched (see the module docstring).
+        transport = (
+            None
+            if trust_env and _environment_has_proxies()
+            else _WatchedTransport(verify=verify, trust_env=trust_env, http2=http2, limits=limits)
+        )
         self._client = httpx.AsyncClient(
             verify=verify,
             http2=http2,
             trust_env=trust_env,
             timeout=httpx.Timeout(None, connect=connect),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive),
+            limits=limits,
             follow_redirects=False,
+            transport=transport,
         )
         self._owns_client = True
 
@@ -287,24 +507,49 @@ class HttpxEngine:
         borrower = object()
         await self._limiter.acquire_on_behalf_of(borrower)
         try:
-            try:
-                url = self._url(request)
-                body = request.body
-                content = None if isinstance(body, bytes) and not body else body
-                built = self._client.build_request(
-                    request.method, url, headers=list(request.headers), content=content
-                )
-                response = await self._client.send(built, stream=True, follow_redirects=False)
-            except Exception as exc:
-                raise map_httpx_error(exc, request) from exc
+            response = await self._send(request)
             wire = _HttpxWireResponse(response, request)
             try:
+                if has_conflicting_framing(wire.headers):
+                    raise conflicting_framing_error(_describe_request(request))
                 yield wire
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                     await wire.aclose()
         finally:
             self._limiter.release_on_behalf_of(borrower)
+
+    async def _send_once(self, request: WireRequest, attempt: _Attempt) -> httpx.Response:
+        token = _ATTEMPT.set(attempt)
+        try:
+            body = request.body
+            content = None if isinstance(body, bytes) and not body else body
+            built = self._client.build_request(
+                request.method, self._url(request), headers=list(request.headers), content=content
+            )
+            if isinstance(body, (bytes, bytearray, memoryview)) and body:
+                built.stream = _BytesStream(bytes(body))
+            return await self._client.send(built, stream=True, follow_redirects=False)
+        finally:
+            _ATTEMPT.reset(token)
+
+    async def _send(self, request: WireRequest) -> httpx.Response:
+        """Send *request* and return the response once its head arrived, sending it once more when a
+        reused connection failed before any response byte (see :func:`may_resend`).
+
+        Raises:
+            pynector.TransportError: (most specific subclass) on any wire failure.
+        """
+        attempt = _Attempt()
+        try:
+            return await self._send_once(request, attempt)
+        except Exception as exc:
+            if not may_resend(request, attempt.reused, attempt.received):
+                raise map_httpx_error(exc, request) from exc
+        try:
+            return await self._send_once(request, _Attempt())
+        except Exception as exc:
+            raise map_httpx_error(exc, request) from exc
 
 
 def create_httpx_transport(**options: Any) -> HTTPTransport:
