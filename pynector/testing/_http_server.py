@@ -397,7 +397,8 @@ async def _serve_connection(
                 # The raw bytes answered this request: read the next one with fresh framing state.
                 leftover = conn.trailing_data[0]
                 conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
-                conn.receive_data(leftover)
+                if leftover:  # (h11 takes empty data as the end of the connection)
+                    conn.receive_data(leftover)
                 continue
             try:
                 await _send_response(connection, conn, response, request.method)
