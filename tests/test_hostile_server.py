@@ -373,7 +373,7 @@ async def test_own_httpx_client_still_hands_a_smuggled_response_on() -> None:
         httpx.AsyncClient() as own,
         pynector.Pynector(transport_type="httpx", base_url=server.url, client=own) as client,
     ):
-        print(await outcome_of(client, {"url": "/scenario"}))
+        await outcome_of(client, {"url": "/scenario"})
         assert b"own /after" == (await client.request("/after")).content
 
 
