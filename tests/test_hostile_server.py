@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,8 @@ class Scenario:
         respond: the server's answer to ``/scenario`` (``state`` persists across attempts).
         expect: the outcome on both engines, unless *differs* names another for an engine.
         fragments: words the error message must contain (for ``("error", ...)`` outcomes).
-        request: the request dict (``url`` defaults to ``/scenario``).
+        request: the request dict (``url`` defaults to ``/scenario``; a callable value is called for
+            each run, for bodies that can be consumed only once).
         head: a ``head_handler`` for the server (answers before the request body is read).
         options: client options.
         differs: engine -> outcome, where the engines legitimately differ.
@@ -124,6 +125,12 @@ async def answer_then_push(
     await conn.send_raw(SMUGGLED)
     state["pushed"].set()
     return RawResponse(b"")  # keep the connection open
+
+
+async def streamed_body() -> AsyncIterator[bytes]:
+    """A request body produced as it is sent (it cannot be sent twice)."""
+    yield b"streamed "
+    yield b"body"
 
 
 def _gzip_bomb() -> bytes:
@@ -219,6 +226,12 @@ SCENARIOS = [
         close_once_then_answer,
         ("error", pynector.ReadError),
         request={"method": "POST", "content": b"once"},
+    ),
+    Scenario(
+        "stale-keep-alive-connection-streamed-put-is-not-resent",  # a streamed body cannot be replayed
+        close_once_then_answer,
+        ("error", pynector.ReadError),
+        request={"method": "PUT", "content": lambda: streamed_body()},
     ),
     Scenario(
         "early-413-during-a-large-upload",
@@ -318,7 +331,10 @@ async def play(scenario: Scenario, http_engine: str, monkeypatch: pytest.MonkeyP
         async with pynector.Pynector(transport_type=http_engine, base_url=server.url, **options) as client:
             # Leaves a pooled connection: the scenario's request goes out on a reused connection.
             assert b"own /before" == (await client.request("/before")).content
-            got = await outcome_of(client, {"url": "/scenario", **scenario.request})
+            request = {
+                name: value() if callable(value) else value for name, value in scenario.request.items()
+            }
+            got = await outcome_of(client, {"url": "/scenario", **request})
             if "pushed" in state:  # the server pushes bytes on the idle connection before we go on
                 await state["pushed"].wait()
             expected = scenario.differs.get(http_engine, scenario.expect)
