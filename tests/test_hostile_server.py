@@ -203,6 +203,19 @@ SCENARIOS = [
         raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\nok"),
         ("error", ERROR),
     ),
+    Scenario(
+        "80-kib-head",
+        raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 80_000 + b"\r\nContent-Length: 2\r\n\r\nok"),
+        ("error", ERROR),
+        ("max_header_bytes",),
+        # The native engine's limit is max_header_bytes (default 64 KiB); httpcore's is fixed at 100 KiB.
+        differs={"httpx": ("body", b"ok")},
+    ),
+    Scenario(
+        "80-kib-head-then-smuggled-response",  # the httpx engine's watcher follows heads over 64 KiB
+        raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 80_000 + b"\r\nContent-Length: 2\r\n\r\nok" + SMUGGLED),
+        ("error", ERROR),
+    ),
     Scenario("not-http-at-all", raw(b"SSH-2.0-OpenSSH_9.6\r\n", close=True), ("error", pynector.ReadError)),
     Scenario(
         "truncated-body",

@@ -134,6 +134,10 @@ class _Attempt:
         self.received = False  # at least one response byte arrived
 
 
+#: The largest response head the watched stream follows: above httpcore's own limit (100 KiB), so
+#: that httpcore, not the watcher, is the one to refuse a large head.
+_WATCHED_HEAD_LIMIT = 256 * 1024
+
 #: The attempt in progress in this task (httpcore writes and reads in the task that sends).
 _ATTEMPT: ContextVar[_Attempt | None] = ContextVar("pynector_httpx_attempt", default=None)
 
@@ -166,7 +170,7 @@ class _WatchedStream(httpcore.AsyncNetworkStream):
             self._watch = False
             self._parser = None
             return
-        parser = h11.Connection(h11.CLIENT)
+        parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=_WATCHED_HEAD_LIMIT)
         parser.send(h11.Request(method=method, target="/", headers=[("Host", "watched")]))
         parser.send(h11.EndOfMessage())
         self._parser = parser
