@@ -103,7 +103,7 @@ async def refuse_upload_early(request: HTTPRequest, conn: ServerConnection, stat
 
 
 async def drip(request: HTTPRequest, conn: ServerConnection, state: dict[str, Any]) -> None:
-    """A byte every 0.2 s (trio's clock): a response that would take 8 s against a 1 s deadline."""
+    """A byte every 0.4 s (trio's clock): a response that would take over 20 s against a 1 s deadline."""
     await conn.drip(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"x" * 20, interval=0.4)
     await conn.close()
 

@@ -29,7 +29,9 @@ a handler returns ``None``.
 A response body may also be an async iterable of byte chunks, sent as it produces them (chunked
 unless the headers give a length): server-sent events paced with ``trio.sleep`` on trio's clock, a
 stream that stalls (``await conn.wait_client_close()``) or hangs up mid-body (``await conn.close()``).
-The handler can be swapped while the server runs (``server.handler = ...``), which is how the
+``server.head_handler``, when set, is called as soon as a request head arrived, before its body
+is read; a response it returns is sent at once and the connection closed (a server refusing an
+upload early). The handler can be swapped while the server runs (``server.handler = ...``), which is how the
 ``pynector_http_server`` pytest fixture is scripted.
 
 The server counts connections accepted and closed; ``await server.wait_all_closed()`` returns once every
