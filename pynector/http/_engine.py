@@ -98,20 +98,26 @@ def may_resend(request: WireRequest, reused: bool, received: bool) -> bool:
     )
 
 
-def has_conflicting_framing(headers: Iterable[tuple[bytes | str, object]]) -> bool:
+def has_conflicting_framing(headers: Iterable[tuple[bytes, bytes]] | Iterable[tuple[str, str]]) -> bool:
     """Whether a response head gives both ``Content-Length`` and ``Transfer-Encoding``.
 
     Its length is then ambiguous: RFC 9112 section 6.3 says to treat it as an error and not reuse
     the connection, since the two framings can disagree about where the next response starts (the
-    basis of response smuggling). *headers* are ``(name, value)`` pairs with lower-case names.
+    basis of response smuggling). *headers* are ``(name, value)`` pairs, str or raw bytes, names in
+    any case. Runs on every response, so names are compared only when their length matches.
     """
-    length = chunked = False
+    chunked = length = False
     for name, _ in headers:
-        if name == b"content-length" or name == "content-length":
-            length = True
-        elif name == b"transfer-encoding" or name == "transfer-encoding":
+        # Only names of the right length are lowered and compared: this runs on every response.
+        if len(name) == 17 and name.lower() in _TRANSFER_ENCODING:
             chunked = True
-    return length and chunked
+        elif len(name) == 14 and name.lower() in _CONTENT_LENGTH:
+            length = True
+    return chunked and length
+
+
+_CONTENT_LENGTH = (b"content-length", "content-length")
+_TRANSFER_ENCODING = (b"transfer-encoding", "transfer-encoding")
 
 
 def conflicting_framing_error(described: str) -> ProtocolError:

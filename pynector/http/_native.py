@@ -231,7 +231,12 @@ class _Exchange:
     # --- context manager ----------------------------------------------------------------------
 
     async def __aenter__(self) -> NativeResponse:
-        return NativeResponse(self, await self._open())
+        response = NativeResponse(self, await self._open())
+        if has_conflicting_framing(response.headers):
+            error = conflicting_framing_error(self._describe())
+            await self.__aexit__(type(error), error, None)  # not reused: closed
+            raise error
+        return response
 
     async def _open(self) -> h11.Response:
         """Lease a connection, send the request and read the response head (resending once on a fresh
@@ -283,8 +288,6 @@ class _Exchange:
                             raise ProtocolError(
                                 f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
                             )
-                        if has_conflicting_framing(event.headers):
-                            raise conflicting_framing_error(self._describe())
                         return event
                     elif type(event) is h11.InformationalResponse:
                         continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
@@ -316,6 +319,8 @@ class _Exchange:
         try:
             # Raw pairs, decoded only if someone reads the response's headers (most never do).
             headers = event.headers.raw_items()
+            if has_conflicting_framing(headers):
+                raise conflicting_framing_error(self._describe())
             if max_bytes is not None:
                 lengths = header_values(headers, b"content-length")
                 check_declared_length(
