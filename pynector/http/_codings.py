@@ -172,10 +172,10 @@ class Codings:
         extra = _EXTRAS.get(name)
         if extra is not None:
             return (
-                f"the response is encoded with {name!r}, which needs the {extra} extra "
-                f"(pip install 'pynector[{extra}]'); pynector did not ask for it"
+                f"the response is encoded with {name!r}, which needs the {extra} extra to decode "
+                f"(pip install 'pynector[{extra}]'; Accept-Encoding offers it only then)"
             )
-        return f"the response is encoded with {name!r}, which pynector cannot decode and did not ask for"
+        return f"the response is encoded with {name!r}, which pynector cannot decode (nor offers to)"
 
 
 #: What this installation decodes (found once, at import).
