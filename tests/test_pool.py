@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pynector
-from pynector._pool import ConnectionPool, PoolStatistics
+from pynector._pool import ConnectionPool, IdleProbe, PoolStatistics
 
 BASELINE = PoolStatistics(open=0, idle=0, in_use=0, waiters=0)
 
@@ -330,3 +330,25 @@ def test_statistics_is_a_frozen_snapshot() -> None:
     stats = make_pool(Opener()).statistics()
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.open = 3  # type: ignore[misc]
+
+
+async def test_idle_probe_sees_waiting_bytes_and_a_closed_peer() -> None:
+    """The idle probe says quiet only while nothing waits: bytes or the peer's close make it say not."""
+    near, far = trio.socket.socketpair()
+    stream = trio.SocketStream(near)
+    probe = IdleProbe(stream)
+    assert probe.quiet()
+    await far.send(b"pushed\n")
+    assert not probe.quiet()
+    assert b"pushed\n" == await stream.receive_some(100)
+    assert probe.quiet()
+    far.close()
+    assert not probe.quiet()
+    await stream.aclose()
+    assert not probe.quiet()  # a closed socket is never reused
+
+
+async def test_idle_probe_of_a_stream_without_a_socket_is_quiet() -> None:
+    """An in-memory stream has no socket to probe: it is taken as quiet."""
+    near, _far = trio.testing.memory_stream_pair()
+    assert IdleProbe(near).quiet()
