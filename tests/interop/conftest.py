@@ -1,0 +1,67 @@
+"""Interop tests: pynector against real servers that nobody on this project wrote.
+
+`make test-interop` installs the servers from the Debian packages when they are missing (as root) and
+runs this directory; plain `pytest` runs it too whenever the binaries exist. Each server is started once
+per test session on free loopback ports, with the configs kept here (nginx.conf, redis.conf), and
+stopped at the end of the session, whatever happened. Without a binary the tests that need it are
+skipped with the reason; with ``PYNECTOR_REQUIRE_INTEROP=1`` (set by CI) they fail instead.
+
+Session fixtures for any test in this directory (put new real-server tests here, marked
+``pytestmark = pytest.mark.interop``):
+
+- ``nginx_server``: an :class:`interop_servers.NginxServer` (``url``, ``other_url``, ``tls_url``,
+  ``root``, ``ca``, ``trusting_context()``).
+- ``redis_server``: an :class:`interop_servers.TcpServer` for redis-server (``host``, ``port``, ``url``).
+- ``redis_url``: ``"redis://127.0.0.1:PORT/0"``, for clients that take a URL. The server is shared by
+  the whole session: use keys of your own (``redis_key`` gives a fresh prefix), never ``FLUSHALL``.
+- ``redis_key``: a key prefix unique to the test (``"test:<uuid>:"``).
+- ``memcached_server``: an :class:`interop_servers.TcpServer` for memcached (``host``, ``port``, ``url``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import interop_servers
+import pytest
+
+
+@pytest.fixture(scope="session")
+def nginx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[interop_servers.NginxServer]:
+    """nginx on three loopback origins (plain, second origin, TLS), for the whole session."""
+    with interop_servers.nginx(tmp_path_factory.mktemp("nginx")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[interop_servers.TcpServer]:
+    """redis-server on a loopback port, for the whole session."""
+    with interop_servers.redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: interop_servers.TcpServer) -> str:
+    """The session's redis-server as ``redis://127.0.0.1:PORT/0``."""
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_key() -> str:
+    """A redis key prefix that no other test uses."""
+    return f"test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(scope="session")
+def memcached_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[interop_servers.TcpServer]:
+    """memcached on a loopback port, for the whole session."""
+    with interop_servers.memcached(tmp_path_factory.mktemp("memcached")) as server:
+        yield server
+
+
+@pytest.fixture
+def static_files() -> dict[str, bytes]:
+    """The files nginx serves from its root, by name."""
+    return dict(interop_servers.STATIC_FILES)
+
