@@ -64,4 +64,3 @@ def memcached_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[inter
 def static_files() -> dict[str, bytes]:
     """The files nginx serves from its root, by name."""
     return dict(interop_servers.STATIC_FILES)
-

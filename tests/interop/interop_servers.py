@@ -40,7 +40,8 @@ def find_binary(name: str, package: str) -> str:
     if path is not None:
         return path
     reason = (
-        f"{name} is not installed (Debian package {package}); `make test-interop` installs it when run as root"
+        f"{name} is not installed (Debian package {package}); "
+        "`make test-interop` installs it when run as root"
     )
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it", pytrace=False)
