@@ -167,12 +167,12 @@ async def test_a_dripping_body_is_bounded_by_the_timeout(nginx_server: NginxServ
         with pytest.raises(pynector.TimeoutError):
             await client.request({"url": "/drip/data.bin"}, timeout=0.5)
         took = trio.current_time() - start
-        assert 0.5 <= took < 2.0, took
+        assert 0.5 <= took < 3.0, took
         start = trio.current_time()
         with pytest.raises(pynector.TimeoutError):
             await _stream_to_end(client, {"url": "/drip/data.bin"}, timeout=0.5)
         took = trio.current_time() - start
-        assert 0.5 <= took < 2.0, took
+        assert 0.5 <= took < 3.0, took
         assert b"hello from nginx\n" == (await client.request({"url": "/hello.txt"})).content
 
 
@@ -202,11 +202,17 @@ async def test_a_50_mib_upload_arrives_whole(nginx_server: NginxServer, http_eng
 async def test_tls_with_a_throwaway_ca(
     nginx_server: NginxServer, http_engine: str, static_files: dict[str, bytes]
 ) -> None:
-    """HTTPS works with the CA trusted, and fails with TLSError (the reason given) without it."""
+    """HTTPS works with the CA trusted; a redirect to plain http is refused; no CA is a TLSError."""
     async with _client(http_engine, nginx_server.tls_url, verify=nginx_server.trusting_context()) as client:
         for name in ("hello.txt", "big.txt"):
             response = await client.request({"url": f"/{name}"})
             assert static_files[name] == response.content
+
+    async with _client(
+        http_engine, nginx_server.tls_url, verify=nginx_server.trusting_context(), follow_redirects=True
+    ) as client:
+        with pytest.raises(pynector.RedirectError):
+            await client.request({"url": "/redirect/plain"})
 
     async with _client(http_engine, nginx_server.tls_url) as client:
         with pytest.raises(pynector.TLSError) as info:
