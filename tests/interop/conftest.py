@@ -6,8 +6,8 @@ per test session on free loopback ports, with the configs kept here (nginx.conf,
 stopped at the end of the session, whatever happened. Without a binary the tests that need it are
 skipped with the reason; with ``PYNECTOR_REQUIRE_INTEROP=1`` (set by CI) they fail instead.
 
-Session fixtures for any test in this directory (put new real-server tests here, marked
-``pytestmark = pytest.mark.interop``):
+Every test in this directory is marked ``interop`` (``-m interop`` selects them, ``-m "not interop"``
+leaves them out). Put new real-server tests here; these session fixtures serve them:
 
 - ``nginx_server``: an :class:`interop_servers.NginxServer` (``url``, ``other_url``, ``tls_url``,
   ``root``, ``ca``, ``trusting_context()``).
@@ -22,9 +22,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import interop_servers
 import pytest
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test collected from this directory ``interop``."""
+    for item in items:
+        if _HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.interop)
 
 
 @pytest.fixture(scope="session")

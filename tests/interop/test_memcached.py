@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from interop_servers import TcpServer
 
 import pynector
-
-pytestmark = pytest.mark.interop
 
 
 def _client(server: TcpServer, **options: object) -> pynector.Pynector:

@@ -11,8 +11,6 @@ from interop_servers import NginxServer
 
 import pynector
 
-pytestmark = pytest.mark.interop
-
 MIB = 1024 * 1024
 SECRETS = {"Authorization": "Bearer s3cr3t-t0ken", "Cookie": "session=s3cr3t", "X-API-Key": "k3y-s3cr3t"}
 

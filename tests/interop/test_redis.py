@@ -8,8 +8,6 @@ from interop_servers import TcpServer
 
 import pynector
 
-pytestmark = pytest.mark.interop
-
 
 def _client(server: TcpServer, **options: object) -> pynector.Pynector:
     return pynector.Pynector(
