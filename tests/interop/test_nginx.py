@@ -15,6 +15,10 @@ MIB = 1024 * 1024
 SECRETS = {"Authorization": "Bearer s3cr3t-t0ken", "Cookie": "session=s3cr3t", "X-API-Key": "k3y-s3cr3t"}
 
 
+#: The Content-Type nginx.conf maps each file extension to.
+_TYPES = {"txt": "text/plain", "bin": "application/octet-stream"}
+
+
 def _client(engine: str, base_url: str, **options: object) -> pynector.Pynector:
     options.setdefault("timeout", 30)
     return pynector.Pynector(transport_type=engine, base_url=base_url, **options)
@@ -33,6 +37,7 @@ async def test_static_files_arrive_byte_for_byte(
                 assert 200 == response.status_code
                 assert content == response.content
                 assert str(len(content)) == response.headers["content-length"]
+                assert _TYPES[name.rpartition(".")[2]] == response.headers["content-type"]
         missing = await client.request({"url": "/missing.txt"}, raise_for_status=False)
         assert 404 == missing.status_code
 
@@ -134,7 +139,7 @@ async def test_keepalive_soak_has_no_failures(nginx_server: NginxServer, engine:
     failures: list[BaseException] = []
     statuses: dict[int, int] = {}
     async with _client(engine, nginx_server.url, timeout=20) as client:
-        for pause in (0.0, *_SOAK_PAUSES):
+        for pause in (0.0, *_SOAK_PAUSES):  # the first burst starts at once
             # Real-time sleep: the race is with nginx's own one-second idle timer, on the wall clock.
             await trio.sleep(pause)
             results = await client.batch_request(
