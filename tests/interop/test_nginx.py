@@ -202,6 +202,20 @@ async def test_a_50_mib_upload_arrives_whole(nginx_server: NginxServer, http_eng
         assert (200, str(len(body))) == (streamed.status_code, streamed.text)
 
 
+async def test_an_early_413_is_returned_while_the_body_uploads(
+    nginx_server: NginxServer, http_engine: str
+) -> None:
+    """nginx refuses a 50 MiB body by its length before reading it: the 413 reaches the caller."""
+    body = _upload_body()
+    async with _client(http_engine, nginx_server.url, timeout=60) as client:
+        for _round in range(2):
+            response = await client.request(
+                {"method": "POST", "url": "/upload-small", "content": body}, raise_for_status=False
+            )
+            assert 413 == response.status_code
+            assert b"hello from nginx\n" == (await client.request({"url": "/hello.txt"})).content
+
+
 async def test_tls_with_a_throwaway_ca(
     nginx_server: NginxServer, http_engine: str, static_files: dict[str, bytes]
 ) -> None:
