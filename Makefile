@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-scale lint typecheck pytest demo bench clean
+.PHONY: test test-scale test-interop lint typecheck pytest demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,29 @@ pytest: $(STAMP)
 # item test stays opt-in: `.venv/bin/python -m pytest -m slow`.
 test-scale: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow -k "not ten_million" -s
+
+# The interop suite (tests/interop/) against real nginx, redis-server and memcached. The servers come from
+# the Debian packages, installed here when missing and running as root (otherwise the tests that need
+# them are skipped, with the reason); the test fixtures start them on free loopback ports with the configs
+# in tests/interop/ and stop them at the end. PYNECTOR_REQUIRE_INTEROP=1 (CI) turns those skips into
+# failures.
+INTEROP_PACKAGES := nginx redis-server memcached  # each installs a binary of its own name
+
+test-interop: $(STAMP)
+	@export PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin"; missing=""; \
+	for package in $(INTEROP_PACKAGES); do \
+		command -v $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "interop servers: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "interop servers: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			-o DPkg::Lock::Timeout=300 --no-install-recommends $$missing; \
+	else \
+		echo "interop servers: not installing$$missing (needs root and apt-get); their tests will skip"; \
+	fi
+	PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin" $(BIN)/python -m pytest -q -m interop tests/interop
 
 demo: $(STAMP)
 	$(BIN)/pynector demo
