@@ -120,20 +120,7 @@ _SOAK_BURST = 630
 _SOAK_PAUSES = (0.96, 1.0, 1.02, 0.98, 1.04, 1.0, 0.99)  # seconds; 8 bursts, 5,040 requests
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        "http",
-        pytest.param(
-            "httpx",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="the httpx transport does not yet resend an idempotent request whose stale "
-                "keep-alive connection failed before any response byte (a few in 5,000 fail)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("engine", ["http", "httpx"])
 async def test_keepalive_soak_has_no_failures(nginx_server: NginxServer, engine: str) -> None:
     """5,040 GETs in bursts with one-second pauses against nginx's keep-alive limits: zero failures."""
     failures: list[BaseException] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import trio
 from interop_servers import TcpServer
 
@@ -48,11 +47,6 @@ async def test_concurrent_incr_replies_are_never_crossed(redis_server: TcpServer
         assert [b"+PONG"] * 64 == pings
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason='the "tcp" pool reuses an idle connection that has unread bytes (a line the server pushed '
-    "after the reply), so the pushed line is returned as the next request's reply",
-)
 async def test_a_pushed_line_is_never_the_next_reply(redis_server: TcpServer, redis_key: str) -> None:
     """A MONITOR connection's pushed lines never become another request's reply."""
     async with _client(redis_server, max_connections=1) as watcher, _client(redis_server) as writer:
