@@ -11,6 +11,11 @@ from . import transport as transport
 from ._batch import BatchResults as BatchResults
 from ._client import Pynector as Pynector
 from ._config import ClientConfig as ClientConfig
+from ._job import Job as Job
+from ._job import JobItem as JobItem
+from ._job import JobResult as JobResult
+from ._job import JobStatistics as JobStatistics
+from ._job import JsonlCheckpoint as JsonlCheckpoint
 from ._errors import BatchCancelledError as BatchCancelledError
 from ._errors import BatchInputError as BatchInputError
 from ._errors import ClientClosedError as ClientClosedError
@@ -19,6 +24,7 @@ from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeout as ConnectTimeout
 from ._errors import DeserializationError as DeserializationError
 from ._errors import ForbiddenError as ForbiddenError
+from ._errors import JobOutputError as JobOutputError
 from ._errors import HTTPClientError as HTTPClientError
 from ._errors import HTTPServerError as HTTPServerError
 from ._errors import HTTPStatusError as HTTPStatusError
@@ -63,6 +69,12 @@ __all__ = [
     "HTTPClientError",
     "HTTPServerError",
     "HTTPStatusError",
+    "Job",
+    "JobItem",
+    "JobOutputError",
+    "JobResult",
+    "JobStatistics",
+    "JsonlCheckpoint",
     "MessageError",
     "NotFoundError",
     "PoolTimeout",
