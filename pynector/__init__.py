@@ -11,11 +11,6 @@ from . import transport as transport
 from ._batch import BatchResults as BatchResults
 from ._client import Pynector as Pynector
 from ._config import ClientConfig as ClientConfig
-from ._job import Job as Job
-from ._job import JobItem as JobItem
-from ._job import JobResult as JobResult
-from ._job import JobStatistics as JobStatistics
-from ._job import JsonlCheckpoint as JsonlCheckpoint
 from ._errors import BatchCancelledError as BatchCancelledError
 from ._errors import BatchInputError as BatchInputError
 from ._errors import ClientClosedError as ClientClosedError
@@ -24,10 +19,10 @@ from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeout as ConnectTimeout
 from ._errors import DeserializationError as DeserializationError
 from ._errors import ForbiddenError as ForbiddenError
-from ._errors import JobOutputError as JobOutputError
 from ._errors import HTTPClientError as HTTPClientError
 from ._errors import HTTPServerError as HTTPServerError
 from ._errors import HTTPStatusError as HTTPStatusError
+from ._errors import JobOutputError as JobOutputError
 from ._errors import MessageError as MessageError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PoolTimeout as PoolTimeout
@@ -43,6 +38,11 @@ from ._errors import TLSError as TLSError
 from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
+from ._job import Job as Job
+from ._job import JobItem as JobItem
+from ._job import JobResult as JobResult
+from ._job import JobStatistics as JobStatistics
+from ._job import JsonlCheckpoint as JsonlCheckpoint
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
