@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -192,32 +193,63 @@ def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 class _Done:
-    """The identities found in a checkpoint: a bitmap of indexes, a set of ids."""
+    """The identities found in a checkpoint.
+
+    Indexes in a bitmap (one bit per item: ten million items take 1.2 MiB), string and integer ids in
+    sets of the ids themselves, any other id by its canonical JSON. Only identities are kept, never
+    records.
+    """
 
     def __init__(self) -> None:
         self._indexes = bytearray()
-        self._ids: set[str] = set()  # canonical JSON of each id (1 and 1.0, "a" and "a" agree)
+        self._strings: set[str] = set()
+        self._ints: set[int] = set()
+        self._others: set[str] = set()
         self.count = 0
 
-    def add_index(self, index: int) -> None:
-        byte = index >> 3
-        if byte >= len(self._indexes):
-            self._indexes.extend(bytes(max(byte + 1 - len(self._indexes), len(self._indexes))))
-        self._indexes[byte] |= 1 << (index & 7)
-        self.count += 1
+    def add_indexes(self, indexes: Iterable[int]) -> None:
+        found = list(indexes)
+        if not found:
+            return
+        bitmap = self._indexes
+        size = (max(found) >> 3) + 1
+        if size > len(bitmap):
+            bitmap.extend(bytes(max(size - len(bitmap), len(bitmap))))
+        for index in found:
+            bitmap[index >> 3] |= 1 << (index & 7)
+        self.count += len(found)
 
-    def add_id(self, canonical_id: str) -> None:
-        self._ids.add(canonical_id)
+    def add_id(self, item_id: Any) -> None:
+        kind = type(item_id)
+        if kind is str:
+            self._strings.add(item_id)
+        elif kind is int:
+            self._ints.add(item_id)
+        else:
+            self._others.add(_canonical(item_id))
         self.count += 1
 
     def has(self, index: int, item_id: Any) -> bool:
+        kind = type(item_id)
         if item_id is None:
             byte = index >> 3
             return byte < len(self._indexes) and bool(self._indexes[byte] & (1 << (index & 7)))
-        return _canonical(item_id) in self._ids
+        if kind is str:
+            return item_id in self._strings
+        if kind is int:
+            return item_id in self._ints
+        return _canonical(item_id) in self._others
 
 
 # --- the checkpoint ------------------------------------------------------------------------------
+
+
+# What every record starts with (see encode_record): the fast paths read identities with one regular
+# expression per block of the file; any line they do not match is read by _parse_identity.
+# (Each pattern starts with the newline before the record: the regular expression engine then
+# searches for that literal prefix, several times faster than a multi-line ``^``.)
+_INDEX_RECORDS: Final = re.compile(rb'\n\{"index":(\d+)[,}]')
+_ID_RECORDS: Final = re.compile(rb'\n\{"id":(?:"([^"\\\n]*)"|(-?\d+)),"index":\d+[,}]')
 
 
 def _parse_identity(line: bytes, done: _Done, number: int) -> None:
@@ -230,13 +262,11 @@ def _parse_identity(line: bytes, done: _Done, number: int) -> None:
     try:
         if text.startswith('{"id":'):
             item_id, end = _DECODER.raw_decode(text, 6)
-            if item_id is not None:
-                done.add_id(_canonical(item_id))
+            if item_id is not None and text.startswith(',"index":', end):
+                done.add_id(item_id)
                 return
-            text = "{" + text[end + 1 :]
-        if text.startswith('{"index":'):
-            digits = text[9 : text.index(",", 9) if "," in text[9:] else len(text) - 1]
-            done.add_index(int(digits))
+        elif match := _INDEX_RECORDS.match(b"\n" + line):
+            done.add_indexes((int(match[1]),))
             return
     except ValueError:
         pass
@@ -244,6 +274,22 @@ def _parse_identity(line: bytes, done: _Done, number: int) -> None:
         f"line {number} of the checkpoint is not a job record (it must start with "
         '{"id":... or {"index":...); refusing to resume from a file this job did not write'
     )
+
+
+def _scan_block(block: bytes, done: _Done, first_line: int) -> None:
+    """Add the identities of the complete lines in *block* (which ends with a newline) to *done*."""
+    lines = block.count(b"\n")
+    searched = b"\n" + block
+    indexes = _INDEX_RECORDS.findall(searched)
+    ids = _ID_RECORDS.findall(searched) if len(indexes) < lines else []
+    if len(indexes) + len(ids) == lines:
+        done.add_indexes(map(int, indexes))
+        for text, number in ids:
+            done.add_id(text.decode("utf-8") if number == b"" else int(number))
+        return
+    for number, line in enumerate(block.split(b"\n")[:-1], start=first_line):  # the slow, exact path
+        if line:
+            _parse_identity(line, done, number)
 
 
 class JsonlCheckpoint:
@@ -312,7 +358,11 @@ class JsonlCheckpoint:
         return done
 
     def _scan(self, done: _Done) -> int:
-        """Read every complete record's identity; return the offset past the last complete line."""
+        """Read every complete record's identity; return the offset past the last complete line.
+
+        Raises:
+            pynector.JobOutputError: the file cannot be read, or holds lines that are not records.
+        """
         try:
             stream = open(self.path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -320,17 +370,17 @@ class JsonlCheckpoint:
         except OSError as exc:
             raise JobOutputError(f"cannot read the output {self.path!r}: {describe_exception(exc)}") from exc
         end = 0
-        number = 0
+        lines = 1
         tail = b""
         with stream:
             while block := stream.read(_SCAN_BLOCK):
-                lines = (tail + block).split(b"\n")
-                tail = lines.pop()
-                for line in lines:
-                    number += 1
-                    end += len(line) + 1
-                    if line:
-                        _parse_identity(line, done, number)
+                block = tail + block
+                cut = block.rfind(b"\n") + 1
+                block, tail = block[:cut], block[cut:]
+                if block:
+                    _scan_block(block, done, lines)
+                    lines += block.count(b"\n")
+                    end += len(block)
         return end
 
     async def open(self) -> _Done:
@@ -482,6 +532,17 @@ def encode_record(item_id: Any, index: int, record: Mapping[str, Any]) -> bytes:
 # --- the job -------------------------------------------------------------------------------------
 
 
+def _identity(value: Any, index: int) -> Any:
+    """The id of input item *value* (``None``: known by its index), without building a JobItem.
+
+    Raises:
+        pynector.ConfigurationError: *value* is not a JobItem or an ``(id, data[, options])`` tuple.
+    """
+    if type(value) is tuple and 2 <= len(value) <= 3:
+        return value[0]
+    return _as_item(value, index).id
+
+
 def _as_item(value: Any, index: int) -> JobItem:
     if isinstance(value, JobItem):
         return value
@@ -561,13 +622,13 @@ class Job:
             recovered_bytes=self.checkpoint.recovered_bytes,
         )
 
-    def _wanted(self, done: _Done, index: int, item: JobItem) -> bool:
+    def _wanted(self, done: _Done, index: int, item_id: Any) -> bool:
         if self._shard is not None:
             k, n = self._shard
-            if shard_of(index if item.id is None else item.id, n) != k:
+            if shard_of(index if item_id is None else item_id, n) != k:
                 self._other_shards += 1
                 return False
-        if done.has(index, item.id):
+        if done.count and done.has(index, item_id):
             self._skipped += 1
             return False
         return True
@@ -575,8 +636,8 @@ class Job:
     def _sync_pairs(self, items: Iterable[Any], done: _Done) -> Iterator[tuple[Any, Mapping[str, Any]]]:
         pulled = 0
         for index, value in enumerate(items):
-            item = _as_item(value, index)
-            if self._wanted(done, index, item):
+            if self._wanted(done, index, _identity(value, index)):
+                item = _as_item(value, index)
                 self._inflight[pulled] = (index, item)
                 pulled += 1
                 yield item.data, item.options
@@ -659,8 +720,8 @@ class _AsyncPairs:
             value = await self._items.__anext__()
             index = self._index
             self._index += 1
-            item = _as_item(value, index)
-            if self._job._wanted(self._done, index, item):
+            if self._job._wanted(self._done, index, _identity(value, index)):
+                item = _as_item(value, index)
                 self._job._inflight[self._pulled] = (index, item)
                 self._pulled += 1
                 return item.data, item.options
