@@ -809,7 +809,7 @@ def test_reader_yields_every_valid_line_whatever_the_chunking(
     kinds: list[str], sizes: list[int], final_newline: bool
 ) -> None:
     """Lines split across reads of any size come out whole: valid ones in order, the others skipped."""
-    from pynector import _cli
+    from pynector._cli import _input
 
     lines = []
     for number, kind in enumerate(kinds):
@@ -822,10 +822,10 @@ def test_reader_yields_every_valid_line_whatever_the_chunking(
         else:
             lines.append(json.dumps({"url": "/long", "body": "x" * 100}))
     data = "\n".join(lines).encode() + (b"\n" if final_newline and lines else b"")
-    original = _cli.MAX_LINE_BYTES
-    _cli.MAX_LINE_BYTES = 64  # the "long" lines are over it
+    original = _input.MAX_LINE_BYTES
+    _input.MAX_LINE_BYTES = 64  # the "long" lines are over it
     try:
-        reader = _cli._LineReader(ChunkedStream(data, sizes), skip_invalid=True, size=len(data))  # type: ignore[arg-type]
+        reader = _input._LineReader(ChunkedStream(data, sizes), skip_invalid=True, size=len(data))  # type: ignore[arg-type]
         items = []
         while True:
             try:
@@ -833,7 +833,7 @@ def test_reader_yields_every_valid_line_whatever_the_chunking(
             except StopIteration:
                 break
     finally:
-        _cli.MAX_LINE_BYTES = original
+        _input.MAX_LINE_BYTES = original
     expected = [number for number, kind in enumerate(kinds) if kind == "valid"]
     assert expected == [item.id for item in items]
     assert expected == [item.index for item in items]

@@ -1,0 +1,405 @@
+"""Running a batch: the transport wrapper, signals, and the ``batch`` command.
+
+Attempts and elapsed time. The core retry loop (:class:`pynector.RetryPolicy`) returns a response
+without saying how many attempts it took, so the command wraps the transport in
+:class:`_RecordingTransport`: each batch item's data is an :class:`_Item`, which the wrapper unpacks,
+counting its attempts and timing it from the first attempt's start to the last attempt's end (retry
+waits included, rate-limit waits before the first attempt excluded).
+
+Statuses. The HTTP transport runs with ``raise_for_status=True``, so that a status to retry reaches the
+retry policy as an :class:`pynector.HTTPStatusError`. The wrapper hands a status error back as a plain
+response unless it is a failure for this run: any 4xx/5xx with ``--check-status``, or a ``--retry-on``
+status while attempts remain. Without ``--check-status`` a ``--retry-on`` status still returned by the
+last attempt is therefore recorded as a response, like any other status.
+
+Interruption. SIGINT is taken with ``trio.open_signal_receiver``: the first one cancels the batch
+(requests in flight are abandoned and not written), the lines written so far are flushed (each record
+is written whole, so the output ends with a complete line) and the command exits with 130; a second
+SIGINT exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+import trio
+from loguru import logger
+
+# The command is a client of the public API; it reuses two private helpers (the timeout validator and
+# the root-cause formatter) so that its messages match the library's.
+from .. import HTTPStatusError, Pynector, PynectorError, RetryPolicy
+from .._errors import describe_exception
+from ..transport import get_transport_factory_registry
+from ._common import (
+    CLOSE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    FLUSH_INTERVAL,
+    _UsageError,
+)
+from ._display import _configure_logging, _Display, _open_display, _plural, _Stats
+from ._input import _AsyncFeed, _Item, _LineReader, _SyncFeed
+from ._output import _OutputClosed, _RecordWriter, build_record
+
+
+def _call_with_request(
+    hook: Callable[[Any, Mapping[str, Any]], Any], data: Any, options: Mapping[str, Any]
+) -> Any:
+    return hook(data.request if isinstance(data, _Item) else data, options)
+
+
+class _RecordingTransport:
+    """Delegates to the real transport, counting and timing each item's attempts (module docstring)."""
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        name: str,
+        check_status: bool,
+        retry_statuses: frozenset[int],
+        max_retries: int,
+    ) -> None:
+        self.inner = inner
+        self.name = name  # what the client calls this transport in messages, logs and spans
+        self._check_status = check_status
+        self._retry_statuses = retry_statuses
+        self._max_retries = max_retries
+        # The inner transport's optional telemetry hooks (span name and attributes), fed the request
+        # rather than the item, so spans look as they would without the wrapper.
+        for hook in ("span_name", "span_attributes"):
+            inner_hook = getattr(inner, hook, None)
+            if inner_hook is not None:
+                setattr(self, hook, functools.partial(_call_with_request, inner_hook))
+        response_hook = getattr(inner, "response_span_attributes", None)
+        if response_hook is not None:
+            self.response_span_attributes = response_hook
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def disconnect(self) -> None:
+        await self.inner.disconnect()
+
+    async def exchange(self, data: _Item, **options: Any) -> Any:
+        """Run one attempt of *data*'s request.
+
+        Raises:
+            pynector.PynectorError: whatever the transport raised, except status errors that are not
+                failures for this run (those are returned as responses).
+        """
+        item = data
+        item.attempts += 1
+        if item.started is None:
+            item.started = trio.current_time()
+        try:
+            return await self.inner.exchange(item.request, **options)
+        except HTTPStatusError as exc:
+            if (
+                self._check_status
+                or exc.response is None
+                or (exc.status_code in self._retry_statuses and item.attempts <= self._max_retries)
+            ):
+                raise
+            return exc.response
+        finally:
+            item.finished = trio.current_time()
+
+
+@dataclass(frozen=True, slots=True)
+class _MemoryResponse:
+    """What the hidden ``--memory-target`` answers: the attributes the records read."""
+
+    status_code: int = 200
+    content: bytes = b'{"ok":true}'
+    headers: Mapping[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+
+_MEMORY_RESPONSE: Final = _MemoryResponse()
+
+
+def _memory_handler(data: Any, **options: Any) -> _MemoryResponse:
+    return _MEMORY_RESPONSE
+
+
+@dataclass(frozen=True, slots=True)
+class _RunSettings:
+    """Validated options of one run."""
+
+    concurrency: int | None
+    rate: float | None
+    timeout: float | None
+    retries: int
+    retry_on: frozenset[int]
+    retry_delay: float
+    ordered: bool
+    fail_fast: bool
+    check_status: bool
+    no_body: bool
+    transport_type: str
+    transport_options: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    interrupted: bool = False
+    output_closed: bool = False
+
+
+async def _watch_sigint(scope: trio.CancelScope, outcome: _Outcome, *, task_status: Any) -> None:
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        task_status.started()
+        async for _ in signals:
+            if outcome.interrupted:
+                os._exit(EXIT_INTERRUPTED)  # a second Ctrl-C: do not wait for anything
+            outcome.interrupted = True
+            scope.cancel()
+
+
+async def _tick(
+    writer: _RecordWriter,
+    display: _Display,
+    stats: _Stats,
+    total: Callable[[], int | None],
+    scope: trio.CancelScope,
+) -> None:
+    while True:
+        await trio.sleep(FLUSH_INTERVAL)
+        try:
+            writer.flush()
+        except _OutputClosed:
+            scope.cancel()
+            return
+        display.update(stats, total())
+
+
+async def run_batch(
+    settings: _RunSettings,
+    feed: _SyncFeed | _AsyncFeed,
+    writer: _RecordWriter,
+    display: _Display,
+    stats: _Stats,
+    total: Callable[[], int | None],
+) -> _Outcome:
+    """Run the items of *feed* through one client and write a record per result as it completes.
+
+    Blocks until the input is exhausted and every request finished, the batch stopped
+    (``--fail-fast``), SIGINT arrived or the output was closed.
+
+    Raises:
+        pynector.ConfigurationError: invalid transport options (for example ``--base-url``).
+        pynector.PynectorError: the batch could not run (other than per-request failures, which are
+            records).
+    """
+    registry = get_transport_factory_registry()
+    inner = registry.create_transport(settings.transport_type, **settings.transport_options)
+    transport = _RecordingTransport(
+        inner,
+        name=settings.transport_type,
+        check_status=settings.check_status,
+        retry_statuses=settings.retry_on,
+        max_retries=settings.retries,
+    )
+    policy = (
+        RetryPolicy(
+            max_retries=settings.retries,
+            initial_delay=settings.retry_delay,
+            retry_statuses=settings.retry_on,
+        )
+        if settings.retries
+        else None
+    )
+    client = Pynector(transport=transport)
+    outcome = _Outcome()
+    no_body = settings.no_body
+    inflight = feed.inflight
+    failure: PynectorError | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            batch_scope = trio.CancelScope()
+            await nursery.start(_watch_sigint, batch_scope, outcome)
+            nursery.start_soon(_tick, writer, display, stats, total, batch_scope)
+            # Exceptions from a nursery's body come out wrapped in an ExceptionGroup: handle them here.
+            try:
+                with batch_scope:
+                    async with (
+                        client,
+                        client.stream_batch(
+                            feed,
+                            max_concurrency=settings.concurrency,
+                            ordered=settings.ordered,
+                            fail_fast=settings.fail_fast,
+                            max_per_second=settings.rate,
+                            retry=policy,
+                        ) as results,
+                    ):
+                        async for index, result in results:
+                            record = build_record(inflight.pop(index), result, no_body=no_body)
+                            writer.write(record)
+                            stats.add(record)
+            except _OutputClosed:
+                outcome.output_closed = True
+            except PynectorError as exc:
+                failure = exc
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await inner.disconnect()
+            except Exception as exc:
+                logger.warning("closing the transport failed: {}", describe_exception(exc))
+    if failure is not None:
+        raise failure
+    if writer.broken:
+        outcome.output_closed = True
+    return outcome
+
+
+def _settings(
+    args: argparse.Namespace, transport_type: str, transport_options: Mapping[str, Any]
+) -> _RunSettings:
+    return _RunSettings(
+        concurrency=args.concurrency,
+        rate=args.rate,
+        timeout=args.timeout,
+        retries=args.retries,
+        retry_on=args.retry_on,
+        retry_delay=args.retry_delay,
+        ordered=getattr(args, "ordered", False),
+        fail_fast=args.fail_fast,
+        check_status=args.check_status,
+        no_body=getattr(args, "no_body", False),
+        transport_type=transport_type,
+        transport_options=transport_options,
+    )
+
+
+def _log_level(args: argparse.Namespace) -> str:
+    if args.log_level is not None:
+        return str(args.log_level)
+    return "ERROR" if args.quiet else "WARNING"
+
+
+def _error(message: str) -> None:
+    """A message that ends the run: always on stderr, whatever the log level."""
+    sys.stderr.write(f"pynector: error: {message}\n")
+    sys.stderr.flush()
+
+
+def _open_input(path: str) -> tuple[BinaryIO, bool, int | None]:
+    """The input stream, whether we own it, and its size when it is a regular file."""
+    if path == "-":
+        stream: BinaryIO = sys.stdin.buffer
+        owned = False
+    else:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        except OSError as exc:
+            raise _UsageError(f"cannot read the input {path!r}: {exc.strerror or exc}") from exc
+        owned = True
+    try:
+        info = os.fstat(stream.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    except (OSError, ValueError, AttributeError):
+        size = None
+    return stream, owned, size
+
+
+def _open_output(path: str) -> tuple[BinaryIO, bool]:
+    if path == "-":
+        return sys.stdout.buffer, False
+    try:
+        return open(path, "wb"), True
+    except OSError as exc:
+        raise _UsageError(f"cannot write the output {path!r}: {exc.strerror or exc}") from exc
+
+
+def _shows_bar(args: argparse.Namespace, stdout_used: bool) -> bool:
+    if args.quiet or args.no_progress or not sys.stderr.isatty():
+        return False
+    # Records printed on the same terminal would tear the bar.
+    return not (stdout_used and sys.stdout.isatty())
+
+
+async def _batch_command(args: argparse.Namespace) -> int:
+    options: dict[str, Any]
+    if args.memory_target:
+        transport_type, options = "memory", {"handler": _memory_handler}
+    else:
+        options = {"raise_for_status": True, "headers": list(args.headers)}
+        if args.base_url is not None:
+            options["base_url"] = args.base_url
+        if args.timeout is not None:
+            options["timeout"] = args.timeout
+        if args.concurrency is not None and args.concurrency > DEFAULT_MAX_CONNECTIONS:
+            # Requests waiting for a pooled connection would spend their --timeout waiting.
+            options["max_connections"] = args.concurrency
+        transport_type = "http"
+    settings = _settings(args, transport_type, options)
+    stream, owns_input, size = _open_input(args.input)
+    try:
+        output, owns_output = _open_output(args.output)
+    except BaseException:
+        if owns_input:
+            stream.close()
+        raise
+    display = _open_display(_shows_bar(args, args.output == "-"), "requests")
+    _configure_logging(_log_level(args), display)
+    reader = _LineReader(stream, skip_invalid=args.skip_invalid, size=size)
+    stats = _Stats()
+    writer = _RecordWriter(output)
+
+    def estimated_total() -> int | None:
+        if reader.exhausted:
+            return reader.items
+        if reader.size and reader.consumed:
+            return max(reader.items, round(reader.items * reader.size / reader.consumed))
+        return None
+
+    display.start(estimated_total())
+    try:
+        feed = _SyncFeed(reader.next_item) if size is not None else _AsyncFeed(reader.anext_item)
+        outcome = await run_batch(settings, feed, writer, display, stats, estimated_total)
+    except PynectorError as exc:
+        raise _UsageError(str(exc)) from exc
+    finally:
+        display.update(stats, estimated_total(), final=True)
+        display.stop()
+        with contextlib.suppress(_OutputClosed):
+            writer.flush()
+        if owns_input:
+            stream.close()
+        if owns_output:
+            output.close()
+    if not args.quiet:
+        sys.stderr.write(f"pynector: {stats.summary_line(reader.skipped)}\n")
+    if outcome.interrupted:
+        _error(f"interrupted; {_plural(stats.done, 'complete result')} written")
+        return EXIT_INTERRUPTED
+    if reader.read_error is not None:
+        _error(reader.read_error)
+        return EXIT_USAGE
+    if reader.error is not None:
+        _error(f"invalid input {reader.error} (use --skip-invalid to skip such lines)")
+        return EXIT_INVALID_INPUT
+    if outcome.output_closed:
+        _error("the output was closed before every result was written")
+        return EXIT_FAILED
+    return EXIT_FAILED if stats.failed else EXIT_OK
