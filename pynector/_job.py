@@ -95,11 +95,14 @@ class JobItem:
             position in the input).
         data: the request, as for :meth:`pynector.Pynector.request`.
         options: per-request options, as for :meth:`pynector.Pynector.request`.
+        index: the item's position in the input, for an input with gaps (the command line counts
+            blank and invalid lines); ``None``: counted by the job.
     """
 
     id: Any
     data: Any
     options: Mapping[str, Any] = field(default_factory=lambda: _NO_OPTIONS)
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +299,8 @@ class JsonlCheckpoint:
     """A JSON Lines output file that is also the job's checkpoint (see the module docstring).
 
     Args:
-        path: the output file.
+        path: the output file, or an open file descriptor to write to (a pipe, standard output;
+            nothing to resume from, never closed by the checkpoint).
         resume: keep the records already in the file and skip their items (default); ``False``
             starts the file afresh (truncates it).
         fsync: when records reach the device: ``"never"`` (the kernel decides; survives a crash of
@@ -310,7 +314,7 @@ class JsonlCheckpoint:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | int,
         *,
         resume: bool = True,
         fsync: FsyncPolicy = "never",
@@ -325,8 +329,9 @@ class JsonlCheckpoint:
             or fsync_interval <= 0
         ):
             raise ConfigurationError(f"fsync_interval must be a finite number > 0, got {fsync_interval!r}")
-        self.path = os.fspath(path)
-        self.resume = resume
+        self._given_fd = path if isinstance(path, int) else None
+        self.path = f"<file descriptor {path}>" if isinstance(path, int) else os.fspath(path)
+        self.resume = resume and self._given_fd is None
         self.fsync = fsync
         self.fsync_interval = float(fsync_interval)
         self._fd = -1
@@ -334,8 +339,15 @@ class JsonlCheckpoint:
         self._unsynced = False
         #: Bytes of a torn last line cut off when the checkpoint was opened.
         self.recovered_bytes = 0
+        #: Whether the file was opened (and read, on resume) successfully.
+        self.opened = False
 
     def _open_sync(self) -> _Done:
+        if self._given_fd is not None:
+            self._fd = self._given_fd
+            self._end = 0
+            self.opened = True
+            return _Done()
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
         if not self.resume:
             flags |= os.O_TRUNC
@@ -355,6 +367,7 @@ class JsonlCheckpoint:
             raise
         self._fd = fd
         self._end = end
+        self.opened = True
         return done
 
     def _scan(self, done: _Done) -> int:
@@ -405,8 +418,9 @@ class JsonlCheckpoint:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            with suppress(OSError):
-                os.ftruncate(self._fd, self._end)
+            if self._given_fd is None:
+                with suppress(OSError):
+                    os.ftruncate(self._fd, self._end)
             raise JobOutputError(
                 f"writing the output {self.path!r} failed: {describe_exception(exc)}"
             ) from exc
@@ -419,7 +433,7 @@ class JsonlCheckpoint:
         Raises:
             pynector.JobOutputError: the device reported an error.
         """
-        if not self._unsynced or self._fd < 0:
+        if not self._unsynced or self._fd < 0 or self._given_fd is not None:
             return
         self._unsynced = False
         try:
@@ -430,10 +444,11 @@ class JsonlCheckpoint:
             ) from exc
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file (idempotent; a file descriptor given by the caller stays open)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
-            os.close(fd)
+            if self._given_fd is None:
+                os.close(fd)
 
 
 # --- records -------------------------------------------------------------------------------------
@@ -470,8 +485,8 @@ def add_body(record: dict[str, Any], response: object) -> None:
     record["body"] = text if isinstance(text, str) else content.decode("utf-8", errors="replace")
 
 
-def default_record(result: Any) -> dict[str, Any]:
-    """The record of a result (the job adds ``id`` and ``index`` in front).
+def default_record(item: JobItem, result: Any) -> dict[str, Any]:
+    """The record of *item*'s *result* (the job adds ``id`` and ``index`` in front).
 
     ``{"ok": true, "status": 200, "json": ...}`` for an HTTP response (``"body"`` for a non-JSON
     one), ``{"ok": true, "result": ...}`` for any other JSON-serialisable result (its ``str`` if it is
@@ -532,15 +547,16 @@ def encode_record(item_id: Any, index: int, record: Mapping[str, Any]) -> bytes:
 # --- the job -------------------------------------------------------------------------------------
 
 
-def _identity(value: Any, index: int) -> Any:
-    """The id of input item *value* (``None``: known by its index), without building a JobItem.
+def _identity(value: Any, index: int) -> tuple[int, Any]:
+    """The index and id of input item *value* (id ``None``: known by its index), cheaply.
 
     Raises:
         pynector.ConfigurationError: *value* is not a JobItem or an ``(id, data[, options])`` tuple.
     """
     if type(value) is tuple and 2 <= len(value) <= 3:
-        return value[0]
-    return _as_item(value, index).id
+        return index, value[0]
+    item = _as_item(value, index)
+    return (index if item.index is None else item.index), item.id
 
 
 def _as_item(value: Any, index: int) -> JobItem:
@@ -575,8 +591,8 @@ class Job:
             same order on every run when items have no id (they are known by their position).
         checkpoint: a :class:`JsonlCheckpoint`, or a path for one with its defaults.
         shard: ``(k, n)``: run only the items of shard *k* of *n* (see :func:`shard_of`).
-        record: ``record(result) -> dict`` builds what is written for a result (default:
-            :func:`default_record`); the job puts ``id`` and ``index`` in front.
+        record: ``record(item, result) -> dict`` builds what is written for an item's result
+            (default: :func:`default_record`); the job puts ``id`` and ``index`` in front.
         **batch_options: passed to :meth:`pynector.Pynector.stream_batch` (``max_concurrency``,
             ``timeout``, ``retry``, ``max_per_second``, ``ordered``, request options...).
 
@@ -591,7 +607,7 @@ class Job:
         *,
         checkpoint: JsonlCheckpoint | str | os.PathLike[str],
         shard: tuple[int, int] | None = None,
-        record: Callable[[Any], Mapping[str, Any]] = default_record,
+        record: Callable[[JobItem, Any], Mapping[str, Any]] = default_record,
         **batch_options: Any,
     ) -> None:
         self._client = client
@@ -635,9 +651,10 @@ class Job:
 
     def _sync_pairs(self, items: Iterable[Any], done: _Done) -> Iterator[tuple[Any, Mapping[str, Any]]]:
         pulled = 0
-        for index, value in enumerate(items):
-            if self._wanted(done, index, _identity(value, index)):
-                item = _as_item(value, index)
+        for position, value in enumerate(items):
+            index, item_id = _identity(value, position)
+            if self._wanted(done, index, item_id):
+                item = _as_item(value, position)
                 self._inflight[pulled] = (index, item)
                 pulled += 1
                 yield item.data, item.options
@@ -718,9 +735,9 @@ class _AsyncPairs:
     async def __anext__(self) -> tuple[Any, Mapping[str, Any]]:
         while True:
             value = await self._items.__anext__()
-            index = self._index
+            index, item_id = _identity(value, self._index)
             self._index += 1
-            if self._job._wanted(self._done, index, _identity(value, index)):
+            if self._job._wanted(self._done, index, item_id):
                 item = _as_item(value, index)
                 self._job._inflight[self._pulled] = (index, item)
                 self._pulled += 1
@@ -743,7 +760,7 @@ class _JobResults:
         checkpoint = job.checkpoint
         pulled, result = await self._results.__anext__()
         index, item = job._inflight.pop(pulled)
-        record = job._record(result)
+        record = job._record(item, result)
         checkpoint.write(encode_record(item.id, index, record))
         if checkpoint.fsync == "always":
             await checkpoint.sync()

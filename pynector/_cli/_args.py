@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from .. import __version__
+from .._errors import ConfigurationError
+from .._job import parse_shard
 from ._common import _LOG_LEVELS, _TOKEN, BATCH_FORMAT_HELP, EXIT_CODES_HELP
 
 
@@ -49,6 +52,13 @@ def _statuses(text: str) -> frozenset[int]:
     return frozenset(statuses)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     name = name.strip()
@@ -60,16 +70,32 @@ def _header(text: str) -> tuple[str, str]:
     return name, value
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class RunDefaults:
+    """The defaults of the run options, which ``--help`` shows (the demo has its own)."""
+
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 1.0
+
+
+#: The demo's settings: 50 in flight, 1 s timeout, 2 retries 0.2 s apart.
+DEMO_DEFAULTS: Final = RunDefaults(concurrency=50, timeout=1.0, retries=2, retry_delay=0.2)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, defaults: RunDefaults = RunDefaults()) -> None:
     """The options shared by ``batch`` and ``demo``: how the requests run and what is shown."""
     run = parser.add_argument_group("running the requests")
     run.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=None,
+        default=defaults.concurrency,
         metavar="N",
         help="requests in flight at once (default: the client's max_concurrency, 100, "
-        "or PYNECTOR_MAX_CONCURRENCY)",
+        "or PYNECTOR_MAX_CONCURRENCY)"
+        if defaults.concurrency is None
+        else f"requests in flight at once (default {defaults.concurrency})",
     )
     run.add_argument(
         "--rate",
@@ -81,13 +107,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--timeout",
         type=_positive_float,
-        default=None,
+        default=defaults.timeout,
         metavar="SECONDS",
         help="total deadline of one attempt: connect, send and the whole response, not per read "
-        '(default 60; a line\'s own "timeout" wins)',
+        + (
+            '(default 60; a line\'s own "timeout" wins)'
+            if defaults.timeout is None
+            else f"(default {defaults.timeout:g})"
+        ),
     )
     run.add_argument(
-        "--retries", type=_count, default=0, metavar="N", help="retries after a failed attempt (default 0)"
+        "--retries",
+        type=_count,
+        default=defaults.retries,
+        metavar="N",
+        help=f"retries after a failed attempt (default {defaults.retries})",
     )
     run.add_argument(
         "--retry-on",
@@ -100,9 +134,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--retry-delay",
         type=_delay,
-        default=1.0,
+        default=defaults.retry_delay,
         metavar="SECONDS",
-        help="first backoff wait, doubled per retry with jitter (default 1)",
+        help=f"first backoff wait, doubled per retry with jitter (default {defaults.retry_delay:g})",
     )
     run.add_argument(
         "--fail-fast",
@@ -167,6 +201,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     files.add_argument("--no-body", action="store_true", help="leave response bodies out of the results")
     files.add_argument(
+        "--include-headers", action="store_true", help='add the response headers to each result ("headers")'
+    )
+    job = batch.add_argument_group("long jobs")
+    job.add_argument(
+        "--resume",
+        action="store_true",
+        help="the output file (-o FILE) is the checkpoint: keep its complete records, drop a torn last "
+        "line, and run only the items it does not have yet (matched by id, else by line number); "
+        "without it, the output file is overwritten",
+    )
+    job.add_argument(
+        "--fsync",
+        choices=("never", "interval", "always"),
+        default="never",
+        help="when records reach the disk: never (default; each record is written with one write, so "
+        "a crash or kill of the process loses nothing, a power cut may lose what the system had not "
+        "flushed), interval (fsync every second: a power cut loses at most that), always (fsync "
+        "after every record: survives a power cut, costs a disk flush per record)",
+    )
+    job.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="run only part K of N of the input (1 <= K <= N), split by id (else line number) the "
+        "same way in every process, so N processes or machines cover the input once together",
+    )
+    files.add_argument(
         "--skip-invalid",
         action="store_true",
         help="skip invalid input lines with a warning instead of stopping with exit code 3",
@@ -182,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="'NAME: VALUE'",
         help="a header sent with every request (repeatable; a line's own headers win)",
+    )
+    http.add_argument(
+        "-L",
+        "--follow-redirects",
+        action="store_true",
+        help="follow redirects (credentials are stripped when a redirect leaves the origin)",
+    )
+    http.add_argument(
+        "--cacert",
+        default=None,
+        metavar="FILE",
+        help="trust the CA certificates in FILE (PEM) instead of the system's, for https",
+    )
+    http.add_argument(
+        "--allow-cross-origin-headers",
+        action="store_true",
+        help="send credential headers given with -H (Authorization, cookies, API keys) to every "
+        "URL; by default they go only to the --base-url origin",
     )
     # An in-process target answering 200 at once: measures the command itself (memory, overhead).
     batch.add_argument("--memory-target", action="store_true", help=argparse.SUPPRESS)
@@ -207,7 +287,5 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "-o", "--output", default=None, metavar="FILE", help="also write the JSON Lines results to FILE"
     )
-    _add_run_options(demo)
-    # The demo's own defaults (50 in flight, 1 s timeout, 2 retries 0.2 s apart) apply when not given.
-    demo.set_defaults(retries=None, retry_delay=None)
+    _add_run_options(demo, DEMO_DEFAULTS)
     return parser

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any, BinaryIO, TextIO
+from typing import Any, TextIO
 
 import trio
 
 from ._common import EXIT_INTERRUPTED, EXIT_OK
 from ._display import _configure_logging, _open_display, _Stats
-from ._input import _Item, _SyncFeed
-from ._output import _OutputClosed, _RecordWriter
-from ._run import _log_level, _open_output, _RunSettings, _shows_bar, run_batch
+from ._input import _Item
+from ._run import _job_item, _log_level, _RunSettings, _shows_bar, open_checkpoint, run_batch
 
 
 def _demo_handler(attempts: dict[int, int]) -> Any:
@@ -90,59 +88,49 @@ def _print_demo_summary(stats: _Stats, settings: _RunSettings, file: TextIO) -> 
 async def _demo_command(args: argparse.Namespace) -> int:
     from ..testing import serve_http
 
-    owns_output = False
-    output: BinaryIO | None = None
-    if args.output is not None:
-        output, owns_output = _open_output(args.output)
+    checkpoint = open_checkpoint(args.output)
     display = _open_display(_shows_bar(args, args.output == "-"), "demo")
     _configure_logging(_log_level(args), display)
     attempts: dict[int, int] = {}
     stats = _Stats(keep_elapsed=True)
-    writer = _RecordWriter(output)
-    try:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(serve_http, _demo_handler(attempts))
-            timeout = args.timeout or 1.0
-            settings = _RunSettings(
-                concurrency=args.concurrency or 50,
-                rate=args.rate,
-                timeout=timeout,
-                retries=2 if args.retries is None else args.retries,
-                retry_on=args.retry_on,
-                retry_delay=0.2 if args.retry_delay is None else args.retry_delay,
-                ordered=False,
-                fail_fast=args.fail_fast,
-                check_status=True,
-                no_body=False,
-                transport_type="http",
-                transport_options={"base_url": server.url, "raise_for_status": True, "timeout": timeout},
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_http, _demo_handler(attempts))
+        timeout = args.timeout
+        settings = _RunSettings(
+            concurrency=args.concurrency,
+            rate=args.rate,
+            timeout=timeout,
+            retries=args.retries,
+            retry_on=args.retry_on,
+            retry_delay=args.retry_delay,
+            ordered=False,
+            fail_fast=args.fail_fast,
+            check_status=True,
+            no_body=False,
+            transport_type="http",
+            transport_options={"base_url": server.url, "raise_for_status": True, "timeout": timeout},
+        )
+        if not args.quiet:
+            print(
+                f"pynector demo: {args.requests} requests to a loopback server at {server.url}, "
+                f"some scripted to fail, to time out, or to answer 503/429 with Retry-After",
+                file=sys.stderr if args.output == "-" else sys.stdout,
+                flush=True,
             )
-            if not args.quiet:
-                print(
-                    f"pynector demo: {args.requests} requests to a loopback server at {server.url}, "
-                    f"some scripted to fail, to time out, or to answer 503/429 with Retry-After",
-                    file=sys.stderr if args.output == "-" else sys.stdout,
-                    flush=True,
-                )
-            display.start(args.requests)
-            try:
-                outcome = await run_batch(
-                    settings,
-                    _SyncFeed(_demo_items(args.requests).__next__),
-                    writer,
-                    display,
-                    stats,
-                    lambda: args.requests,
-                )
-            finally:
-                display.update(stats, args.requests, final=True)
-                display.stop()
-            nursery.cancel_scope.cancel()
-    finally:
-        with contextlib.suppress(_OutputClosed):
-            writer.flush()
-        if owns_output and output is not None:
-            output.close()
+        display.start(args.requests)
+        try:
+            outcome = await run_batch(
+                settings,
+                map(_job_item, _demo_items(args.requests)),
+                checkpoint,
+                display,
+                stats,
+                lambda: args.requests,
+            )
+        finally:
+            display.update(stats, args.requests, final=True)
+            display.stop()
+        nursery.cancel_scope.cancel()
     if not args.quiet:
         # Only JSON Lines on stdout when the records go there (-o -).
         _print_demo_summary(stats, settings, sys.stderr if args.output == "-" else sys.stdout)

@@ -57,7 +57,7 @@ class _Stats:
     def duration(self) -> float:
         return trio.current_time() - self.started
 
-    def summary_line(self, skipped: int) -> str:
+    def summary_line(self, skipped: int, already_done: int = 0, other_shards: int = 0) -> str:
         seconds = self.duration
         rate = self.done / seconds if seconds > 0 else 0.0
         text = (
@@ -66,6 +66,10 @@ class _Stats:
         )
         if skipped:
             text += f", {skipped} invalid lines skipped"
+        if already_done:
+            text += f", {already_done} already done (skipped by --resume)"
+        if other_shards:
+            text += f", {other_shards} left to other shards"
         return text
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
+from urllib.parse import urlsplit
 
 import trio
 from loguru import logger
@@ -29,7 +29,8 @@ from loguru import logger
 from .. import ConfigurationError
 from .._config import validate_timeout
 from .._errors import describe_exception
-from ._common import _LINE_KEYS, _MISSING, _NO_OPTIONS, _TOKEN, MAX_LINE_BYTES, READ_BLOCK_BYTES, _InvalidLine
+from .._redact import is_sensitive_header
+from ._common import _LINE_KEYS, _MISSING, _TOKEN, MAX_LINE_BYTES, READ_BLOCK_BYTES, _InvalidLine
 
 
 @dataclass(slots=True, eq=False)
@@ -54,6 +55,77 @@ def _json_type(value: object) -> str:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parameters(value: object, key: str) -> dict[str, Any]:
+    """A ``params`` or ``form`` object: string keys, values strings, numbers, booleans or lists of them.
+
+    Raises:
+        _InvalidLine: *value* is not such an object.
+    """
+    if not isinstance(value, dict):
+        raise _InvalidLine(f'"{key}" must be an object, got {_json_type(value)}')
+    for name, item in value.items():
+        values = item if isinstance(item, list) else [item]
+        for one in values:
+            if not isinstance(one, str | int | float) or (isinstance(one, float) and one != one):
+                raise _InvalidLine(
+                    f'"{key}" value {name!r} must be a string, number, boolean or a list of them, '
+                    f"got {_json_type(one)}"
+                )
+    return value
+
+
+class CredentialHeaders:
+    """``-H`` headers that carry credentials, sent only to the ``--base-url`` origin.
+
+    A batch file may name any URL; a token given on the command line for the service at
+    ``--base-url`` must not reach another host that a line names. So ``-H`` headers that are
+    credentials (``Authorization``, cookies, API-key and token headers: the library's rule for
+    secrets) are not client-wide: each request gets them only when its URL is relative or has the
+    base URL's origin (scheme, host and port). ``--allow-cross-origin-headers`` sends them everywhere.
+    """
+
+    def __init__(self, headers: list[tuple[str, str]], base_url: str | None) -> None:
+        self.headers = headers
+        self._origin = _origin(base_url) if base_url else None
+
+    @classmethod
+    def split(cls, args: Any, headers: list[tuple[str, str]]) -> CredentialHeaders | None:
+        """Put the plain ``-H`` headers in ``args.plain_headers`` and return the credentials, if any
+        (``None`` when there are none or ``--allow-cross-origin-headers`` is given)."""
+        if getattr(args, "allow_cross_origin_headers", False):
+            args.plain_headers = list(headers)
+            return None
+        secret = [(n, v) for n, v in headers if is_sensitive_header(n)]
+        args.plain_headers = [(n, v) for n, v in headers if not is_sensitive_header(n)]
+        return cls(secret, getattr(args, "base_url", None)) if secret else None
+
+    def apply(self, request: dict[str, Any]) -> None:
+        """Add the credentials to *request* if its URL is relative or of the base URL's origin (the
+        line's own headers of the same name win)."""
+        url = request["url"]
+        if urlsplit(url).scheme and (self._origin is None or _origin(url) != self._origin):
+            return
+        own = {name.lower() for name in request.get("headers", {})}
+        headers = dict(request.get("headers", {}))
+        for name, value in self.headers:
+            if name.lower() not in own:
+                headers[name] = value
+        request["headers"] = headers
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
 def parse_request_line(line: bytes, index: int) -> _Item:
@@ -99,9 +171,15 @@ def parse_request_line(line: bytes, index: int) -> _Item:
             if any(c in value for c in "\r\n\0"):
                 raise _InvalidLine(f"the value of header {name!r} contains CR, LF or NUL")
         request["headers"] = headers
-    if "json" in obj and "body" in obj:
-        raise _InvalidLine('give either "json" or "body", not both')
-    if "json" in obj:
+    params = obj.get("params")
+    if params is not None:
+        request["params"] = _parameters(params, "params")
+    bodies = [key for key in ("json", "body", "form") if key in obj]
+    if len(bodies) > 1:
+        raise _InvalidLine(f"give at most one of json, body and form, got {' and '.join(bodies)}")
+    if "form" in obj:
+        request["data"] = _parameters(obj["form"], "form")
+    elif "json" in obj:
         request["json"] = obj["json"]
     elif "body" in obj:
         body = obj["body"]
@@ -148,8 +226,21 @@ class _LineReader:
     finish and are written normally.
     """
 
-    def __init__(self, stream: BinaryIO, *, skip_invalid: bool, size: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        skip_invalid: bool,
+        size: int | None = None,
+        base_url: str | object | None = _MISSING,
+        credentials: CredentialHeaders | None = None,
+    ) -> None:
         self._stream = stream
+        # Relative URLs need a base URL (unless the target takes any data: _MISSING skips the check).
+        self._needs_base = base_url is None
+        self._credentials = credentials
+        #: A relative URL without --base-url: stops the run as a usage error.
+        self.usage_error: str | None = None
         self._fd = -1 if size is not None else stream.fileno()  # the async path reads the descriptor
         self._skip_invalid = skip_invalid
         self._lines: list[bytes | None] = []  # None marks a line that was too long
@@ -227,6 +318,15 @@ class _LineReader:
             if not line.strip():
                 return None
             item = parse_request_line(line, index)
+            if self._needs_base and not urlsplit(item.request["url"]).scheme:
+                self.usage_error = (
+                    f"line {index + 1}: the url is relative and there is no --base-url to resolve it "
+                    "against (give --base-url, or absolute URLs)"
+                )
+                self._done = True
+                return None
+            if self._credentials is not None:
+                self._credentials.apply(item.request)
         except _InvalidLine as exc:
             message = f"line {index + 1}: {exc}"
             if self._skip_invalid:
@@ -292,44 +392,3 @@ class _LineReader:
             if item is not None:
                 return item
         raise StopAsyncIteration
-
-
-class _SyncFeed:
-    """Turns items into the batch's ``(data, options)`` pairs and remembers the ones in flight.
-
-    The batch engine numbers pulled items 0, 1, 2... in pull order, so ``inflight[index]`` is the item
-    of the result with that index; entries are removed as results are written (bounded by the
-    concurrency plus the reorder window).
-    """
-
-    def __init__(self, next_item: Callable[[], _Item]) -> None:
-        self._next_item = next_item
-        self.inflight: dict[int, _Item] = {}
-        self.count = 0
-
-    def __iter__(self) -> _SyncFeed:
-        return self
-
-    def __next__(self) -> tuple[_Item, Mapping[str, Any]]:
-        item = self._next_item()
-        self.inflight[self.count] = item
-        self.count += 1
-        return item, _NO_OPTIONS
-
-
-class _AsyncFeed:
-    """:class:`_SyncFeed` for items that must be awaited (a pipe or a terminal)."""
-
-    def __init__(self, next_item: Callable[[], Awaitable[_Item]]) -> None:
-        self._next_item = next_item
-        self.inflight: dict[int, _Item] = {}
-        self.count = 0
-
-    def __aiter__(self) -> _AsyncFeed:
-        return self
-
-    async def __anext__(self) -> tuple[_Item, Mapping[str, Any]]:
-        item = await self._next_item()
-        self.inflight[self.count] = item
-        self.count += 1
-        return item, _NO_OPTIONS

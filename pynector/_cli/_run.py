@@ -21,13 +21,14 @@ SIGINT exits at once.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
+import json
 import os
 import signal
+import ssl
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
@@ -36,23 +37,35 @@ from loguru import logger
 
 # The command is a client of the public API; it reuses two private helpers (the timeout validator and
 # the root-cause formatter) so that its messages match the library's.
-from .. import HTTPStatusError, Pynector, PynectorError, RetryPolicy
+from .. import (
+    HTTPStatusError,
+    Job,
+    JobItem,
+    JobOutputError,
+    JsonlCheckpoint,
+    Pynector,
+    PynectorError,
+    RetryPolicy,
+)
 from .._errors import describe_exception
+from .._redact import redact_url
 from ..transport import get_transport_factory_registry
 from ._common import (
+    _MISSING,
     CLOSE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_OK,
+    EXIT_OUTPUT,
     EXIT_USAGE,
     FLUSH_INTERVAL,
     _UsageError,
 )
 from ._display import _configure_logging, _Display, _open_display, _plural, _Stats
-from ._input import _AsyncFeed, _Item, _LineReader, _SyncFeed
-from ._output import _OutputClosed, _RecordWriter, build_record
+from ._input import CredentialHeaders, _Item, _LineReader
+from ._output import build_record
 
 
 def _call_with_request(
@@ -155,12 +168,19 @@ class _RunSettings:
     no_body: bool
     transport_type: str
     transport_options: Mapping[str, Any]
+    include_headers: bool = False
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
 class _Outcome:
     interrupted: bool = False
     output_closed: bool = False
+    #: Why writing the output failed (a full disk...), when it did.
+    output_error: JobOutputError | None = None
+    #: Items already in the output (``--resume``) and items of other shards (``--shard``).
+    skipped_done: int = 0
+    other_shards: int = 0
 
 
 async def _watch_sigint(scope: trio.CancelScope, outcome: _Outcome, *, task_status: Any) -> None:
@@ -173,35 +193,66 @@ async def _watch_sigint(scope: trio.CancelScope, outcome: _Outcome, *, task_stat
             scope.cancel()
 
 
-async def _tick(
-    writer: _RecordWriter,
-    display: _Display,
-    stats: _Stats,
-    total: Callable[[], int | None],
-    scope: trio.CancelScope,
-) -> None:
+async def _tick(display: _Display, stats: _Stats, total: Callable[[], int | None]) -> None:
     while True:
         await trio.sleep(FLUSH_INTERVAL)
-        try:
-            writer.flush()
-        except _OutputClosed:
-            scope.cancel()
-            return
         display.update(stats, total())
+
+
+def _job_item(item: _Item) -> JobItem:
+    return JobItem(None if item.id is _MISSING else item.id, item, index=item.index)
+
+
+def _sync_items(next_item: Callable[[], _Item]) -> Iterator[JobItem]:
+    while True:
+        try:
+            item = next_item()
+        except StopIteration:
+            return
+        yield _job_item(item)
+
+
+class _AsyncItems:
+    """The job's items from a pipe or a terminal (a class: the batch may stop pulling at any time)."""
+
+    def __init__(self, next_item: Callable[[], Awaitable[_Item]]) -> None:
+        self._next_item = next_item
+
+    def __aiter__(self) -> _AsyncItems:
+        return self
+
+    async def __anext__(self) -> JobItem:
+        return _job_item(await self._next_item())
+
+
+def _warn_given_up(record: Mapping[str, Any], item: _Item) -> None:
+    """The retries of *item* were given up: say which item, without its secrets."""
+    name = f"item {item.index}" + ("" if item.id is _MISSING else f" (id {json.dumps(item.id)[:80]})")
+    logger.warning(
+        "retries given up for {}: {} {} after {} attempts: {}",
+        name,
+        item.request["method"],
+        redact_url(item.request["url"]),
+        record["attempts"],
+        record["error"]["type"],
+    )
 
 
 async def run_batch(
     settings: _RunSettings,
-    feed: _SyncFeed | _AsyncFeed,
-    writer: _RecordWriter,
+    items: Iterable[JobItem] | AsyncIterable[JobItem],
+    checkpoint: JsonlCheckpoint,
     display: _Display,
     stats: _Stats,
     total: Callable[[], int | None],
 ) -> _Outcome:
-    """Run the items of *feed* through one client and write a record per result as it completes.
+    """Run *items* as a job through one client, writing a record per result as it completes.
+
+    The command is a shell over :class:`pynector.Job`: the output is the job's checkpoint, so
+    ``--resume``, ``--shard`` and the durability of every line are the library's.
 
     Blocks until the input is exhausted and every request finished, the batch stopped
-    (``--fail-fast``), SIGINT arrived or the output was closed.
+    (``--fail-fast``), SIGINT arrived or the output could not be written.
 
     Raises:
         pynector.ConfigurationError: invalid transport options (for example ``--base-url``).
@@ -229,33 +280,45 @@ async def run_batch(
     client = Pynector(transport=transport)
     outcome = _Outcome()
     no_body = settings.no_body
-    inflight = feed.inflight
+    include_headers = settings.include_headers
+    retries = settings.retries
+
+    def record(job_item: JobItem, result: Any) -> dict[str, Any]:
+        return build_record(job_item.data, result, no_body=no_body, include_headers=include_headers)
+
+    job = Job(
+        client,
+        items,
+        checkpoint=checkpoint,
+        shard=settings.shard,
+        record=record,
+        max_concurrency=settings.concurrency,
+        ordered=settings.ordered,
+        fail_fast=settings.fail_fast,
+        max_per_second=settings.rate,
+        retry=policy,
+    )
     failure: PynectorError | None = None
     try:
         async with trio.open_nursery() as nursery:
             batch_scope = trio.CancelScope()
             await nursery.start(_watch_sigint, batch_scope, outcome)
-            nursery.start_soon(_tick, writer, display, stats, total, batch_scope)
+            nursery.start_soon(_tick, display, stats, total)
             # Exceptions from a nursery's body come out wrapped in an ExceptionGroup: handle them here.
             try:
                 with batch_scope:
-                    async with (
-                        client,
-                        client.stream_batch(
-                            feed,
-                            max_concurrency=settings.concurrency,
-                            ordered=settings.ordered,
-                            fail_fast=settings.fail_fast,
-                            max_per_second=settings.rate,
-                            retry=policy,
-                        ) as results,
-                    ):
-                        async for index, result in results:
-                            record = build_record(inflight.pop(index), result, no_body=no_body)
-                            writer.write(record)
-                            stats.add(record)
-            except _OutputClosed:
-                outcome.output_closed = True
+                    async with client, job.run() as results:
+                        async for done in results:
+                            stats.add(done.record)
+                            if retries and not done.record["ok"] and done.record["attempts"] > 1:
+                                _warn_given_up(done.record, done.data)
+            except JobOutputError as exc:
+                if not checkpoint.opened:  # the output cannot be opened or resumed: a usage error
+                    failure = exc
+                elif isinstance(exc.__cause__, BrokenPipeError):
+                    outcome.output_closed = True
+                else:
+                    outcome.output_error = exc
             except PynectorError as exc:
                 failure = exc
             nursery.cancel_scope.cancel()
@@ -265,10 +328,11 @@ async def run_batch(
                 await inner.disconnect()
             except Exception as exc:
                 logger.warning("closing the transport failed: {}", describe_exception(exc))
+    job_stats = job.statistics()
+    outcome.skipped_done = job_stats.skipped
+    outcome.other_shards = job_stats.other_shards
     if failure is not None:
         raise failure
-    if writer.broken:
-        outcome.output_closed = True
     return outcome
 
 
@@ -288,6 +352,8 @@ def _settings(
         no_body=getattr(args, "no_body", False),
         transport_type=transport_type,
         transport_options=transport_options,
+        include_headers=getattr(args, "include_headers", False),
+        shard=getattr(args, "shard", None),
     )
 
 
@@ -322,13 +388,20 @@ def _open_input(path: str) -> tuple[BinaryIO, bool, int | None]:
     return stream, owned, size
 
 
-def _open_output(path: str) -> tuple[BinaryIO, bool]:
+def open_checkpoint(path: str | None, *, resume: bool = False, fsync: Any = "never") -> JsonlCheckpoint:
+    """The job checkpoint that writes the records: *path*, standard output for ``-``, nowhere for
+    ``None``.
+
+    Raises:
+        _UsageError: ``--resume`` with standard output (nothing to resume from).
+    """
     if path == "-":
-        return sys.stdout.buffer, False
-    try:
-        return open(path, "wb"), True
-    except OSError as exc:
-        raise _UsageError(f"cannot write the output {path!r}: {exc.strerror or exc}") from exc
+        if resume:
+            raise _UsageError("--resume needs an output file (-o FILE): standard output cannot be read back")
+        return JsonlCheckpoint(sys.stdout.fileno(), resume=False)
+    if path is None:
+        return JsonlCheckpoint(os.devnull, resume=False)
+    return JsonlCheckpoint(path, resume=resume, fsync=fsync)
 
 
 def _shows_bar(args: argparse.Namespace, stdout_used: bool) -> bool:
@@ -338,63 +411,89 @@ def _shows_bar(args: argparse.Namespace, stdout_used: bool) -> bool:
     return not (stdout_used and sys.stdout.isatty())
 
 
-async def _batch_command(args: argparse.Namespace) -> int:
-    options: dict[str, Any]
+def _transport_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The transport and its options for ``pynector batch``.
+
+    Raises:
+        _UsageError: ``--cacert`` cannot be read.
+    """
     if args.memory_target:
-        transport_type, options = "memory", {"handler": _memory_handler}
-    else:
-        options = {"raise_for_status": True, "headers": list(args.headers)}
-        if args.base_url is not None:
-            options["base_url"] = args.base_url
-        if args.timeout is not None:
-            options["timeout"] = args.timeout
-        if args.concurrency is not None and args.concurrency > DEFAULT_MAX_CONNECTIONS:
-            # Requests waiting for a pooled connection would spend their --timeout waiting.
-            options["max_connections"] = args.concurrency
-        transport_type = "http"
+        return "memory", {"handler": _memory_handler}
+    options: dict[str, Any] = {"raise_for_status": True, "headers": list(args.plain_headers)}
+    if args.base_url is not None:
+        options["base_url"] = args.base_url
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.concurrency is not None and args.concurrency > DEFAULT_MAX_CONNECTIONS:
+        # Requests waiting for a pooled connection would spend their --timeout waiting.
+        options["max_connections"] = args.concurrency
+    if args.follow_redirects:
+        options["follow_redirects"] = True
+    if args.cacert is not None:
+        try:
+            options["verify"] = ssl.create_default_context(cafile=args.cacert)
+        except (OSError, ssl.SSLError) as exc:
+            raise _UsageError(f"cannot read --cacert {args.cacert!r}: {describe_exception(exc)}") from exc
+    return "http", options
+
+
+async def _batch_command(args: argparse.Namespace) -> int:
+    if args.resume and args.output == "-":
+        raise _UsageError("--resume needs an output file (-o FILE): standard output cannot be read back")
+    # Credentials given with -H go only to the --base-url origin (see _input.CredentialHeaders).
+    credentials = CredentialHeaders.split(args, args.headers)
+    transport_type, options = _transport_options(args)
     settings = _settings(args, transport_type, options)
     stream, owns_input, size = _open_input(args.input)
     try:
-        output, owns_output = _open_output(args.output)
-    except BaseException:
-        if owns_input:
-            stream.close()
-        raise
-    display = _open_display(_shows_bar(args, args.output == "-"), "requests")
-    _configure_logging(_log_level(args), display)
-    reader = _LineReader(stream, skip_invalid=args.skip_invalid, size=size)
-    stats = _Stats()
-    writer = _RecordWriter(output)
+        checkpoint = open_checkpoint(args.output, resume=args.resume, fsync=args.fsync)
+        display = _open_display(_shows_bar(args, args.output == "-"), "requests")
+        _configure_logging(_log_level(args), display)
+        reader = _LineReader(
+            stream,
+            skip_invalid=args.skip_invalid,
+            size=size,
+            base_url=_MISSING if args.memory_target else args.base_url,
+            credentials=credentials,
+        )
+        stats = _Stats()
 
-    def estimated_total() -> int | None:
-        if reader.exhausted:
-            return reader.items
-        if reader.size and reader.consumed:
-            return max(reader.items, round(reader.items * reader.size / reader.consumed))
-        return None
+        def estimated_total() -> int | None:
+            if reader.exhausted:
+                return reader.items
+            if reader.size and reader.consumed:
+                return max(reader.items, round(reader.items * reader.size / reader.consumed))
+            return None
 
-    display.start(estimated_total())
-    try:
-        feed = _SyncFeed(reader.next_item) if size is not None else _AsyncFeed(reader.anext_item)
-        outcome = await run_batch(settings, feed, writer, display, stats, estimated_total)
-    except PynectorError as exc:
-        raise _UsageError(str(exc)) from exc
+        display.start(estimated_total())
+        items: Iterable[JobItem] | AsyncIterable[JobItem]
+        items = _sync_items(reader.next_item) if size is not None else _AsyncItems(reader.anext_item)
+        try:
+            outcome = await run_batch(settings, items, checkpoint, display, stats, estimated_total)
+        except PynectorError as exc:
+            raise _UsageError(str(exc)) from exc
+        finally:
+            display.update(stats, estimated_total(), final=True)
+            display.stop()
     finally:
-        display.update(stats, estimated_total(), final=True)
-        display.stop()
-        with contextlib.suppress(_OutputClosed):
-            writer.flush()
         if owns_input:
             stream.close()
-        if owns_output:
-            output.close()
     if not args.quiet:
-        sys.stderr.write(f"pynector: {stats.summary_line(reader.skipped)}\n")
+        sys.stderr.write(
+            f"pynector: {stats.summary_line(reader.skipped, outcome.skipped_done, outcome.other_shards)}\n"
+        )
     if outcome.interrupted:
         _error(f"interrupted; {_plural(stats.done, 'complete result')} written")
         return EXIT_INTERRUPTED
+    if outcome.output_error is not None:
+        written = _plural(stats.done, "result")
+        _error(f"{outcome.output_error}; the {written} written before are complete lines")
+        return EXIT_OUTPUT
     if reader.read_error is not None:
         _error(reader.read_error)
+        return EXIT_USAGE
+    if reader.usage_error is not None:
+        _error(reader.usage_error)
         return EXIT_USAGE
     if reader.error is not None:
         _error(f"invalid input {reader.error} (use --skip-invalid to skip such lines)")
