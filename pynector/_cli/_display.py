@@ -175,7 +175,12 @@ def _configure_logging(level: str, display: _Display) -> None:
     """
     logger.remove()
     logger.enable("pynector")
-    logger.add(display.log, level=level, format=_log_format, colorize=False)
+    logger.add(display.log, level=level, format=_log_format, colorize=False, filter=_not_said_better)
+
+
+def _not_said_better(record: Mapping[str, Any]) -> bool:
+    """Leave out the library's "retries given up" event: the command says it itself, naming the item."""
+    return bool(record["message"] != "pynector retries given up")
 
 
 def _log_format(record: Mapping[str, Any]) -> str:
