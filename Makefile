@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-scale lint typecheck pytest demo bench clean
+.PHONY: test test-scale test-ray lint typecheck pytest demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ pytest: $(STAMP)
 # item test stays opt-in: `.venv/bin/python -m pytest -m slow`.
 test-scale: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow -k "not ten_million" -s
+
+# pynector.ray on a local Ray instance (installs the ray extra, ~1 minute, then ~1 minute of tests).
+RAY_STAMP := $(VENV)/.ray-stamp
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	PYNECTOR_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "slow or not slow" tests/test_ray.py
 
 demo: $(STAMP)
 	$(BIN)/pynector demo
