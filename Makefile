@@ -27,7 +27,7 @@ pytest: $(STAMP)
 # The million-item scale proofs (minutes, not seconds); CI runs them after `make test`. The 10-million
 # item test stays opt-in: `.venv/bin/python -m pytest -m slow`.
 test-scale: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow -k "not ten_million" -s --ignore=tests/test_ray.py
+	$(BIN)/python -m pytest -q -m slow -k "not ten_million and not ray" -s --ignore=tests/test_ray.py
 
 # pynector.ray on a local Ray instance (installs the ray extra, ~1 minute, then ~1 minute of tests).
 RAY_STAMP := $(VENV)/.ray-stamp
@@ -36,7 +36,8 @@ $(RAY_STAMP): $(STAMP)
 	touch $(RAY_STAMP)
 
 test-ray: $(RAY_STAMP)
-	PYNECTOR_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "slow or not slow" tests/test_ray.py
+	PYNECTOR_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "slow or not slow" tests/test_ray.py \
+		tests/test_examples.py -k "ray"
 
 demo: $(STAMP)
 	$(BIN)/pynector demo
