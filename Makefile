@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-scale test-ray lint typecheck pytest demo bench clean
+.PHONY: test test-scale test-ray lint typecheck pytest demo bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ test-ray: $(RAY_STAMP)
 	PYNECTOR_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "slow or not slow" tests/test_ray.py \
 		tests/test_examples.py -k "ray"
 
+# The manual (mkdocs + Material + mkdocstrings), built into site/ with warnings as errors.
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
+
 demo: $(STAMP)
 	$(BIN)/pynector demo
 
@@ -46,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis
