@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-scale test-interop lint typecheck pytest demo bench clean
+.PHONY: test test-scale test-interop test-ray lint typecheck pytest demo bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,26 @@ pytest: $(STAMP)
 # The million-item scale proofs (minutes, not seconds); CI runs them after `make test`. The 10-million
 # item test stays opt-in: `.venv/bin/python -m pytest -m slow`.
 test-scale: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow -k "not ten_million" -s
+	$(BIN)/python -m pytest -q -m slow -k "not ten_million and not ray" -s --ignore=tests/test_ray.py
+
+# pynector.ray on a local Ray instance (installs the ray extra, ~1 minute, then ~1 minute of tests).
+RAY_STAMP := $(VENV)/.ray-stamp
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	PYNECTOR_REQUIRE_RAY=1 $(BIN)/python -m pytest -q -m "slow or not slow" tests/test_ray.py \
+		tests/test_examples.py -k "ray"
+
+# The manual (mkdocs + Material + mkdocstrings), built into site/ with warnings as errors.
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 
 # The interop suite (tests/interop/) against real nginx, redis-server and memcached. The servers come from
 # the Debian packages, installed here when missing and running as root (otherwise the tests that need
@@ -59,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

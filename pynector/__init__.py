@@ -22,6 +22,7 @@ from ._errors import ForbiddenError as ForbiddenError
 from ._errors import HTTPClientError as HTTPClientError
 from ._errors import HTTPServerError as HTTPServerError
 from ._errors import HTTPStatusError as HTTPStatusError
+from ._errors import JobOutputError as JobOutputError
 from ._errors import MessageError as MessageError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PoolTimeout as PoolTimeout
@@ -37,6 +38,11 @@ from ._errors import TLSError as TLSError
 from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
+from ._job import Job as Job
+from ._job import JobItem as JobItem
+from ._job import JobResult as JobResult
+from ._job import JobStatistics as JobStatistics
+from ._job import JsonlCheckpoint as JsonlCheckpoint
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
@@ -63,6 +69,12 @@ __all__ = [
     "HTTPClientError",
     "HTTPServerError",
     "HTTPStatusError",
+    "Job",
+    "JobItem",
+    "JobOutputError",
+    "JobResult",
+    "JobStatistics",
+    "JsonlCheckpoint",
     "MessageError",
     "NotFoundError",
     "PoolTimeout",

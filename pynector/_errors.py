@@ -120,6 +120,13 @@ class BatchInputError(PynectorError):
     """
 
 
+class JobOutputError(PynectorError):
+    """A job's checkpoint (its output file) could not be opened, read or written.
+
+    Every record already in the file is complete: a failed write is cut back to the last whole line.
+    """
+
+
 class MessageError(PynectorError):
     """Base class for message encoding and decoding failures."""
 

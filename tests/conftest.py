@@ -6,10 +6,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import trio
+from cli_helpers import Target
 from hypothesis import HealthCheck, settings
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from telemetry_helpers import in_memory_tracing, reset_global_telemetry
+
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, serve_http
 
 # CI machines are small (2 cores): keep property tests thorough but bounded, and never flaky on time.
 settings.register_profile(
@@ -41,3 +45,16 @@ def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     """An SDK tracer provider with an in-memory exporter: ``(provider, exporter)``."""
     with in_memory_tracing() as pair:
         yield pair
+
+
+@pytest.fixture
+async def target(nursery: trio.Nursery) -> Target:
+    """A loopback HTTP server with the routes of :class:`cli_helpers.Target` (for the CLI tests)."""
+    holder: list[Target] = []
+
+    async def handler(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
+        return await holder[0].handle(request, conn)
+
+    server = await nursery.start(serve_http, handler)
+    holder.append(Target(server))
+    return holder[0]

@@ -123,3 +123,10 @@ def test_app_suite_passes(pytester: pytest.Pytester) -> None:
         pytester.path.joinpath(name).write_text((EXAMPLES / "app" / name).read_text())
     result = pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=6)
+
+
+@pytest.mark.slow
+def test_ray_job() -> None:
+    """The Ray example runs 1,000 requests on two actors, one row each (needs the ray extra)."""
+    pytest.importorskip("ray", reason="the ray extra is not installed (make test-ray installs it)")
+    assert "1000 rows, 1000 ok, ids 0..999" in run_example("ray_job")
