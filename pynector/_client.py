@@ -73,20 +73,21 @@ _NO_OPTIONS: Mapping[str, Any] = {}
 
 
 def check_batch_pair(position: int, pair: object) -> tuple[Any, Mapping[str, Any]]:
-    """Return *pair* if it is a valid ``(data, options)`` batch item.
+    """Return the ``(data, options)`` pair for one batch item.
+
+    The rule, with no guessing: an item that is a ``tuple`` of two whose second element is a mapping
+    is a ``(data, options)`` pair; any other item is bare data, sent with no options of its own (a
+    request dict, a URL string or a message is never a tuple, so it is always bare data). To send a
+    two-tuple whose second element is a mapping *as data*, wrap it: ``((a, {...}), {})``.
 
     Raises:
-        pynector.ConfigurationError: not a 2-tuple with a mapping of options, or an invalid
-            per-item ``timeout``.
+        pynector.ConfigurationError: an invalid per-item ``timeout``.
     """
     # A plain dict of options is checked first: isinstance() against the Mapping ABC is the slow test.
     if not (
         isinstance(pair, tuple) and len(pair) == 2 and (type(pair[1]) is dict or isinstance(pair[1], Mapping))
     ):
-        raise ConfigurationError(
-            f"batch item {position} must be a (data, options) pair with a mapping of "
-            f"options, got {type(pair).__name__}"
-        )
+        return (pair, _NO_OPTIONS)
     if pair[1] and "timeout" in pair[1]:
         validate_timeout(pair[1]["timeout"], f"timeout of batch item {position}")
     return pair
@@ -101,7 +102,7 @@ async def _read_all(requests: object) -> list[Any]:
     """
     if not isinstance(requests, (Iterable, AsyncIterable)):
         raise ConfigurationError(
-            "batch requests must be an iterable or async iterable of (data, options) pairs, "
+            "batch requests must be an iterable or async iterable of items (bare data or (data, options) pairs), "
             f"got {type(requests).__name__}"
         )
     items: list[Any] = []
@@ -420,7 +421,7 @@ class Pynector:
 
     async def batch_request(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[Any] | AsyncIterable[Any],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
@@ -438,7 +439,9 @@ class Pynector:
         the input is large or endless.
 
         Args:
-            requests: ``(data, options)`` pairs; each pair's options override the shared
+            requests: items that are ``(data, options)`` pairs or bare data (a request dict, a URL...,
+                sent with no options of its own): an item is a pair exactly when it is a two-tuple
+                whose second element is a mapping. A pair's options override the shared
                 ``**options``, and a per-item ``timeout`` is that item's request timeout. A sequence is
                 validated before anything is sent; other iterables are read into a list first.
             max_concurrency: the most exchanges in flight at once (default: client setting, 100).
@@ -473,8 +476,7 @@ class Pynector:
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
-        for position, pair in enumerate(items):
-            check_batch_pair(position, pair)
+        items = [check_batch_pair(position, pair) for position, pair in enumerate(items)]
         await self._ensure_connected()
         tally.start(self._telemetry, len(items), concurrency)
         try:
@@ -505,7 +507,7 @@ class Pynector:
     @asynccontextmanager
     async def stream_batch(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[Any] | AsyncIterable[Any],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         *,
@@ -525,7 +527,7 @@ class Pynector:
         the response or the exception that item raised.
 
         Args:
-            requests: ``(data, options)`` pairs, as for :meth:`batch_request`.
+            requests: ``(data, options)`` pairs or bare data, as for :meth:`batch_request`.
             max_concurrency: the most exchanges in flight at once (default: client setting, 100).
             timeout: seconds the whole stream may take, from entering the block; items in flight
                 then are yielded with :class:`pynector.TimeoutError`; items never read from
