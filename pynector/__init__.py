@@ -4,6 +4,8 @@ Public names are re-exported here; implementation modules are private. ``tests/t
 guards this list.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from loguru import logger as _logger
 
 from . import framing as framing
@@ -61,6 +63,7 @@ __all__ = [
     "DeserializationError",
     "ForbiddenError",
     "HTTPClientError",
+    "HTTPRequest",
     "HTTPServerError",
     "HTTPStatusError",
     "MessageError",
@@ -73,6 +76,7 @@ __all__ = [
     "ReadError",
     "RedirectError",
     "RequestTimeoutError",
+    "Response",
     "RetryBudget",
     "RetryBudgetStatistics",
     "RetryPolicy",
@@ -87,8 +91,29 @@ __all__ = [
     "transport",
 ]
 
+# The HTTP names live in pynector.http, which imports httpx: they load on first access, so that
+# ``import pynector`` stays light for programs that never speak HTTP.
+_LAZY = {"HTTPRequest", "Response"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import http
+
+        value = getattr(http, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pynector' has no attribute {name!r}")
+
+
+if _TYPE_CHECKING:
+    from .http import HTTPRequest as HTTPRequest
+    from .http import Response as Response
+
 # Tracebacks and reprs show the public path (pynector.Pynector), not the private module.
 for _name in __all__:
+    if _name in _LAZY:
+        continue
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__.startswith("pynector."):
         _obj.__module__ = "pynector"

@@ -61,6 +61,7 @@ from ._telemetry import (
     Counters,
     TraceHider,
 )
+from ._verbs import HTTPVerbs
 from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
@@ -102,7 +103,8 @@ async def _read_all(requests: object) -> list[Any]:
     """
     if not isinstance(requests, (Iterable, AsyncIterable)):
         raise ConfigurationError(
-            "batch requests must be an iterable or async iterable of items (bare data or (data, options) pairs), "
+            "batch requests must be an iterable or async iterable of items (bare data or "
+            "(data, options) pairs), "
             f"got {type(requests).__name__}"
         )
     items: list[Any] = []
@@ -119,8 +121,12 @@ async def _read_all(requests: object) -> list[Any]:
     return items
 
 
-class Pynector:
+class Pynector(HTTPVerbs):
     """A client for one remote service, over a pluggable transport.
+
+    For HTTP, the verbs :meth:`get`, :meth:`post`, :meth:`put`, :meth:`patch`, :meth:`delete`,
+    :meth:`head` and :meth:`options` (and :meth:`send_http` for any method) return a typed
+    :class:`pynector.Response`; :meth:`request` takes any transport's data and returns ``Any``.
 
     Args:
         transport: a transport object to use as is (no registry lookup). The client connects it once

@@ -22,10 +22,12 @@ from ._model import parse_retry_after as parse_retry_after
 from ._native import NativeEngine as NativeEngine
 from ._native import create_native_transport as create_native_transport
 from ._transport import HTTPTransport as HTTPTransport
+from ._types import HTTPRequest as HTTPRequest
 
 __all__ = [
     "Body",
     "HTTPEngine",
+    "HTTPRequest",
     "HTTPTransport",
     "HttpxEngine",
     "NativeEngine",

@@ -54,6 +54,8 @@ from .._telemetry import Attributes, has_trace_context, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
 from ._engine import Body, HTTPEngine, WireBody, WireRequest, WireResponse
+from ._fields import OPTION_KEYS as _OPTION_KEYS
+from ._fields import merge_request_fields
 from ._model import (
     BodyReader,
     RequestInfo,
@@ -79,7 +81,6 @@ _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
 )
 _SIMPLE_KEYS = frozenset({"method", "url", "path"})
-_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding", "content-encoding"})
@@ -585,9 +586,6 @@ class HTTPTransport:
         return self._prepare_uncached(data, options)
 
     def _prepare_uncached(self, data: Any, options: Mapping[str, Any], inject: bool = True) -> _Prepared:
-        unknown_options = set(options) - _OPTION_KEYS
-        if unknown_options:
-            raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")
         if isinstance(data, HttpMessage):
             data = data.to_request()
         elif isinstance(data, (str, httpx.URL)):
@@ -596,6 +594,8 @@ class HTTPTransport:
             raise ConfigurationError(
                 f"an HTTP request must be a dict, an HttpMessage or a URL string, got {type(data).__name__}"
             )
+        if not _OPTION_KEYS.issuperset(options):
+            data, options = merge_request_fields(data, options)
         unknown = set(data) - _REQUEST_KEYS
         if unknown:
             raise ConfigurationError(f"unknown HTTP request key(s): {', '.join(sorted(map(str, unknown)))}")
