@@ -154,7 +154,7 @@ class HttpxEngine:
         max_connections: the most exchanges in flight at once, body reads included (default 100).
             With your own client, keep it at or below that client's pool size.
         max_keepalive_connections: idle connections kept for reuse (default 20).
-        http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector[http2]'``).
+        http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector-trio[http2]'``).
         trust_env: read proxies and certificate settings from the environment (default True).
 
     Raises:
@@ -219,7 +219,7 @@ class HttpxEngine:
                 import h2  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
             except ImportError as exc:
                 raise ConfigurationError(
-                    "http2=True needs the h2 package: install the http2 extra, pip install 'pynector[http2]'"
+                    "http2=True needs the h2 package: install the http2 extra, pip install 'pynector-trio[http2]'"
                 ) from exc
         self._client = httpx.AsyncClient(
             verify=verify,

@@ -597,7 +597,7 @@ class NativeEngine:
         if http2 is not False:
             raise ConfigurationError(
                 'HTTP/2 is not supported by the native "http" engine; use transport_type="httpx" '
-                "(with the pynector[http2] extra)"
+                "(with the pynector-trio[http2] extra)"
             )
         if proxy is not None:
             raise ConfigurationError(

@@ -412,7 +412,7 @@ def _load_provider(provider: object) -> _Provider:
         module = importlib.import_module(provider)
     except ImportError as exc:
         raise ConfigurationError(
-            f"provider {provider!r} needs the {provider} package: pip install 'pynector[{provider}]'"
+            f"provider {provider!r} needs the {provider} package: pip install 'pynector-trio[{provider}]'"
         ) from exc
     return _PROVIDERS[provider](module)
 
