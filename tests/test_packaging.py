@@ -28,7 +28,7 @@ def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
 
 
 def test_distribution_name_license_and_extras() -> None:
-    """The distribution is pynector-trio (the name pynector belongs to another project), MIT with a LICENSE."""
+    """The distribution is pynector-trio (pynector is another project's name), MIT, with a LICENSE."""
     assert "pynector-trio" == NAME
     assert "MIT" == PYPROJECT["project"]["license"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the pynector authors")

@@ -219,7 +219,8 @@ class HttpxEngine:
                 import h2  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
             except ImportError as exc:
                 raise ConfigurationError(
-                    "http2=True needs the h2 package: install the http2 extra, pip install 'pynector-trio[http2]'"
+                    "http2=True needs the h2 package: install the http2 extra, "
+                    "pip install 'pynector-trio[http2]'"
                 ) from exc
         self._client = httpx.AsyncClient(
             verify=verify,
