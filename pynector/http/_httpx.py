@@ -37,6 +37,7 @@ from .._errors import (
 from .._httpcommon import classify_httpx_error
 from .._redact import redact_url
 from ._engine import WireBody, WireRequest, fetch_streamed
+from ._proxy import parse_proxy_url
 from ._transport import HTTPTransport
 
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
@@ -58,6 +59,7 @@ _ENGINE_OPTIONS = frozenset(
         "max_keepalive_connections",
         "http2",
         "trust_env",
+        "proxy",
     }
 )
 
@@ -156,6 +158,7 @@ class HttpxEngine:
         max_keepalive_connections: idle connections kept for reuse (default 20).
         http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector-trio[http2]'``).
         trust_env: read proxies and certificate settings from the environment (default True).
+        proxy: a proxy URL (``"http://user:pass@proxy:3128"``) passed on to ``httpx.AsyncClient``.
 
     Raises:
         pynector.ConfigurationError: for an invalid option, ``http2=True`` without ``h2`` installed,
@@ -172,6 +175,7 @@ class HttpxEngine:
         max_keepalive_connections: int = _UNSET,
         http2: bool = _UNSET,
         trust_env: bool = _UNSET,
+        proxy: str | None = _UNSET,
     ) -> None:
         max_connections = validate_count(max_connections, "max_connections", 1)
         self._limiter = trio.CapacityLimiter(max_connections)
@@ -183,6 +187,7 @@ class HttpxEngine:
             "max_keepalive_connections": max_keepalive_connections,
             "http2": http2,
             "trust_env": trust_env,
+            "proxy": proxy,
         }
         if client is not None:
             given = sorted(name for name, value in client_options.items() if value is not _UNSET)
@@ -222,7 +227,11 @@ class HttpxEngine:
                     "http2=True needs the h2 package: install the http2 extra, "
                     "pip install 'pynector-trio[http2]'"
                 ) from exc
+        proxy = None if proxy is _UNSET else proxy
+        if proxy is not None:
+            proxy = parse_proxy_url(proxy).url_text
         self._client = httpx.AsyncClient(
+            proxy=proxy,
             verify=verify,
             http2=http2,
             trust_env=trust_env,
