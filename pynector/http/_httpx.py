@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -231,6 +232,9 @@ class HttpxEngine:
         if proxy is not None:
             proxy = parse_proxy_url(proxy).url_text
         self._client = httpx.AsyncClient(
+            # No cookie kept by httpx: cookies are the transport's opt-in jar (``cookies=``), the same
+            # on both engines; this jar's policy refuses every domain.
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             proxy=proxy,
             verify=verify,
             http2=http2,
