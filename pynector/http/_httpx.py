@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -61,6 +63,7 @@ _ENGINE_OPTIONS = frozenset(
         "http2",
         "trust_env",
         "proxy",
+        "library",
     }
 )
 
@@ -73,7 +76,7 @@ def _describe_request(request: WireRequest) -> str:
     return f"{request.method} {redact_url(f'{request.scheme}://{netloc}{request.target}')}"
 
 
-def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
+def map_httpx_error(exc: Exception, request: WireRequest, library: ModuleType = httpx) -> PynectorError:
     """Map an exception raised by httpx (or under it) to the most specific pynector error.
 
     The message names the request (redacted), the phase and the root cause (for TLS, the
@@ -82,7 +85,7 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """
     if isinstance(exc, PynectorError):
         return exc
-    classified = classify_httpx_error(exc, httpx)
+    classified = classify_httpx_error(exc, library)
     if classified is None:
         mapped = map_builtin_exception(exc, _describe_request(request))
         if mapped is None:
@@ -100,9 +103,10 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
 class _MappedRawIterator:
     """httpx's ``aiter_raw()`` with every exception mapped to a pynector error."""
 
-    def __init__(self, inner: AsyncIterator[bytes], request: WireRequest) -> None:
+    def __init__(self, inner: AsyncIterator[bytes], request: WireRequest, library: ModuleType) -> None:
         self._inner = inner
         self._request = request
+        self._library = library
 
     def __aiter__(self) -> _MappedRawIterator:
         return self
@@ -113,13 +117,14 @@ class _MappedRawIterator:
         except StopAsyncIteration:
             raise
         except Exception as exc:
-            raise map_httpx_error(exc, self._request) from exc
+            raise map_httpx_error(exc, self._request, self._library) from exc
 
 
 class _HttpxWireResponse:
     """A :class:`~pynector.http.WireResponse` over a streamed ``httpx.Response``."""
 
-    def __init__(self, response: httpx.Response, request: WireRequest) -> None:
+    def __init__(self, response: httpx.Response, request: WireRequest, library: ModuleType) -> None:
+        self._library = library
         self.status_code = response.status_code
         self.reason = response.reason_phrase
         self.http_version = response.http_version
@@ -131,7 +136,7 @@ class _HttpxWireResponse:
     def aiter_raw(self) -> AsyncIterator[bytes]:
         if self._raw is None:
             self._raw = self._response.aiter_raw()
-        return _MappedRawIterator(self._raw, self._request)
+        return _MappedRawIterator(self._raw, self._request, self._library)
 
     async def aclose(self) -> None:
         # Close the response (and its connection, unless the body was read to the end) first, then
@@ -160,6 +165,11 @@ class HttpxEngine:
         http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector-trio[http2]'``).
         trust_env: read proxies and certificate settings from the environment (default True).
         proxy: a proxy URL (``"http://user:pass@proxy:3128"``) passed on to ``httpx.AsyncClient``.
+        library: ``"httpx"`` (default) or ``"httpx2"``, the maintained continuation of httpx (with
+            httpcore2), which ``transport_type="httpx2"`` selects. The default stays httpx, a runtime
+            dependency, so that the engine does not change under a program because some other
+            package (an SDK) happened to install httpx2. With ``client=``, the client's own library
+            is used (an ``httpx.AsyncClient`` or an ``httpx2.AsyncClient``).
 
     Raises:
         pynector.ConfigurationError: for an invalid option, ``http2=True`` without ``h2`` installed,
@@ -177,6 +187,7 @@ class HttpxEngine:
         http2: bool = _UNSET,
         trust_env: bool = _UNSET,
         proxy: str | None = _UNSET,
+        library: str | None = None,
     ) -> None:
         max_connections = validate_count(max_connections, "max_connections", 1)
         self._limiter = trio.CapacityLimiter(max_connections)
@@ -197,11 +208,11 @@ class HttpxEngine:
                     f"option(s) {', '.join(given)} configure the httpx client and cannot be combined with "
                     "client=; set them on your httpx.AsyncClient"
                 )
-            if not isinstance(client, httpx.AsyncClient):
-                raise ConfigurationError(f"client must be an httpx.AsyncClient, got {type(client).__name__}")
+            self._httpx = _library_of_client(client)
             self._client = client
             self._owns_client = False
             return
+        self._httpx = _load_library(library or "httpx")
         connect = validate_timeout(
             DEFAULT_CONNECT_TIMEOUT if connect_timeout is _UNSET else connect_timeout, "connect_timeout"
         )
@@ -231,7 +242,7 @@ class HttpxEngine:
         proxy = None if proxy is _UNSET else proxy
         if proxy is not None:
             proxy = parse_proxy_url(proxy).url_text
-        self._client = httpx.AsyncClient(
+        self._client = self._httpx.AsyncClient(
             # No cookie kept by httpx: cookies are the transport's opt-in jar (``cookies=``), the same
             # on both engines; this jar's policy refuses every domain.
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
@@ -239,8 +250,8 @@ class HttpxEngine:
             verify=verify,
             http2=http2,
             trust_env=trust_env,
-            timeout=httpx.Timeout(None, connect=connect),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive),
+            timeout=self._httpx.Timeout(None, connect=connect),
+            limits=self._httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive),
             follow_redirects=False,
         )
         self._owns_client = True
@@ -250,7 +261,7 @@ class HttpxEngine:
         key = (request.scheme, request.host, request.port, request.target)
         url = self._urls.get(key)
         if url is None:
-            url = httpx.URL(
+            url = self._httpx.URL(
                 scheme=request.scheme,
                 host=request.host,
                 port=request.port,
@@ -310,8 +321,8 @@ class HttpxEngine:
                 )
                 response = await self._client.send(built, stream=True, follow_redirects=False)
             except Exception as exc:
-                raise map_httpx_error(exc, request) from exc
-            wire = _HttpxWireResponse(response, request)
+                raise map_httpx_error(exc, request, self._httpx) from exc
+            wire = _HttpxWireResponse(response, request, self._httpx)
             try:
                 yield wire
             finally:
@@ -319,6 +330,43 @@ class HttpxEngine:
                     await wire.aclose()
         finally:
             self._limiter.release_on_behalf_of(borrower)
+
+
+def _load_library(name: object) -> ModuleType:
+    """The httpx module named *name* (``"httpx"`` or ``"httpx2"``).
+
+    Raises:
+        pynector.ConfigurationError: another name, or httpx2 asked for but not installed.
+    """
+    if name == "httpx":
+        return httpx
+    if name == "httpx2":
+        try:
+            import httpx2  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise ConfigurationError(
+                "library='httpx2' (transport_type='httpx2') needs the httpx2 package: pip install httpx2"
+            ) from exc
+        module: ModuleType = httpx2
+        return module
+    raise ConfigurationError(f"library must be 'httpx' or 'httpx2', got {name!r}")
+
+
+def _library_of_client(client: object) -> ModuleType:
+    """The module of a user's client: ``httpx`` or ``httpx2``.
+
+    Raises:
+        pynector.ConfigurationError: *client* is neither an ``httpx.AsyncClient`` nor an
+            ``httpx2.AsyncClient``.
+    """
+    if isinstance(client, httpx.AsyncClient):
+        return httpx
+    module = sys.modules.get("httpx2")
+    if module is not None and isinstance(client, module.AsyncClient):
+        return module
+    raise ConfigurationError(
+        f"client must be an httpx.AsyncClient or an httpx2.AsyncClient, got {type(client).__name__}"
+    )
 
 
 def create_httpx_transport(**options: Any) -> HTTPTransport:
