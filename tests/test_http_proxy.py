@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import ssl
+from typing import Any
 
 import pytest
 import trustme
 from proxy_helpers import open_proxy
+from telemetry_helpers import captured_logs, everything_recorded
 
 import pynector
 from pynector.http._native import NativeEngine
@@ -164,3 +166,30 @@ def test_unsupported_proxies_are_configuration_errors(proxy: object, message: st
     with pytest.raises(pynector.ConfigurationError, match=message) as info:
         pynector.Pynector(proxy=proxy)
     assert "pw" not in str(info.value)
+
+
+@pytest.mark.usefixtures("clean_telemetry_globals")
+async def test_proxy_credentials_never_in_logs_or_spans(tracing: Any) -> None:
+    """Through a proxy, on success and on a 407, no span or log record shows the proxy credentials."""
+    provider, exporter = tracing
+    ca = trustme.CA()
+    async with (
+        open_http_server(hello, ssl_context=server_context(ca)) as server,
+        open_proxy(required_authorization=BASIC) as good,
+        open_proxy(required_authorization="Basic other") as bad,
+    ):
+        with captured_logs() as records:
+            async with pynector.Pynector(
+                proxy=good.url(CREDENTIALS), verify=trusting(ca), tracer_provider=provider
+            ) as client:
+                assert 200 == (await client.get(f"{server.url}/")).status_code
+            async with pynector.Pynector(
+                proxy=bad.url(CREDENTIALS), verify=trusting(ca), tracer_provider=provider
+            ) as client:
+                with pytest.raises(pynector.ConnectError):
+                    await client.get(f"{server.url}/")
+    recorded = everything_recorded(exporter, records)
+    assert exporter.get_finished_spans()
+    assert records
+    for secret in ("s3cr3t-pw", BASIC.split()[1]):
+        assert secret not in recorded
