@@ -257,7 +257,8 @@ class _Exchange:
             raise engine._closed_error()
         fresh = False
         while True:
-            lease = await pool.acquire(engine._pool_key(request.origin), fresh=fresh)
+            origin = request.origin
+            lease = await pool.acquire(engine._pool_key(origin) if engine._proxied else origin, fresh=fresh)
             self._lease = lease
             connection = self._connection = lease.connection
             self._received = self._eof = False
@@ -614,6 +615,7 @@ class NativeEngine:
         if not isinstance(trust_env, bool):
             raise ConfigurationError(f"trust_env must be True or False, got {trust_env!r}")
         self._proxies = ProxyResolver(proxy, trust_env)
+        self._proxied = self._proxies.active  # read on every request: a plain attribute
         self._proxy_keys: dict[Origin, PoolKey] = {}
         if server_hostname is not None and (not isinstance(server_hostname, str) or not server_hostname):
             raise ConfigurationError(f"server_hostname must be a host name, got {server_hostname!r}")
@@ -789,7 +791,7 @@ class NativeEngine:
 
     def _pool_key(self, origin: Origin) -> PoolKey:
         """The pool key for *origin*: the origin itself, plus the proxy if one is used for it."""
-        if not self._proxies.active:
+        if not self._proxied:
             return origin
         key = self._proxy_keys.get(origin)
         if key is None:
@@ -801,7 +803,7 @@ class NativeEngine:
 
     def _forward_proxy(self, origin: Origin) -> Proxy | None:
         """The proxy an http request to *origin* is sent to in absolute form, if any."""
-        if origin[0] != "http" or not self._proxies.active:
+        if origin[0] != "http" or not self._proxied:
             return None
         key = self._pool_key(origin)
         return key[3] if len(key) == 4 else None
