@@ -24,7 +24,7 @@ def contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-async def test_server_hostname_is_sent_and_verified() -> None:
+async def test_server_hostname_is_sent_and_verified(http_engine: str) -> None:
     """To 127.0.0.1 with server_hostname="origin.test": that name is sent and its certificate accepted."""
     server_context, client_context = contexts()
     names: list[str | None] = []
@@ -32,7 +32,10 @@ async def test_server_hostname_is_sent_and_verified() -> None:
     async with (
         open_http_server(hello, ssl_context=server_context) as server,
         pynector.Pynector(
-            base_url=server.url, verify=client_context, server_hostname="origin.test"
+            transport_type=http_engine,
+            base_url=server.url,
+            verify=client_context,
+            server_hostname="origin.test",
         ) as client,
     ):
         response = await client.get("/")
@@ -40,12 +43,12 @@ async def test_server_hostname_is_sent_and_verified() -> None:
     assert ["origin.test"] == names
 
 
-async def test_without_server_hostname_the_url_host_is_checked() -> None:
+async def test_without_server_hostname_the_url_host_is_checked(http_engine: str) -> None:
     """Without server_hostname the certificate must name the URL's host (here it does not)."""
     server_context, client_context = contexts()
     async with (
         open_http_server(hello, ssl_context=server_context) as server,
-        pynector.Pynector(base_url=server.url, verify=client_context) as client,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, verify=client_context) as client,
     ):
         with pytest.raises(pynector.TLSError, match="mismatch"):
             await client.get("/")

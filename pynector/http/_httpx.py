@@ -64,6 +64,7 @@ _ENGINE_OPTIONS = frozenset(
         "trust_env",
         "proxy",
         "library",
+        "server_hostname",
     }
 )
 
@@ -165,6 +166,8 @@ class HttpxEngine:
         http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector-trio[http2]'``).
         trust_env: read proxies and certificate settings from the environment (default True).
         proxy: a proxy URL (``"http://user:pass@proxy:3128"``) passed on to ``httpx.AsyncClient``.
+        server_hostname: the TLS server name (SNI) and the name the certificate is checked against,
+            instead of the URL's host (httpx's ``sni_hostname`` request extension, on every request).
         library: ``"httpx"`` (default) or ``"httpx2"``, the maintained continuation of httpx (with
             httpcore2), which ``transport_type="httpx2"`` selects. The default stays httpx, a runtime
             dependency, so that the engine does not change under a program because some other
@@ -188,7 +191,11 @@ class HttpxEngine:
         trust_env: bool = _UNSET,
         proxy: str | None = _UNSET,
         library: str | None = None,
+        server_hostname: str | None = None,
     ) -> None:
+        if server_hostname is not None and (not isinstance(server_hostname, str) or not server_hostname):
+            raise ConfigurationError(f"server_hostname must be a host name, got {server_hostname!r}")
+        self._extensions = {} if server_hostname is None else {"sni_hostname": server_hostname}
         max_connections = validate_count(max_connections, "max_connections", 1)
         self._limiter = trio.CapacityLimiter(max_connections)
         self._urls: dict[tuple[str, str, int, str], httpx.URL] = {}
@@ -317,7 +324,11 @@ class HttpxEngine:
                 body = request.body
                 content = None if isinstance(body, bytes) and not body else body
                 built = self._client.build_request(
-                    request.method, url, headers=list(request.headers), content=content
+                    request.method,
+                    url,
+                    headers=list(request.headers),
+                    content=content,
+                    extensions=self._extensions or None,
                 )
                 response = await self._client.send(built, stream=True, follow_redirects=False)
             except Exception as exc:
