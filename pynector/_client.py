@@ -396,7 +396,14 @@ class Pynector(HTTPVerbs):
             tally.started += 1
             if tally.declared is not None:
                 counters.waiting -= 1
-            data, own = pair
+            if (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and (type(pair[1]) is dict or isinstance(pair[1], Mapping))
+            ):
+                data, own = pair
+            else:  # bare data (see check_batch_pair)
+                data, own = pair, _NO_OPTIONS
             item_timeout = default_timeout
             merged = shared
             if own:
@@ -482,7 +489,8 @@ class Pynector(HTTPVerbs):
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
-        items = [check_batch_pair(position, pair) for position, pair in enumerate(items)]
+        for position, item in enumerate(items):  # validated up front; bare items are paired in one()
+            check_batch_pair(position, item)
         await self._ensure_connected()
         tally.start(self._telemetry, len(items), concurrency)
         try:
