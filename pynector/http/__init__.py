@@ -6,9 +6,9 @@ the native HTTP/1.1 engine (:class:`NativeEngine`: h11 over pooled trio streams,
 SOCKS proxies, your own ``httpx.AsyncClient``), and ``transport_type="httpx2"`` the same engine on
 httpx2. Both engines take proxies (``proxy=``, or the environment unless ``trust_env=False``), the
 opt-in cookie jar (``cookies=``) and ``server_hostname=``. :class:`HTTPRequest` is the typed shape of
-a request dict; the client's verbs (``client.get(...)``) return a :class:`Response`. Engines implement the small contract in
-:class:`HTTPEngine` (``send`` for streamed responses, ``fetch`` for whole ones, which
-:func:`fetch_streamed` writes with ``send``).
+a request dict; the client's verbs (``client.get(...)``) return a :class:`Response`. Engines
+implement the small contract in :class:`HTTPEngine` (``send`` for streamed responses, ``fetch``
+for whole ones, which :func:`fetch_streamed` writes with ``send``).
 """
 
 from ._engine import Body as Body
