@@ -51,6 +51,7 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
+from ._quota import Quota, resolve_quota, send_within_quota
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import (
@@ -136,6 +137,8 @@ class Pynector:
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
             global one, looked up on each attempt until one is installed).
+        rate_limit: ``"auto"`` or a :class:`pynector.Quota`: every attempt of this client stays
+            inside that quota (paced per key, paused on 429, learning the rate); default none.
         **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
 
     Raises:
@@ -150,6 +153,7 @@ class Pynector:
         enable_telemetry: bool | None = None,
         config: Mapping[str, Any] | None = None,
         tracer_provider: TracerProvider | None = None,
+        rate_limit: Quota | str | None = None,
         **transport_options: Any,
     ) -> None:
         self.config: ClientConfig = resolve_config(
@@ -189,6 +193,8 @@ class Pynector:
             if self.config.max_per_second is None
             else RateLimiter(self.config.max_per_second, self.config.burst)
         )
+        self._quota = resolve_quota(rate_limit)
+        self._send = self._exchange if self._quota is None else self._within(self._quota)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -314,6 +320,12 @@ class Pynector:
             observed.succeeded(result)
         return result
 
+    def _within(self, quota: Quota) -> Callable[..., Awaitable[Any]]:
+        """The attempt function that runs :meth:`_exchange` inside *quota* (acquire, then observe)."""
+        if self._telemetry is not None and self.config.enable_telemetry:
+            quota.telemetry = True
+        return partial(send_within_quota, quota, self._transport, self._exchange)
+
     def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
         counters = self._counters
         counters.in_flight -= 1
@@ -343,7 +355,7 @@ class Pynector:
         """
         if retry is not None:
             return await self.request_with_retry(data, retry=retry, timeout=timeout, **options)
-        return await self._exchange(data, self._timeout_for(timeout), options)
+        return await self._send(data, self._timeout_for(timeout), options)
 
     def _batch_setup(
         self,
@@ -355,6 +367,7 @@ class Pynector:
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
+        rate_limit: object = None,
     ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
         """Validate the batch arguments shared by both batch forms; build the per-item call and the
         :class:`BatchTally` it counts into (started by the caller)."""
@@ -375,8 +388,15 @@ class Pynector:
         policy = retry
         default_timeout = self.config.timeout
         shared = options or _NO_OPTIONS
-        exchange = self._exchange
-        retrying = self._retrying
+        exchange = self._send
+        if rate_limit is not None:
+            if rate_limit == "auto" and self._quota is None:
+                self._quota = resolve_quota("auto")  # shared by every later "auto" batch of this client
+                self._send = self._within(self._quota)
+            quota = resolve_quota(rate_limit, self._quota)
+            assert quota is not None
+            exchange = self._send if quota is self._quota else self._within(quota)
+        retrying = partial(self._retrying, exchange=exchange)
 
         counters = self._counters
         tally = BatchTally(counters)
@@ -430,6 +450,7 @@ class Pynector:
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> list[Any]:
         """Run many requests with bounded concurrency and return their results in input order.
@@ -456,6 +477,8 @@ class Pynector:
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
                 per tenant...) instead of one for the batch.
             retry: a :class:`RetryPolicy` applied to each item (share a ``RetryBudget`` through it).
+            rate_limit: ``"auto"`` (the client's learning quota, shared by every batch of the client)
+                or a :class:`pynector.Quota`: pace attempts per key, pause the key on 429/503.
             **options: shared request options.
 
         Returns:
@@ -470,7 +493,7 @@ class Pynector:
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, pair in enumerate(items):
@@ -515,6 +538,7 @@ class Pynector:
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> AsyncIterator[BatchResults]:
         """Run a batch of any length and get results as they finish.
@@ -540,6 +564,7 @@ class Pynector:
             burst: the token bucket's burst size (default 1).
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key.
             retry: a :class:`RetryPolicy` applied to each item.
+            rate_limit: ``"auto"`` or a :class:`pynector.Quota`, as for :meth:`batch_request`.
             **options: shared request options.
 
         Yields:
@@ -554,7 +579,7 @@ class Pynector:
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
@@ -635,11 +660,14 @@ class Pynector:
         attempt_timeout: float | None,
         options: Mapping[str, Any],
         before_attempt: Callable[[], Awaitable[None]] | None,
+        exchange: Callable[..., Awaitable[Any]] | None = None,
     ) -> Any:
         """Attempts of one request under *policy*: the one retry loop of ``request_with_retry`` and of
         batch items with ``retry=``, with its statistics (retried, waiting during backoff, timed out)
         and telemetry (``pynector.retry`` span, retry events, ``http.request.resend_count``).
-        *before_attempt* (a batch's rate limiter) is awaited before each attempt."""
+        *before_attempt* (a batch's rate limiter) is awaited before each attempt; *exchange* (default:
+        the client's, inside its quota if any) makes each attempt."""
+        send = self._send if exchange is None else exchange
         counters = self._counters
         observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
         attempts = 0
@@ -657,7 +685,7 @@ class Pynector:
                 await before_attempt()
             running = True
             try:
-                result = await self._exchange(data, attempt_timeout, options, number - 1)
+                result = await send(data, attempt_timeout, options, number - 1)
             except Exception:
                 running = False
                 raise
