@@ -51,7 +51,7 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
-from ._quota import Quota, resolve_quota, send_within_quota
+from ._quota import Quota, QuotaSender, resolve_quota
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import (
@@ -205,8 +205,12 @@ class Pynector:
 
     def statistics(self) -> ClientStatistics:
         """A frozen snapshot of this client's counters (in flight, waiting, completed, failed,
-        retried, timed out); see :class:`pynector.ClientStatistics`. Cheap; never blocks."""
-        return self._counters.snapshot()
+        retried, timed out) and the state of its quota; see :class:`pynector.ClientStatistics`.
+        Cheap; never blocks."""
+        snapshot = self._counters.snapshot()
+        if self._quota is not None:
+            snapshot = dataclasses.replace(snapshot, quota=self._quota.statistics())
+        return snapshot
 
     @property
     def closed(self) -> bool:
@@ -324,7 +328,7 @@ class Pynector:
         """The attempt function that runs :meth:`_exchange` inside *quota* (acquire, then observe)."""
         if self._telemetry is not None and self.config.enable_telemetry:
             quota.telemetry = True
-        return partial(send_within_quota, quota, self._transport, self._exchange)
+        return QuotaSender(quota, self._transport, self._exchange)
 
     def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
         counters = self._counters
@@ -391,8 +395,8 @@ class Pynector:
         exchange = self._send
         if rate_limit is not None:
             if rate_limit == "auto" and self._quota is None:
-                self._quota = resolve_quota("auto")  # shared by every later "auto" batch of this client
-                self._send = self._within(self._quota)
+                auto = Quota()  # shared by every later "auto" batch of this client
+                self._quota, self._send = auto, self._within(auto)
             quota = resolve_quota(rate_limit, self._quota)
             assert quota is not None
             exchange = self._send if quota is self._quota else self._within(quota)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -53,13 +54,15 @@ from ._config import validate_count, validate_delay, validate_rate
 from ._errors import ConfigurationError, HTTPStatusError, TimeoutError
 from ._ratelimit_headers import RateLimitInfo, parse_rate_limit_headers, retry_after_seconds
 
-__all__ = ["Quota", "QuotaKeyStatistics", "resolve_quota"]
+__all__ = ["Quota", "QuotaKeyStatistics", "QuotaSender", "resolve_quota"]
 
 #: Statuses that mean "slow down" (they pause the key and lower its rate).
 THROTTLE_STATUSES = frozenset({429, 503})
 #: The pause when a 429 or 503 gives no ``Retry-After`` and no header says when: it doubles per pause.
 FALLBACK_PAUSE = 1.0
 _KEY_CACHE_SIZE = 512
+#: A key whose responses carry no rate-limit headers reads the headers of one response in this many.
+HEADER_PROBE_EVERY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +100,19 @@ class _KeyState:
     __slots__ = (
         "accepted",
         "concurrency",
+        "decreases",
         "epoch",
         "fallback",
         "generation",
+        "headers_seen",
         "in_flight",
         "in_flight_cost",
         "key",
-        "last_decrease",
         "last_increase",
         "lot",
-        "pauses",
         "paused_until",
+        "pauses",
+        "probe",
         "rate",
         "source",
         "tat",
@@ -117,7 +122,9 @@ class _KeyState:
         "token_tat",
     )
 
-    def __init__(self, key: Hashable, rate: float | None, token_rate: float | None, concurrency: float) -> None:
+    def __init__(
+        self, key: Hashable, rate: float | None, token_rate: float | None, concurrency: float
+    ) -> None:
         self.key = key
         self.rate = rate
         self.token_rate = token_rate
@@ -131,7 +138,9 @@ class _KeyState:
         self.in_flight_cost = 0.0
         self.accepted = 0
         self.epoch = trio.current_time()
-        self.last_decrease = -math.inf
+        self.decreases = 0
+        self.headers_seen = False
+        self.probe = 0
         self.last_increase = self.epoch
         self.fallback = FALLBACK_PAUSE
         self.pauses = 0
@@ -305,6 +314,36 @@ class Quota:
             state.token_tat = base + cost / token_rate
         return start
 
+    def try_acquire(self, key: Hashable, cost: float = 0.0) -> _KeyState | None:
+        """Take a slot of *key* if one is free right now (no wait, no checkpoint), else ``None``.
+
+        The fast path of :meth:`acquire`: the caller awaits :meth:`acquire` when this says no.
+        """
+        if self.store is not None:
+            return None
+        state = self._keys.get(key)
+        if state is None:
+            state = self._state(key)
+        if self.adaptive_concurrency and state.in_flight >= int(state.concurrency):
+            return None
+        if state.rate is None and state.token_rate is None and state.paused_until == -math.inf:
+            state.in_flight += 1  # never paced nor paused: no clock to read
+            state.in_flight_cost += cost
+            return state
+        now = trio.current_time()
+        if state.paused_until > now:
+            return None
+        state.paused_until = -math.inf
+        rate = state.rate
+        if rate is not None and state.tat > now:
+            return None
+        if cost and state.token_rate is not None and state.token_tat > now:
+            return None
+        self._reserve(state, now, cost)
+        state.in_flight += 1
+        state.in_flight_cost += cost
+        return state
+
     async def acquire(self, key: Hashable, cost: float = 0.0) -> _KeyState:
         """Wait until *key* may send one more request of *cost* tokens, and take that slot.
 
@@ -344,8 +383,9 @@ class Quota:
     def release(self, state: _KeyState, cost: float = 0.0) -> None:
         """Give back the in-flight slot of an attempt that ended without an answer (cancelled)."""
         state.in_flight -= 1
-        state.in_flight_cost -= cost
-        if state.lot is not None and state.lot.statistics().tasks_waiting:
+        if cost:
+            state.in_flight_cost -= cost
+        if state.lot:  # a parking lot with sleepers is true
             state.lot.unpark()
 
     # --- the observer ---------------------------------------------------------------------------
@@ -353,23 +393,45 @@ class Quota:
     def observe(
         self,
         state: _KeyState,
-        sent_at: float,
+        decreases: int,
         cost: float,
         result: Any,
         error: BaseException | None,
     ) -> None:
         """Learn from one attempt's outcome (*result*, or *error*); never blocks, never raises.
 
-        Called by the client after each attempt that it started through :meth:`acquire`.
+        Called by the client after each attempt that it started through :meth:`acquire`;
+        *decreases* is ``state.decreases`` when the attempt was sent (a 429 of a request sent before
+        the last decrease does not lower the rate again).
         """
-        self.release(state, cost)
+        state.in_flight -= 1
+        if cost:
+            state.in_flight_cost -= cost
+        if state.lot:  # a parking lot with sleepers is true
+            state.lot.unpark()
+        if error is None:
+            status = getattr(result, "status_code", None)
+            if status is None:  # not an HTTP-like response: nothing to read, count the success
+                state.accepted += 1
+                if cost and state.token_rate is not None:
+                    self._settle(state, cost, result, None, None)
+                if state.source == "learned" and self.learn and self.increase:
+                    self._increase(state, trio.current_time())
+                if self.adaptive_concurrency and state.concurrency < self.max_concurrency:
+                    self._grow_concurrency(state)
+                return
+        self._observe_response(state, decreases, cost, result, error)
+
+    def _observe_response(
+        self, state: _KeyState, decreases: int, cost: float, result: Any, error: BaseException | None
+    ) -> None:
         now = trio.current_time()
         status: int | None = None
         headers: Any = None
         retry_after: float | None = None
         if error is None:
             status = getattr(result, "status_code", None)
-            if status is not None and self.learn:
+            if status is not None and self.learn and self._look_at_headers(state, status):
                 headers = getattr(result, "headers", None)
         elif isinstance(error, HTTPStatusError):
             status = error.status_code
@@ -387,18 +449,29 @@ class Quota:
                 infos = parse_rate_limit_headers(headers) if self.learn else []
             except Exception:  # a headers object of an unexpected shape: learn nothing from it
                 infos = []
+            state.headers_seen = bool(infos)
             if infos:
                 self._apply_headers(state, infos, now)
         if throttled:
-            self._throttled(state, now, sent_at, retry_after)
+            self._throttled(state, now, decreases, retry_after)
         elif error is None and (status is None or status < 400):
             state.accepted += 1
             if self.learn and state.source == "learned" and self.increase:
                 self._increase(state, now)
             if self.adaptive_concurrency and state.concurrency < self.max_concurrency:
-                state.concurrency = min(
-                    float(self.max_concurrency), state.concurrency + 1.0 / state.concurrency
-                )
+                self._grow_concurrency(state)
+
+    def _look_at_headers(self, state: _KeyState, status: int) -> bool:
+        """Whether to read this response's headers: always for a 429/503 or while the key's responses
+        carry rate-limit headers; else one response in :data:`HEADER_PROBE_EVERY` (reading and
+        parsing headers costs microseconds, and most services never send them)."""
+        if state.headers_seen or status in THROTTLE_STATUSES:
+            return True
+        state.probe += 1
+        return state.probe % HEADER_PROBE_EVERY == 1
+
+    def _grow_concurrency(self, state: _KeyState) -> None:
+        state.concurrency = min(float(self.max_concurrency), state.concurrency + 1.0 / state.concurrency)
 
     def _settle(
         self, state: _KeyState, cost: float, result: Any, error: BaseException | None, status: int | None
@@ -479,7 +552,7 @@ class Quota:
             new = self._rate
         state.rate = new
 
-    def _throttled(self, state: _KeyState, now: float, sent_at: float, retry_after: float | None) -> None:
+    def _throttled(self, state: _KeyState, now: float, decreases: int, retry_after: float | None) -> None:
         """A 429 or 503: pause the key, lower its rate once per pause, shrink its concurrency."""
         state.throttled += 1
         if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
@@ -489,8 +562,8 @@ class Quota:
             wait = retry_after
             state.fallback = FALLBACK_PAUSE
         wait = min(wait, self.max_pause)
-        if sent_at <= state.last_decrease:
-            # Sent before (or at) the last decrease: its 429 is old news (but its Retry-After still counts).
+        if decreases != state.decreases:
+            # Sent before the last decrease: its 429 is old news (but its Retry-After still counts).
             self._pause(state, now, wait, "429/503")
             return
         if self.adaptive_concurrency:
@@ -513,7 +586,7 @@ class Quota:
                 self._set_rate(state, new, False, source, now)
                 state.generation += 1
                 state.tat = now + wait
-        state.last_decrease = now
+        state.decreases += 1
         state.accepted = 0
         state.epoch = now + wait
         self._pause(state, now, wait, "429/503")
@@ -538,8 +611,11 @@ class Quota:
     # --- statistics -----------------------------------------------------------------------------
 
     def statistics(self) -> tuple[QuotaKeyStatistics, ...]:
-        """One frozen snapshot per key. Cheap; never blocks."""
-        now = trio.current_time()
+        """One frozen snapshot per key. Cheap; never blocks (outside ``trio.run``, pauses read as over)."""
+        try:
+            now = trio.current_time()
+        except RuntimeError:
+            now = math.inf
         snapshots = []
         for state in self._keys.values():
             tokens_left = None
@@ -625,7 +701,11 @@ def estimate_tokens(transport: object, data: Any, options: Mapping[str, Any]) ->
     transport's defaults.
     """
     defaults = getattr(transport, "defaults", None)
-    sources = [data if isinstance(data, Mapping) else {}, options, defaults if isinstance(defaults, Mapping) else {}]
+    sources = [
+        data if isinstance(data, Mapping) else {},
+        options,
+        defaults if isinstance(defaults, Mapping) else {},
+    ]
     max_tokens: Any = None
     for source in sources:
         max_tokens = source.get("max_tokens", source.get("max_completion_tokens"))
@@ -655,40 +735,59 @@ def _text_length(value: object, depth: int = 0) -> int:
     return 0
 
 
-async def send_within_quota(
-    quota: Quota,
-    transport: object,
-    exchange: Callable[..., Any],
-    data: Any,
-    timeout: float | None,
-    options: Mapping[str, Any],
-    resend_count: int = 0,
-) -> Any:
+class QuotaSender:
     """One attempt through *exchange* inside *quota*: acquire, send, observe (the client's hook).
 
-    Waiting for the quota happens before the attempt's own *timeout* starts (a pause is not the
-    request being slow); a batch deadline or the caller's cancel scope still bounds it.
-
-    Raises:
-        Exception: what the attempt raised (after the quota observed it).
-        pynector.QuotaStoreError: the shared store cannot be reached (``on_redis_error="fail"``).
+    Built once per client (or batch) and transport, so that the per-request path looks nothing up:
+    the key and cost functions are chosen here. Waiting for the quota happens before the attempt's
+    own timeout starts (a pause is not the request being slow); a batch deadline or the caller's
+    cancel scope still bounds it.
     """
-    key = quota.key_for(transport, data, options)
-    if quota.cost is not None:
-        cost = float(quota.cost(data, options))
-    elif getattr(transport, "provider", None) is not None and getattr(transport, "defaults", None) is not None:
-        cost = estimate_tokens(transport, data, options)
-    else:
-        cost = 0.0
-    state = await quota.acquire(key, cost)
-    sent_at = trio.current_time()
-    try:
-        result = await exchange(data, timeout, options, resend_count)
-    except Exception as exc:
-        quota.observe(state, sent_at, cost, None, exc)
-        raise
-    except BaseException:
-        quota.release(state, cost)
-        raise
-    quota.observe(state, sent_at, cost, result, None)
-    return result
+
+    __slots__ = ("_cost", "_exchange", "_key", "quota")
+
+    def __init__(self, quota: Quota, transport: object, exchange: Callable[..., Any]) -> None:
+        self.quota = quota
+        self._exchange = exchange
+        if quota.key is not None:
+            self._key: Callable[[Any, Mapping[str, Any]], Hashable] | None = quota.key
+        elif getattr(transport, "span_attributes", None) is None:
+            self._key = None  # no way to tell requests apart: one key
+        else:
+            self._key = partial(quota.key_for, transport)
+        if quota.cost is not None:
+            self._cost: Callable[[Any, Mapping[str, Any]], float] | None = quota.cost
+        elif (
+            getattr(transport, "provider", None) is not None
+            and getattr(transport, "defaults", None) is not None
+        ):
+            self._cost = partial(estimate_tokens, transport)
+        else:
+            self._cost = None
+
+    async def __call__(
+        self, data: Any, timeout: float | None, options: Mapping[str, Any], resend_count: int = 0
+    ) -> Any:
+        """Make one attempt inside the quota.
+
+        Raises:
+            Exception: what the attempt raised (after the quota observed it).
+            pynector.QuotaStoreError: the shared store cannot be reached (``on_redis_error="fail"``).
+        """
+        quota = self.quota
+        key = None if self._key is None else self._key(data, options)
+        cost = 0.0 if self._cost is None else float(self._cost(data, options))
+        state = quota.try_acquire(key, cost)
+        if state is None:
+            state = await quota.acquire(key, cost)
+        decreases = state.decreases
+        try:
+            result = await self._exchange(data, timeout, options, resend_count)
+        except Exception as exc:
+            quota.observe(state, decreases, cost, None, exc)
+            raise
+        except BaseException:
+            quota.release(state, cost)
+            raise
+        quota.observe(state, decreases, cost, result, None)
+        return result
