@@ -63,16 +63,14 @@ async def quota_trial(requests: int, family: str | None, learning: bool) -> dict
     """
     service = QuotaService(REQUESTS_PER_MINUTE, TOKENS_PER_MINUTE, headers=family, latency=0.05)
     quota = Quota(cost=prompt_cost, usage=reported_usage) if learning else None
-    async with open_http_server(service.handler) as server:
-        async with Pynector(transport_type="http", base_url=server.url) as client:
-            start = trio.current_time()
-            results = await client.batch_request(
-                [prompt_request(i) for i in range(requests)],
-                max_concurrency=64,
-                retry=RETRY,
-                rate_limit=quota,
-            )
-            minutes = (trio.current_time() - start) / 60.0
+    async with (
+        open_http_server(service.handler) as server,
+        Pynector(transport_type="http", base_url=server.url) as client,
+    ):
+        start = trio.current_time()
+        pairs = [prompt_request(i) for i in range(requests)]
+        results = await client.batch_request(pairs, max_concurrency=64, retry=RETRY, rate_limit=quota)
+        minutes = (trio.current_time() - start) / 60.0
     answered = sum(1 for result in results if not isinstance(result, Exception))
     sustained = max(
         service.served / minutes / REQUESTS_PER_MINUTE, service.served_tokens / minutes / TOKENS_PER_MINUTE
