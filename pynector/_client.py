@@ -24,7 +24,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -195,6 +195,7 @@ class Pynector:
         )
         self._quota = resolve_quota(rate_limit)
         self._send = self._exchange if self._quota is None else self._within(self._quota)
+        self._quota_store: AbstractAsyncContextManager[object] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -219,6 +220,15 @@ class Pynector:
 
     async def __aenter__(self) -> Pynector:
         await self._ensure_connected()
+        quota = self._quota
+        if quota is not None and quota.redis_url is not None and quota.store is None:
+            store = quota.open()  # a shared quota: connected here, by the task that will close it
+            try:
+                await store.__aenter__()
+            except BaseException:
+                await self.aclose()
+                raise
+            self._quota_store = store
         return self
 
     async def __aexit__(
@@ -255,9 +265,16 @@ class Pynector:
         if self._closed:
             return
         self._closed = True
-        if self._owns_transport and self._connected:
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await self._call_transport(self._transport.disconnect, "disconnect")
+        store, self._quota_store = self._quota_store, None
+        try:
+            if self._owns_transport and self._connected:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                    await self._call_transport(self._transport.disconnect, "disconnect")
+        finally:
+            if store is not None:
+                # Entered by __aenter__ in this task (the Redis client's task group): left here with
+                # no cancel scope around it, which would no longer nest.
+                await store.__aexit__(None, None, None)
 
     async def _call_transport(self, method: Any, action: str) -> None:
         try:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -239,6 +240,33 @@ class Quota:
         self._key_cache: dict[str, Hashable] = {}
         self.telemetry = False  # set by a client with telemetry on: span events and log events
         self.store: Any = None  # a shared store (Redis) once opened; None: this process's state
+        self.fallback = False  # Redis was unreachable and on_redis_error="local": local state is used
+
+    @property
+    def configured_rate(self) -> float | None:
+        """The request rate (per second) a known ``requests_per_minute`` allows, less the headroom."""
+        return self._rate
+
+    @property
+    def configured_token_rate(self) -> float | None:
+        """The token rate (per second) a known ``tokens_per_minute`` allows, less the headroom."""
+        return self._token_rate
+
+    def open(self) -> AbstractAsyncContextManager[object]:
+        """Connect to the shared store (``redis_url``) for the duration of an ``async with`` block.
+
+        ``async with Pynector(rate_limit=quota)`` does this for the client's quota. Without
+        ``redis_url`` the block does nothing.
+
+        Raises:
+            pynector.QuotaStoreError: Redis cannot be reached and ``on_redis_error="fail"``.
+            pynector.ConfigurationError: the ``redis`` extra is not installed.
+        """
+        if self.redis_url is None:
+            return nullcontext()
+        from ._quota_redis import open_store
+
+        return open_store(self)
 
     @classmethod
     def auto(cls) -> Quota:
@@ -319,7 +347,7 @@ class Quota:
 
         The fast path of :meth:`acquire`: the caller awaits :meth:`acquire` when this says no.
         """
-        if self.store is not None:
+        if self.store is not None or self.redis_url is not None:
             return None
         state = self._keys.get(key)
         if state is None:
@@ -360,7 +388,12 @@ class Quota:
             state = self._state(key)
         if self.store is not None:
             await self.store.acquire(self, state, cost)
-        else:
+        elif self.redis_url is not None and not self.fallback:
+            raise ConfigurationError(
+                "a Quota with redis_url must be connected first: give it to the client "
+                "(async with Pynector(rate_limit=quota)) or use async with quota.open()"
+            )
+        if self.store is None:
             while True:
                 now = trio.current_time()
                 generation = state.generation
@@ -486,6 +519,8 @@ class Quota:
         if used is None or not math.isfinite(used) or used < 0:
             return
         state.token_tat -= (cost - used) / token_rate
+        if self.store is not None:
+            self.store.settle(state, cost - used)
 
     def _used_tokens(self, result: Any) -> float | None:
         if self.usage is not None:
@@ -535,8 +570,8 @@ class Quota:
             # Reservations made at the old rate are too close together: make the sleepers re-reserve.
             state.generation += 1
             state.tat = now
-            if self.store is not None:
-                self.store.invalidate(self, state)
+        if self.store is not None and source == "headers":
+            self.store.set_rate(state, rate, tokens)
         if self.telemetry and (old is None or rate < old):
             _log_rate(state, "tokens" if tokens else "requests", old, rate, source)
 
@@ -568,7 +603,9 @@ class Quota:
             return
         if self.adaptive_concurrency:
             self._shrink_concurrency(state)
-        if self.learn:
+        if self.learn and self.store is not None:
+            self.store.decrease(state, wait, decreases)  # computed from every process's requests
+        elif self.learn:
             period = (now - state.epoch) + wait
             estimate = state.accepted / period if state.accepted > 0 and period > 0 else None
             old = state.rate
@@ -604,7 +641,7 @@ class Quota:
         if state.tat < until:
             state.tat = until
         if self.store is not None:
-            self.store.pause(self, state, wait)
+            self.store.pause(state, wait)
         if self.telemetry:
             _report_pause(state, wait, reason)
 
