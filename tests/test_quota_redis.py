@@ -31,15 +31,15 @@ SECONDS = 10.0
 #: the first reservation.
 SLACK = 3
 
-WORKER = (
-    """
+WORKER = """
 import sys, trio, itertools
 from pynector import Pynector, Quota, RetryPolicy
 
-url, redis_url, name, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+url, redis_url, name = sys.argv[1:4]
+seconds, per_second = float(sys.argv[4]), int(sys.argv[5])
 
 async def main():
-    quota = Quota(requests_per_minute=60 * %d, redis_url=redis_url, name=name)
+    quota = Quota(requests_per_minute=60 * per_second, redis_url=redis_url, name=name)
     retry = RetryPolicy(max_retries=20, initial_delay=0.05, max_delay=1.0)
     answered = 0
     async with Pynector(transport_type="http", base_url=url, rate_limit=quota) as client:
@@ -51,8 +51,6 @@ async def main():
 
 trio.run(main)
 """
-    % QUOTA_PER_SECOND
-)
 
 
 def free_port() -> int:
@@ -106,7 +104,16 @@ async def test_four_processes_share_one_quota(redis_url: str, redis_key: str) ->
         return await handler(request, conn)
 
     async with open_http_server(counting) as server:
-        argv = [sys.executable, "-c", WORKER, server.url, redis_url, redis_key, str(SECONDS)]
+        argv = [
+            sys.executable,
+            "-c",
+            WORKER,
+            server.url,
+            redis_url,
+            redis_key,
+            str(SECONDS),
+            str(QUOTA_PER_SECOND),
+        ]
         outputs: list[bytes] = []
 
         async def worker() -> None:
