@@ -11,7 +11,7 @@ Run: ``.venv/bin/python benchmarks/quota_bench.py [--requests N] [--rounds R] [-
 2. **Trial.** M requests (about 100 tokens each) against :class:`pynector.testing.QuotaService`
    enforcing 600 requests and 60,000 tokens per minute (a sliding window) over loopback HTTP, on
    trio's mock clock (the minutes pass instantly): today's behaviour (no limiter, retries that honour
-   ``Retry-After``) beside the learning limiter, without rate-limit headers (AIMD) and with OpenAI's
+   ``Retry-After``; with the default 3 retries, and with 50) beside the learning limiter, without rate-limit headers (AIMD) and with OpenAI's
    and the IETF's headers. Sustained is served work over the run's duration, as a share of the
    binding limit; every run must end with every slot a response.
 """
@@ -56,8 +56,10 @@ def reported_usage(response: Any) -> float:
     return float(response.json()["usage"]["total_tokens"])
 
 
-async def quota_trial(requests: int, family: str | None, learning: bool) -> dict[str, Any]:
-    """Run *requests* against a fresh QuotaService; return the figures of the run.
+async def quota_trial(
+    requests: int, family: str | None, learning: bool, retry: RetryPolicy = RETRY
+) -> dict[str, Any]:
+    """Run *requests* against a fresh QuotaService (retrying by *retry*); return the run's figures.
 
     Must run under trio's MockClock (autojump): the service's window is minutes long.
     """
@@ -69,14 +71,17 @@ async def quota_trial(requests: int, family: str | None, learning: bool) -> dict
     ):
         start = trio.current_time()
         pairs = [prompt_request(i) for i in range(requests)]
-        results = await client.batch_request(pairs, max_concurrency=64, retry=RETRY, rate_limit=quota)
+        results = await client.batch_request(pairs, max_concurrency=64, retry=retry, rate_limit=quota)
         minutes = (trio.current_time() - start) / 60.0
     answered = sum(1 for result in results if not isinstance(result, Exception))
     sustained = max(
         service.served / minutes / REQUESTS_PER_MINUTE, service.served_tokens / minutes / TOKENS_PER_MINUTE
     )
+    limiter = ("learning, headers: " + (family or "none")) if learning else "none (retries only)"
+    if retry.max_retries != RETRY.max_retries:
+        limiter += f", {retry.max_retries} retries"
     return {
-        "limiter": ("learning, headers: " + (family or "none")) if learning else "none (retries only)",
+        "limiter": limiter,
         "served": service.served,
         "refused": service.refused,
         "refused_share": service.refused / (service.served + service.refused),
@@ -86,10 +91,12 @@ async def quota_trial(requests: int, family: str | None, learning: bool) -> dict
     }
 
 
-def run_trial(requests: int, family: str | None, learning: bool) -> dict[str, Any]:
+def run_trial(
+    requests: int, family: str | None, learning: bool, retry: RetryPolicy = RETRY
+) -> dict[str, Any]:
     """:func:`quota_trial` in its own ``trio.run`` on an autojumping mock clock."""
     clock = trio.testing.MockClock(autojump_threshold=0)
-    result: dict[str, Any] = trio.run(quota_trial, requests, family, learning, clock=clock)
+    result: dict[str, Any] = trio.run(quota_trial, requests, family, learning, retry, clock=clock)
     return result
 
 
@@ -164,6 +171,8 @@ def main() -> None:
             f"{TOKENS_PER_MINUTE:,} tokens per minute (QuotaService, loopback HTTP, trio mock clock)"
         )
         print(TRIAL_HEADER)
+        default_retries = RetryPolicy(retry_non_idempotent=True)  # 3 retries, as request_with_retry
+        print(format_trial(run_trial(args.trial_requests, None, False, default_retries)), flush=True)
         for family, learning in ((None, False), (None, True), ("openai", True), ("ietf", True)):
             print(format_trial(run_trial(args.trial_requests, family, learning)), flush=True)
 
