@@ -11,9 +11,11 @@ Run: ``.venv/bin/python benchmarks/quota_bench.py [--requests N] [--rounds R] [-
 2. **Trial.** M requests (about 100 tokens each) against :class:`pynector.testing.QuotaService`
    enforcing 600 requests and 60,000 tokens per minute (a sliding window) over loopback HTTP, on
    trio's mock clock (the minutes pass instantly): today's behaviour (no limiter, retries that honour
-   ``Retry-After``; with the default 3 retries, and with 50) beside the learning limiter, without rate-limit headers (AIMD) and with OpenAI's
-   and the IETF's headers. Sustained is served work over the run's duration, as a share of the
-   binding limit; every run must end with every slot a response.
+   ``Retry-After``; with the default 3 retries, and with 50) beside the learning limiter, without
+   rate-limit headers (AIMD) and with OpenAI's and the IETF's headers. Sustained is served work over
+   the run's duration, as a share of the binding limit (a sliding window lets a first burst of a
+   whole minute's quota through, so a run without a limiter can exceed 100%); "lost" counts slots
+   that hold an error instead of a response.
 """
 
 from __future__ import annotations
