@@ -11,7 +11,7 @@ Run: ``.venv/bin/python benchmarks/quota_bench.py [--requests N] [--rounds R] [-
 2. **Trial.** M requests (about 100 tokens each) against :class:`pynector.testing.QuotaService`
    enforcing 600 requests and 60,000 tokens per minute (a sliding window) over loopback HTTP, on
    trio's mock clock (the minutes pass instantly): today's behaviour (no limiter, retries that honour
-   ``Retry-After``; with the default 3 retries, and with 50) beside the learning limiter, without
+   ``Retry-After``, up to 50 of them) beside the learning limiter, without
    rate-limit headers (AIMD) and with OpenAI's and the IETF's headers. Sustained is served work over
    the run's duration, as a share of the binding limit (a sliding window lets a first burst of a
    whole minute's quota through, so a run without a limiter can exceed 100%); "lost" counts slots
@@ -104,12 +104,12 @@ def run_trial(
 
 def format_trial(row: dict[str, Any]) -> str:
     return (
-        f"{row['limiter']:<28} {row['sustained']:>9.1%} {row['refused_share']:>7.1%} {row['refused']:>7}"
+        f"{row['limiter']:<32} {row['sustained']:>9.1%} {row['refused_share']:>7.1%} {row['refused']:>7}"
         f" {row['lost']:>5} {row['minutes']:>8.2f}"
     )
 
 
-TRIAL_HEADER = f"{'limiter':<28} {'sustained':>9} {'429s':>7} {'refused':>7} {'lost':>5} {'minutes':>8}"
+TRIAL_HEADER = f"{'limiter':<32} {'sustained':>9} {'429s':>7} {'refused':>7} {'lost':>5} {'minutes':>8}"
 
 
 # --- overhead --------------------------------------------------------------------------------------
@@ -173,8 +173,6 @@ def main() -> None:
             f"{TOKENS_PER_MINUTE:,} tokens per minute (QuotaService, loopback HTTP, trio mock clock)"
         )
         print(TRIAL_HEADER)
-        default_retries = RetryPolicy(retry_non_idempotent=True)  # 3 retries, as request_with_retry
-        print(format_trial(run_trial(args.trial_requests, None, False, default_retries)), flush=True)
         for family, learning in ((None, False), (None, True), ("openai", True), ("ietf", True)):
             print(format_trial(run_trial(args.trial_requests, family, learning)), flush=True)
 
