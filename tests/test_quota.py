@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pynector import ConfigurationError, Pynector, Quota, RateLimitError, RetryPolicy
 from pynector.testing import QuotaService, capture_logs, capture_spans, open_http_server
@@ -182,3 +186,50 @@ async def test_the_default_key_is_the_origin(autojump_clock: trio.abc.Clock) -> 
         assert trio.current_time() - start < 1
         keys = {s.key: s.pauses for s in client.statistics().quota}
     assert {("http", "127.0.0.1", one.port): 1, ("http", "127.0.0.1", two.port): 0} == keys
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    per_minute=st.integers(60, 6000),
+    workers=st.integers(1, 12),
+    refusals=st.dictionaries(st.integers(0, 59), st.floats(0.01, 5.0), max_size=4),
+)
+def test_starts_respect_the_rate_and_every_pause(
+    per_minute: int, workers: int, refusals: dict[int, float]
+) -> None:
+    """Whatever the pauses: no start inside a pause, and any window holds at most 1 + rate * length."""
+    quota = Quota(requests_per_minute=per_minute, headroom=0.0, learn=False)
+    rate = per_minute / 60.0
+    starts: list[float] = []
+    pauses: list[tuple[float, float]] = []
+
+    async def worker(queue: list[int]) -> None:
+        while queue:
+            index = queue.pop()
+            state = await quota.acquire(None)
+            now = trio.current_time()
+            starts.append(now)
+            await trio.sleep(0.001)
+            wait = refusals.get(index)
+            if wait is None:
+                quota.observe(state, state.decreases, 0.0, index, None)
+            else:
+                error = RateLimitError("slow down", status_code=429, retry_after=wait)
+                quota.observe(state, state.decreases, 0.0, None, error)
+                pauses.append((trio.current_time(), trio.current_time() + wait))
+
+    async def main() -> None:
+        queue = list(range(60))
+        async with trio.open_nursery() as nursery:
+            for _ in range(workers):
+                nursery.start_soon(worker, queue)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert 60 == len(starts)
+    for begin, end in pauses:
+        assert not [t for t in starts if begin < t < end - 1e-9]
+    starts.sort()
+    for i, first in enumerate(starts):
+        for j in range(i, len(starts)):
+            length = starts[j] - first
+            assert j - i + 1 <= 1 + math.floor(length * rate + 1e-6)

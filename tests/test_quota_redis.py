@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from pynector import Pynector, Quota, QuotaStoreError, RateLimitError
-from pynector.testing import QuotaService, open_http_server
+from pynector.testing import HTTPRequest, HTTPResponse, QuotaService, ServerConnection, open_http_server
 
 pytest.importorskip("coredis", reason="the redis extra (coredis) is not installed")
 
@@ -99,7 +99,7 @@ async def test_four_processes_share_one_quota(redis_url: str, redis_key: str) ->
     seen: list[float] = []
     handler = service.handler
 
-    async def counting(request, conn):  # type: ignore[no-untyped-def]
+    async def counting(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
         seen.append(trio.current_time())
         return await handler(request, conn)
 
