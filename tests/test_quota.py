@@ -76,14 +76,19 @@ async def test_a_429_pauses_every_worker_of_every_batch_then_ramps_up(autojump_c
 async def test_headers_set_the_rate_before_any_429(autojump_clock: trio.abc.Clock) -> None:
     """An IETF RateLimit-Policy of 60/min is learned from the first answer: no 429, 57/min paced."""
     service = QuotaService(requests_per_minute=60, headers="ietf")
-    async with (
-        open_http_server(service.handler) as server,
-        Pynector(transport_type="http", base_url=server.url, rate_limit="auto") as client,
-    ):
-        start = trio.current_time()
-        await client.batch_request([({"path": "/"}, {})] * 30, max_concurrency=4)
-        elapsed = trio.current_time() - start
-        (state,) = client.statistics().quota
+    with capture_logs() as logs:
+        async with (
+            open_http_server(service.handler) as server,
+            Pynector(transport_type="http", base_url=server.url, rate_limit="auto") as client,
+        ):
+            start = trio.current_time()
+            await client.batch_request([({"path": "/"}, {})] * 30, max_concurrency=4)
+            elapsed = trio.current_time() - start
+            (state,) = client.statistics().quota
+    learned = [r["extra"] for r in logs if r["message"] == "pynector quota rate learned"]
+    assert [("requests", pytest.approx(0.95), "headers")] == [
+        (e["unit"], e["rate"], e["source"]) for e in learned
+    ]
     assert 0 == service.refused
     assert ("headers", 0.95) == (state.source, pytest.approx(state.rate))
     assert 24 / 0.95 <= elapsed <= 29 / 0.95  # 30 requests, the first few before the rate was known
