@@ -62,6 +62,8 @@ THROTTLE_STATUSES = frozenset({429, 503})
 #: The pause when a 429 or 503 gives no ``Retry-After`` and no header says when: it doubles per pause.
 FALLBACK_PAUSE = 1.0
 _KEY_CACHE_SIZE = 512
+#: Key states kept before idle ones are dropped (see :meth:`Quota._prune`).
+_PRUNE_AT = 1024
 #: A key whose responses carry no rate-limit headers reads the headers of one response in this many.
 HEADER_PROBE_EVERY = 8
 
@@ -237,6 +239,7 @@ class Quota:
         self._rate = None if rpm is None else rpm / 60.0 * (1.0 - self.headroom)
         self._token_rate = None if tpm is None else tpm / 60.0 * (1.0 - self.headroom)
         self._keys: dict[Hashable, _KeyState] = {}
+        self._prune_at = _PRUNE_AT
         self._key_cache: dict[str, Hashable] = {}
         self.telemetry = False  # set by a client with telemetry on: span events and log events
         self.store: Any = None  # a shared store (Redis) once opened; None: this process's state
@@ -319,9 +322,29 @@ class Quota:
     def _state(self, key: Hashable) -> _KeyState:
         state = self._keys.get(key)
         if state is None:
+            keys = self._keys
+            if len(keys) >= self._prune_at:
+                self._prune()
             state = _KeyState(key, self._rate, self._token_rate, float(self.max_concurrency))
-            self._keys[key] = state
+            keys[key] = state
         return state
+
+    def _prune(self) -> None:
+        """Drop the keys that learned nothing and hold nothing (their state equals a fresh one's), so
+        an endless batch over many origins keeps bounded memory; learned rates are kept."""
+        now = trio.current_time()
+        for key in [
+            key
+            for key, state in self._keys.items()
+            if state.in_flight == 0
+            and state.paused_until <= now
+            and state.source in ("none", "configured")
+            and state.token_source in ("none", "configured")
+            and state.tat <= now
+            and state.token_tat <= now
+        ]:
+            del self._keys[key]
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._keys))
 
     # --- acquire --------------------------------------------------------------------------------
 

@@ -238,3 +238,16 @@ def test_starts_respect_the_rate_and_every_pause(
         for j in range(i, len(starts)):
             length = starts[j] - first
             assert j - i + 1 <= 1 + math.floor(length * rate + 1e-6)
+
+
+async def test_idle_keys_are_dropped_but_learned_ones_kept(autojump_clock: trio.abc.Clock) -> None:
+    """Over many keys the table stays bounded; a key that learned a rate survives the pruning."""
+    fn = Throttling(refuse=3, pause=1.0)
+    quota = Quota(key=lambda data, options: data)
+    async with Pynector(transport_type="callable", fn=fn, rate_limit=quota) as client:
+        for _ in range(3):  # two answers, then a 429: a rate is learned for this key
+            await client.request_with_retry("learned", retry=RETRY)
+        await client.batch_request([(i, {}) for i in range(5000)], max_concurrency=16)
+        keys = {s.key for s in client.statistics().quota}
+    assert len(keys) <= 2048
+    assert "learned" in keys
