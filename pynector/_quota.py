@@ -158,7 +158,8 @@ class Quota:
     Pass one to a client (``Pynector(rate_limit=Quota(...))``) or a batch
     (``batch_request(..., rate_limit=quota)``); ``rate_limit="auto"`` is ``Quota()`` (learn
     everything), shared by every batch of that client. The state (rates, pauses, buckets) lives in the
-    object: share the object to share the quota. See the module docstring for the rules.
+    object: share the object to share the quota. See the module docstring for the rules. Requests,
+    retries and batch items go through it; ``client.stream(...)`` does not.
 
     Args:
         requests_per_minute: a known request quota (paced at this rate less *headroom*); learning can
