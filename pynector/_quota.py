@@ -28,7 +28,9 @@ SDK transports, or what ``key=`` returns) that every worker of every batch using
   - without headers, AIMD: a 429 lowers the rate to the throughput the service actually allowed over
     the last cycle, ``accepted / (time since the last pause + requested wait)``, less the headroom
     (multiplicative decrease, at most once per pause: the 429s of requests already in flight do not
-    lower it again); each second without one adds ``increase`` of that rate (additive increase).
+    lower it again; once a rate is known one 429 cuts it by at most 10%, because a 429 soon after a
+    pause, while the service's window still counts the requests from before it, underestimates);
+    each second without one adds ``increase`` of that rate (additive increase).
     Before the first signal the key is not paced at all (only concurrency bounds it).
 
 * **adaptive concurrency** (``adaptive_concurrency=True``): the in-flight limit per key halves on a
@@ -64,6 +66,8 @@ FALLBACK_PAUSE = 1.0
 _KEY_CACHE_SIZE = 512
 #: Key states kept before idle ones are dropped (see :meth:`Quota._prune`).
 _PRUNE_AT = 1024
+#: The largest cut of a known rate that one 429 makes (the first 429 sets the rate outright).
+MAX_DECREASE = 0.1
 #: A key whose responses carry no rate-limit headers reads the headers of one response in this many.
 HEADER_PROBE_EVERY = 8
 
@@ -635,10 +639,12 @@ class Quota:
             old = state.rate
             if estimate is not None:
                 new = estimate * (1.0 - self.headroom)
-                if old is not None and new > old:
-                    new = old
+                if old is not None:
+                    # A short cycle (a 429 soon after a pause, while the service's window still holds
+                    # the requests from before it) underestimates: cut at most MAX_DECREASE at once.
+                    new = min(old, max(new, old * (1.0 - MAX_DECREASE)))
             elif old is not None:
-                new = old * 0.5
+                new = old * (1.0 - MAX_DECREASE)
             else:
                 new = None
             if new is not None:

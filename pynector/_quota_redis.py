@@ -88,9 +88,13 @@ while i + 2 <= #ARGV do
       local period = now - epoch + a
       if granted > 0 and period > 0 then
         local estimate = granted / period * (1 - headroom)
-        if rate == nil or estimate < rate then rate = estimate end
+        if rate == nil then
+          rate = estimate
+        elseif estimate < rate then
+          rate = math.max(estimate, rate * 0.9)
+        end
       elseif rate ~= nil then
-        rate = rate * 0.5
+        rate = rate * 0.9
       end
       dec = dec + 1
       granted = 0

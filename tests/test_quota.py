@@ -108,7 +108,7 @@ async def test_aimd_learns_from_429s_without_headers(autojump_clock: trio.abc.Cl
     assert 200 == sum(1 for r in results if not isinstance(r, Exception))
     assert "learned" == state.source
     assert 0.8 < state.rate < 1.05  # 60 per minute
-    assert service.refused <= 0.05 * service.served
+    assert service.refused <= 8 + 5  # the 8 in flight when the first 429 came, then a few per cycle
 
 
 async def test_tokens_are_charged_before_and_settled_after(autojump_clock: trio.abc.Clock) -> None:
