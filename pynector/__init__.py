@@ -29,6 +29,7 @@ from ._errors import NotFoundError as NotFoundError
 from ._errors import PoolTimeout as PoolTimeout
 from ._errors import ProtocolError as ProtocolError
 from ._errors import PynectorError as PynectorError
+from ._errors import QuotaStoreError as QuotaStoreError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReadError as ReadError
 from ._errors import RedirectError as RedirectError
@@ -39,6 +40,8 @@ from ._errors import TLSError as TLSError
 from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
+from ._quota import Quota as Quota
+from ._quota import QuotaKeyStatistics as QuotaKeyStatistics
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
@@ -72,6 +75,9 @@ __all__ = [
     "ProtocolError",
     "Pynector",
     "PynectorError",
+    "Quota",
+    "QuotaKeyStatistics",
+    "QuotaStoreError",
     "RateLimitError",
     "ReadError",
     "RedirectError",

@@ -62,7 +62,7 @@ from loguru import logger
 
 # The command is a client of the public API; it reuses two private helpers (the timeout validator and
 # the root-cause formatter) so that its messages match the library's.
-from . import ConfigurationError, HTTPStatusError, Pynector, PynectorError, RetryPolicy, __version__
+from . import ConfigurationError, HTTPStatusError, Pynector, PynectorError, Quota, RetryPolicy, __version__
 from ._config import validate_timeout
 from ._errors import describe_exception
 from .transport import get_transport_factory_registry
@@ -153,6 +153,13 @@ def _number(parse: Callable[[str], float], minimum: float, *, strict: bool) -> C
 _positive_int = _number(int, 1, strict=False)
 _count = _number(int, 0, strict=False)
 _positive_float = _number(float, 0, strict=True)
+
+
+def _rate(text: str) -> float | str:
+    """``--rate``: ``auto`` (learn the service's quota) or a number of requests per second."""
+    return "auto" if text == "auto" else _positive_float(text)
+
+
 _delay = _number(float, 0, strict=False)
 
 
@@ -195,10 +202,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--rate",
-        type=_positive_float,
+        type=_rate,
         default=None,
         metavar="PER_SECOND",
-        help="at most this many requests per second",
+        help="at most this many requests per second, or auto: learn the service's quota from its "
+        "rate-limit headers and 429s (the whole batch pauses on a 429)",
+    )
+    run.add_argument(
+        "--redis-url",
+        default=None,
+        metavar="URL",
+        help="share the --rate quota with every process using the same Redis (needs pynector-trio[redis])",
     )
     run.add_argument(
         "--timeout",
@@ -1024,7 +1038,7 @@ class _RunSettings:
     """Validated options of one run."""
 
     concurrency: int | None
-    rate: float | None
+    rate: float | str | None
     timeout: float | None
     retries: int
     retry_on: frozenset[int]
@@ -1035,6 +1049,7 @@ class _RunSettings:
     no_body: bool
     transport_type: str
     transport_options: Mapping[str, Any]
+    quota_url: str | None = None
 
 
 @dataclass(slots=True)
@@ -1106,7 +1121,7 @@ async def run_batch(
         if settings.retries
         else None
     )
-    client = Pynector(transport=transport)
+    client = Pynector(transport=transport, rate_limit=_quota(settings))
     outcome = _Outcome()
     no_body = settings.no_body
     inflight = feed.inflight
@@ -1126,7 +1141,7 @@ async def run_batch(
                             max_concurrency=settings.concurrency,
                             ordered=settings.ordered,
                             fail_fast=settings.fail_fast,
-                            max_per_second=settings.rate,
+                            max_per_second=_plain_rate(settings),
                             retry=policy,
                         ) as results,
                     ):
@@ -1152,12 +1167,30 @@ async def run_batch(
     return outcome
 
 
+def _plain_rate(settings: _RunSettings) -> float | None:
+    """``--rate N`` without ``--redis-url``: the batch's plain ``max_per_second``."""
+    if isinstance(settings.rate, float) and settings.quota_url is None:
+        return settings.rate
+    return None
+
+
+def _quota(settings: _RunSettings) -> Quota | None:
+    """The client's quota for ``--rate auto`` and ``--redis-url`` (a number alone stays a plain limit)."""
+    if settings.rate == "auto":
+        return Quota(redis_url=settings.quota_url)
+    if settings.quota_url is not None:
+        per_second = 10.0 if settings.rate is None else float(settings.rate)
+        return Quota(requests_per_minute=60 * per_second, headroom=0.0, redis_url=settings.quota_url)
+    return None
+
+
 def _settings(
     args: argparse.Namespace, transport_type: str, transport_options: Mapping[str, Any]
 ) -> _RunSettings:
     return _RunSettings(
         concurrency=args.concurrency,
         rate=args.rate,
+        quota_url=args.redis_url,
         timeout=args.timeout,
         retries=args.retries,
         retry_on=args.retry_on,
@@ -1377,6 +1410,7 @@ async def _demo_command(args: argparse.Namespace) -> int:
             settings = _RunSettings(
                 concurrency=args.concurrency or 50,
                 rate=args.rate,
+                quota_url=args.redis_url,
                 timeout=timeout,
                 retries=2 if args.retries is None else args.retries,
                 retry_on=args.retry_on,

@@ -24,7 +24,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -51,6 +51,7 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
+from ._quota import Quota, QuotaSender, resolve_quota
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import (
@@ -143,6 +144,8 @@ class Pynector(HTTPVerbs):
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
             global one, looked up on each attempt until one is installed).
+        rate_limit: ``"auto"`` or a :class:`pynector.Quota`: every attempt of this client stays
+            inside that quota (paced per key, paused on 429, learning the rate); default none.
         **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
 
     Raises:
@@ -157,6 +160,7 @@ class Pynector(HTTPVerbs):
         enable_telemetry: bool | None = None,
         config: Mapping[str, Any] | None = None,
         tracer_provider: TracerProvider | None = None,
+        rate_limit: Quota | str | None = None,
         **transport_options: Any,
     ) -> None:
         self.config: ClientConfig = resolve_config(
@@ -196,6 +200,9 @@ class Pynector(HTTPVerbs):
             if self.config.max_per_second is None
             else RateLimiter(self.config.max_per_second, self.config.burst)
         )
+        self._quota = resolve_quota(rate_limit)
+        self._send = self._exchange if self._quota is None else self._within(self._quota)
+        self._quota_store: AbstractAsyncContextManager[object] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -206,8 +213,12 @@ class Pynector(HTTPVerbs):
 
     def statistics(self) -> ClientStatistics:
         """A frozen snapshot of this client's counters (in flight, waiting, completed, failed,
-        retried, timed out); see :class:`pynector.ClientStatistics`. Cheap; never blocks."""
-        return self._counters.snapshot()
+        retried, timed out) and the state of its quota; see :class:`pynector.ClientStatistics`.
+        Cheap; never blocks."""
+        snapshot = self._counters.snapshot()
+        if self._quota is not None:
+            snapshot = dataclasses.replace(snapshot, quota=self._quota.statistics())
+        return snapshot
 
     @property
     def closed(self) -> bool:
@@ -216,6 +227,15 @@ class Pynector(HTTPVerbs):
 
     async def __aenter__(self) -> Pynector:
         await self._ensure_connected()
+        quota = self._quota
+        if quota is not None and quota.redis_url is not None and quota.store is None:
+            store = quota.open()  # a shared quota: connected here, by the task that will close it
+            try:
+                await store.__aenter__()
+            except BaseException:
+                await self.aclose()
+                raise
+            self._quota_store = store
         return self
 
     async def __aexit__(
@@ -252,9 +272,16 @@ class Pynector(HTTPVerbs):
         if self._closed:
             return
         self._closed = True
-        if self._owns_transport and self._connected:
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await self._call_transport(self._transport.disconnect, "disconnect")
+        store, self._quota_store = self._quota_store, None
+        try:
+            if self._owns_transport and self._connected:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                    await self._call_transport(self._transport.disconnect, "disconnect")
+        finally:
+            if store is not None:
+                # Entered by __aenter__ in this task (the Redis client's task group): left here with
+                # no cancel scope around it, which would no longer nest.
+                await store.__aexit__(None, None, None)
 
     async def _call_transport(self, method: Any, action: str) -> None:
         try:
@@ -321,6 +348,12 @@ class Pynector(HTTPVerbs):
             observed.succeeded(result)
         return result
 
+    def _within(self, quota: Quota) -> Callable[..., Awaitable[Any]]:
+        """The attempt function that runs :meth:`_exchange` inside *quota* (acquire, then observe)."""
+        if self._telemetry is not None and self.config.enable_telemetry:
+            quota.telemetry = True
+        return QuotaSender(quota, self._transport, self._exchange)
+
     def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
         counters = self._counters
         counters.in_flight -= 1
@@ -350,7 +383,7 @@ class Pynector(HTTPVerbs):
         """
         if retry is not None:
             return await self.request_with_retry(data, retry=retry, timeout=timeout, **options)
-        return await self._exchange(data, self._timeout_for(timeout), options)
+        return await self._send(data, self._timeout_for(timeout), options)
 
     def _batch_setup(
         self,
@@ -362,6 +395,7 @@ class Pynector(HTTPVerbs):
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
+        rate_limit: object = None,
     ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
         """Validate the batch arguments shared by both batch forms; build the per-item call and the
         :class:`BatchTally` it counts into (started by the caller)."""
@@ -382,8 +416,15 @@ class Pynector(HTTPVerbs):
         policy = retry
         default_timeout = self.config.timeout
         shared = options or _NO_OPTIONS
-        exchange = self._exchange
-        retrying = self._retrying
+        exchange = self._send
+        if rate_limit is not None:
+            if rate_limit == "auto" and self._quota is None:
+                auto = Quota()  # shared by every later "auto" batch of this client
+                self._quota, self._send = auto, self._within(auto)
+            quota = resolve_quota(rate_limit, self._quota)
+            assert quota is not None
+            exchange = self._send if quota is self._quota else self._within(quota)
+        retrying = partial(self._retrying, exchange=exchange)
 
         counters = self._counters
         tally = BatchTally(counters)
@@ -444,6 +485,7 @@ class Pynector(HTTPVerbs):
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> list[Any]:
         """Run many requests with bounded concurrency and return their results in input order.
@@ -472,6 +514,8 @@ class Pynector(HTTPVerbs):
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
                 per tenant...) instead of one for the batch.
             retry: a :class:`RetryPolicy` applied to each item (share a ``RetryBudget`` through it).
+            rate_limit: ``"auto"`` (the client's learning quota, shared by every batch of the client)
+                or a :class:`pynector.Quota`: pace attempts per key, pause the key on 429/503.
             **options: shared request options.
 
         Returns:
@@ -486,7 +530,7 @@ class Pynector(HTTPVerbs):
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, item in enumerate(items):  # validated up front; bare items are paired in one()
@@ -531,6 +575,7 @@ class Pynector(HTTPVerbs):
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> AsyncIterator[BatchResults]:
         """Run a batch of any length and get results as they finish.
@@ -556,6 +601,7 @@ class Pynector(HTTPVerbs):
             burst: the token bucket's burst size (default 1).
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key.
             retry: a :class:`RetryPolicy` applied to each item.
+            rate_limit: ``"auto"`` or a :class:`pynector.Quota`, as for :meth:`batch_request`.
             **options: shared request options.
 
         Yields:
@@ -570,7 +616,7 @@ class Pynector(HTTPVerbs):
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
@@ -651,11 +697,14 @@ class Pynector(HTTPVerbs):
         attempt_timeout: float | None,
         options: Mapping[str, Any],
         before_attempt: Callable[[], Awaitable[None]] | None,
+        exchange: Callable[..., Awaitable[Any]] | None = None,
     ) -> Any:
         """Attempts of one request under *policy*: the one retry loop of ``request_with_retry`` and of
         batch items with ``retry=``, with its statistics (retried, waiting during backoff, timed out)
         and telemetry (``pynector.retry`` span, retry events, ``http.request.resend_count``).
-        *before_attempt* (a batch's rate limiter) is awaited before each attempt."""
+        *before_attempt* (a batch's rate limiter) is awaited before each attempt; *exchange* (default:
+        the client's, inside its quota if any) makes each attempt."""
+        send = self._send if exchange is None else exchange
         counters = self._counters
         observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
         attempts = 0
@@ -673,7 +722,7 @@ class Pynector(HTTPVerbs):
                 await before_attempt()
             running = True
             try:
-                result = await self._exchange(data, attempt_timeout, options, number - 1)
+                result = await send(data, attempt_timeout, options, number - 1)
             except Exception:
                 running = False
                 raise

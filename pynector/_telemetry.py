@@ -97,6 +97,8 @@ class ClientStatistics:
         retried: retries scheduled by ``request_with_retry`` (attempts after the first).
         timed_out: attempts that exceeded their timeout, plus batch items cut off by the batch
             deadline.
+        quota: one :class:`pynector.QuotaKeyStatistics` per key of the client's quota (its rate,
+            pauses, tokens left...); empty without ``rate_limit=``.
     """
 
     in_flight: int
@@ -105,6 +107,7 @@ class ClientStatistics:
     failed: int
     retried: int
     timed_out: int
+    quota: tuple[Any, ...] = ()
 
 
 class Counters:

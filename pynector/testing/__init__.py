@@ -12,7 +12,9 @@
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
   ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
+  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events);
+- :class:`QuotaService`: an HTTP handler enforcing a sliding-window quota of requests and tokens per
+  minute (429 with ``Retry-After`` and a selectable rate-limit header family), for quota tests.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
@@ -27,6 +29,7 @@ from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
 from ._mock import Route as Route
 from ._mock import UnexpectedRequestError as UnexpectedRequestError
+from ._quota_server import QuotaService as QuotaService
 from ._recorder import RecordedCall as RecordedCall
 from ._recorder import Recorder as Recorder
 from ._recorder import no_retry_wait as no_retry_wait
@@ -44,6 +47,7 @@ __all__ = [
     "HTTPResponse",
     "HTTPServer",
     "MockTransport",
+    "QuotaService",
     "RecordedCall",
     "Recorder",
     "Route",
