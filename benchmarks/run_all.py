@@ -19,6 +19,7 @@ SCRIPTS = [
     "mock_transport",
     "sdk_overhead",
     "cli_batch",
+    "quota_bench",
 ]
 
 

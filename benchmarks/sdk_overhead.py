@@ -119,7 +119,7 @@ async def main() -> None:
         try:
             __import__(provider)
         except ImportError:
-            print(f"{provider}: not installed (pip install 'pynector[{provider}]'), skipped")
+            print(f"{provider}: not installed (pip install 'pynector-trio[{provider}]'), skipped")
             continue
         samples: dict[str, list[float]] = {name: [] for name, _ in ways}
         for _ in range(RUNS):  # interleaved, so drift in machine load hits every way alike

@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
-from pynector.http._engine import WireRequest
-from pynector.http._native import NativeEngine
+from pynector.http import NativeEngine, WireRequest
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, serve_http
 
 

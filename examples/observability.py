@@ -2,7 +2,7 @@
 
 Runs a batch and a retried request through the in-process memory transport with an OpenTelemetry
 SDK provider (in-memory exporter) and a loguru sink, then prints the span tree, the events and the
-client's statistics. Needs the ``otel`` extra: ``pip install 'pynector[otel]'``.
+client's statistics. Needs the ``otel`` extra: ``pip install 'pynector-trio[otel]'``.
 
 Run: ``python examples/observability.py``
 """

@@ -1,6 +1,6 @@
 """Batch, retry and stream OpenAI chat completions through pynector, offline.
 
-Runs the real ``openai`` SDK (``pip install 'pynector[openai]'``) against a tiny fake of the chat
+Runs the real ``openai`` SDK (``pip install 'pynector-trio[openai]'``) against a tiny fake of the chat
 completions API served on 127.0.0.1, so it needs no network and no key, and finishes by itself::
 
     python examples/sdk_batch.py
@@ -76,7 +76,7 @@ async def main() -> None:
     try:
         import openai  # noqa: F401
     except ImportError:
-        print("This example needs the OpenAI SDK: pip install 'pynector[openai]'")
+        print("This example needs the OpenAI SDK: pip install 'pynector-trio[openai]'")
         return
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_http, fake_openai())

@@ -4,6 +4,8 @@ Public names are re-exported here; implementation modules are private. ``tests/t
 guards this list.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from loguru import logger as _logger
 
 from . import framing as framing
@@ -28,6 +30,7 @@ from ._errors import NotFoundError as NotFoundError
 from ._errors import PoolTimeout as PoolTimeout
 from ._errors import ProtocolError as ProtocolError
 from ._errors import PynectorError as PynectorError
+from ._errors import QuotaStoreError as QuotaStoreError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReadError as ReadError
 from ._errors import RedirectError as RedirectError
@@ -43,6 +46,8 @@ from ._job import JobItem as JobItem
 from ._job import JobResult as JobResult
 from ._job import JobStatistics as JobStatistics
 from ._job import JsonlCheckpoint as JsonlCheckpoint
+from ._quota import Quota as Quota
+from ._quota import QuotaKeyStatistics as QuotaKeyStatistics
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
@@ -67,6 +72,7 @@ __all__ = [
     "DeserializationError",
     "ForbiddenError",
     "HTTPClientError",
+    "HTTPRequest",
     "HTTPServerError",
     "HTTPStatusError",
     "Job",
@@ -81,10 +87,14 @@ __all__ = [
     "ProtocolError",
     "Pynector",
     "PynectorError",
+    "Quota",
+    "QuotaKeyStatistics",
+    "QuotaStoreError",
     "RateLimitError",
     "ReadError",
     "RedirectError",
     "RequestTimeoutError",
+    "Response",
     "RetryBudget",
     "RetryBudgetStatistics",
     "RetryPolicy",
@@ -99,8 +109,29 @@ __all__ = [
     "transport",
 ]
 
+# The HTTP names live in pynector.http, which imports httpx: they load on first access, so that
+# ``import pynector`` stays light for programs that never speak HTTP.
+_LAZY = {"HTTPRequest", "Response"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import http
+
+        value = getattr(http, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pynector' has no attribute {name!r}")
+
+
+if _TYPE_CHECKING:
+    from .http import HTTPRequest as HTTPRequest
+    from .http import Response as Response
+
 # Tracebacks and reprs show the public path (pynector.Pynector), not the private module.
 for _name in __all__:
+    if _name in _LAZY:
+        continue
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__.startswith("pynector."):
         _obj.__module__ = "pynector"

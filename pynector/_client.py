@@ -24,7 +24,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -51,6 +51,7 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
+from ._quota import Quota, QuotaSender, resolve_quota
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._telemetry import (
@@ -61,6 +62,7 @@ from ._telemetry import (
     Counters,
     TraceHider,
 )
+from ._verbs import HTTPVerbs
 from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 
@@ -73,20 +75,21 @@ _NO_OPTIONS: Mapping[str, Any] = {}
 
 
 def check_batch_pair(position: int, pair: object) -> tuple[Any, Mapping[str, Any]]:
-    """Return *pair* if it is a valid ``(data, options)`` batch item.
+    """Return the ``(data, options)`` pair for one batch item.
+
+    The rule, with no guessing: an item that is a ``tuple`` of two whose second element is a mapping
+    is a ``(data, options)`` pair; any other item is bare data, sent with no options of its own (a
+    request dict, a URL string or a message is never a tuple, so it is always bare data). To send a
+    two-tuple whose second element is a mapping *as data*, wrap it: ``((a, {...}), {})``.
 
     Raises:
-        pynector.ConfigurationError: not a 2-tuple with a mapping of options, or an invalid
-            per-item ``timeout``.
+        pynector.ConfigurationError: an invalid per-item ``timeout``.
     """
     # A plain dict of options is checked first: isinstance() against the Mapping ABC is the slow test.
     if not (
         isinstance(pair, tuple) and len(pair) == 2 and (type(pair[1]) is dict or isinstance(pair[1], Mapping))
     ):
-        raise ConfigurationError(
-            f"batch item {position} must be a (data, options) pair with a mapping of "
-            f"options, got {type(pair).__name__}"
-        )
+        return (pair, _NO_OPTIONS)
     if pair[1] and "timeout" in pair[1]:
         validate_timeout(pair[1]["timeout"], f"timeout of batch item {position}")
     return pair
@@ -101,7 +104,8 @@ async def _read_all(requests: object) -> list[Any]:
     """
     if not isinstance(requests, (Iterable, AsyncIterable)):
         raise ConfigurationError(
-            "batch requests must be an iterable or async iterable of (data, options) pairs, "
+            "batch requests must be an iterable or async iterable of items (bare data or "
+            "(data, options) pairs), "
             f"got {type(requests).__name__}"
         )
     items: list[Any] = []
@@ -118,8 +122,12 @@ async def _read_all(requests: object) -> list[Any]:
     return items
 
 
-class Pynector:
+class Pynector(HTTPVerbs):
     """A client for one remote service, over a pluggable transport.
+
+    For HTTP, the verbs :meth:`get`, :meth:`post`, :meth:`put`, :meth:`patch`, :meth:`delete`,
+    :meth:`head` and :meth:`options` (and :meth:`send_http` for any method) return a typed
+    :class:`pynector.Response`; :meth:`request` takes any transport's data and returns ``Any``.
 
     Args:
         transport: a transport object to use as is (no registry lookup). The client connects it once
@@ -136,6 +144,8 @@ class Pynector:
             ``max_retries``, ``retry_delay``, ``transport_type``, ``enable_telemetry``).
         tracer_provider: the OpenTelemetry tracer provider for this client's spans (default: the
             global one, looked up on each attempt until one is installed).
+        rate_limit: ``"auto"`` or a :class:`pynector.Quota`: every attempt of this client stays
+            inside that quota (paced per key, paused on 429, learning the rate); default none.
         **transport_options: passed to the transport factory (``handler=`` for ``"memory"``...).
 
     Raises:
@@ -150,6 +160,7 @@ class Pynector:
         enable_telemetry: bool | None = None,
         config: Mapping[str, Any] | None = None,
         tracer_provider: TracerProvider | None = None,
+        rate_limit: Quota | str | None = None,
         **transport_options: Any,
     ) -> None:
         self.config: ClientConfig = resolve_config(
@@ -189,6 +200,9 @@ class Pynector:
             if self.config.max_per_second is None
             else RateLimiter(self.config.max_per_second, self.config.burst)
         )
+        self._quota = resolve_quota(rate_limit)
+        self._send = self._exchange if self._quota is None else self._within(self._quota)
+        self._quota_store: AbstractAsyncContextManager[object] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -199,8 +213,12 @@ class Pynector:
 
     def statistics(self) -> ClientStatistics:
         """A frozen snapshot of this client's counters (in flight, waiting, completed, failed,
-        retried, timed out); see :class:`pynector.ClientStatistics`. Cheap; never blocks."""
-        return self._counters.snapshot()
+        retried, timed out) and the state of its quota; see :class:`pynector.ClientStatistics`.
+        Cheap; never blocks."""
+        snapshot = self._counters.snapshot()
+        if self._quota is not None:
+            snapshot = dataclasses.replace(snapshot, quota=self._quota.statistics())
+        return snapshot
 
     @property
     def closed(self) -> bool:
@@ -209,6 +227,15 @@ class Pynector:
 
     async def __aenter__(self) -> Pynector:
         await self._ensure_connected()
+        quota = self._quota
+        if quota is not None and quota.redis_url is not None and quota.store is None:
+            store = quota.open()  # a shared quota: connected here, by the task that will close it
+            try:
+                await store.__aenter__()
+            except BaseException:
+                await self.aclose()
+                raise
+            self._quota_store = store
         return self
 
     async def __aexit__(
@@ -245,9 +272,16 @@ class Pynector:
         if self._closed:
             return
         self._closed = True
-        if self._owns_transport and self._connected:
-            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-                await self._call_transport(self._transport.disconnect, "disconnect")
+        store, self._quota_store = self._quota_store, None
+        try:
+            if self._owns_transport and self._connected:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                    await self._call_transport(self._transport.disconnect, "disconnect")
+        finally:
+            if store is not None:
+                # Entered by __aenter__ in this task (the Redis client's task group): left here with
+                # no cancel scope around it, which would no longer nest.
+                await store.__aexit__(None, None, None)
 
     async def _call_transport(self, method: Any, action: str) -> None:
         try:
@@ -314,6 +348,12 @@ class Pynector:
             observed.succeeded(result)
         return result
 
+    def _within(self, quota: Quota) -> Callable[..., Awaitable[Any]]:
+        """The attempt function that runs :meth:`_exchange` inside *quota* (acquire, then observe)."""
+        if self._telemetry is not None and self.config.enable_telemetry:
+            quota.telemetry = True
+        return QuotaSender(quota, self._transport, self._exchange)
+
     def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
         counters = self._counters
         counters.in_flight -= 1
@@ -343,7 +383,7 @@ class Pynector:
         """
         if retry is not None:
             return await self.request_with_retry(data, retry=retry, timeout=timeout, **options)
-        return await self._exchange(data, self._timeout_for(timeout), options)
+        return await self._send(data, self._timeout_for(timeout), options)
 
     def _batch_setup(
         self,
@@ -355,6 +395,7 @@ class Pynector:
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
+        rate_limit: object = None,
     ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
         """Validate the batch arguments shared by both batch forms; build the per-item call and the
         :class:`BatchTally` it counts into (started by the caller)."""
@@ -375,8 +416,15 @@ class Pynector:
         policy = retry
         default_timeout = self.config.timeout
         shared = options or _NO_OPTIONS
-        exchange = self._exchange
-        retrying = self._retrying
+        exchange = self._send
+        if rate_limit is not None:
+            if rate_limit == "auto" and self._quota is None:
+                auto = Quota()  # shared by every later "auto" batch of this client
+                self._quota, self._send = auto, self._within(auto)
+            quota = resolve_quota(rate_limit, self._quota)
+            assert quota is not None
+            exchange = self._send if quota is self._quota else self._within(quota)
+        retrying = partial(self._retrying, exchange=exchange)
 
         counters = self._counters
         tally = BatchTally(counters)
@@ -389,7 +437,14 @@ class Pynector:
             tally.started += 1
             if tally.declared is not None:
                 counters.waiting -= 1
-            data, own = pair
+            if (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and (type(pair[1]) is dict or isinstance(pair[1], Mapping))
+            ):
+                data, own = pair
+            else:  # bare data (see check_batch_pair)
+                data, own = pair, _NO_OPTIONS
             item_timeout = default_timeout
             merged = shared
             if own:
@@ -420,7 +475,7 @@ class Pynector:
 
     async def batch_request(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[Any] | AsyncIterable[Any],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
@@ -430,6 +485,7 @@ class Pynector:
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> list[Any]:
         """Run many requests with bounded concurrency and return their results in input order.
@@ -438,7 +494,9 @@ class Pynector:
         the input is large or endless.
 
         Args:
-            requests: ``(data, options)`` pairs; each pair's options override the shared
+            requests: items that are ``(data, options)`` pairs or bare data (a request dict, a URL...,
+                sent with no options of its own): an item is a pair exactly when it is a two-tuple
+                whose second element is a mapping. A pair's options override the shared
                 ``**options``, and a per-item ``timeout`` is that item's request timeout. A sequence is
                 validated before anything is sent; other iterables are read into a list first.
             max_concurrency: the most exchanges in flight at once (default: client setting, 100).
@@ -456,6 +514,8 @@ class Pynector:
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key (per host,
                 per tenant...) instead of one for the batch.
             retry: a :class:`RetryPolicy` applied to each item (share a ``RetryBudget`` through it).
+            rate_limit: ``"auto"`` (the client's learning quota, shared by every batch of the client)
+                or a :class:`pynector.Quota`: pace attempts per key, pause the key on 429/503.
             **options: shared request options.
 
         Returns:
@@ -470,11 +530,11 @@ class Pynector:
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
-        for position, pair in enumerate(items):
-            check_batch_pair(position, pair)
+        for position, item in enumerate(items):  # validated up front; bare items are paired in one()
+            check_batch_pair(position, item)
         await self._ensure_connected()
         tally.start(self._telemetry, len(items), concurrency)
         try:
@@ -505,7 +565,7 @@ class Pynector:
     @asynccontextmanager
     async def stream_batch(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[Any] | AsyncIterable[Any],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         *,
@@ -515,6 +575,7 @@ class Pynector:
         burst: int = 1,
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: Quota | str | None = None,
         **options: Any,
     ) -> AsyncIterator[BatchResults]:
         """Run a batch of any length and get results as they finish.
@@ -525,7 +586,7 @@ class Pynector:
         the response or the exception that item raised.
 
         Args:
-            requests: ``(data, options)`` pairs, as for :meth:`batch_request`.
+            requests: ``(data, options)`` pairs or bare data, as for :meth:`batch_request`.
             max_concurrency: the most exchanges in flight at once (default: client setting, 100).
             timeout: seconds the whole stream may take, from entering the block; items in flight
                 then are yielded with :class:`pynector.TimeoutError`; items never read from
@@ -540,6 +601,7 @@ class Pynector:
             burst: the token bucket's burst size (default 1).
             rate_key: ``rate_key(data, options) -> key``: one rate-limit bucket per key.
             retry: a :class:`RetryPolicy` applied to each item.
+            rate_limit: ``"auto"`` or a :class:`pynector.Quota`, as for :meth:`batch_request`.
             **options: shared request options.
 
         Yields:
@@ -554,7 +616,7 @@ class Pynector:
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
         concurrency, batch_timeout, one, tally = self._batch_setup(
-            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
+            max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
@@ -635,11 +697,14 @@ class Pynector:
         attempt_timeout: float | None,
         options: Mapping[str, Any],
         before_attempt: Callable[[], Awaitable[None]] | None,
+        exchange: Callable[..., Awaitable[Any]] | None = None,
     ) -> Any:
         """Attempts of one request under *policy*: the one retry loop of ``request_with_retry`` and of
         batch items with ``retry=``, with its statistics (retried, waiting during backoff, timed out)
         and telemetry (``pynector.retry`` span, retry events, ``http.request.resend_count``).
-        *before_attempt* (a batch's rate limiter) is awaited before each attempt."""
+        *before_attempt* (a batch's rate limiter) is awaited before each attempt; *exchange* (default:
+        the client's, inside its quota if any) makes each attempt."""
+        send = self._send if exchange is None else exchange
         counters = self._counters
         observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
         attempts = 0
@@ -657,7 +722,7 @@ class Pynector:
                 await before_attempt()
             running = True
             try:
-                result = await self._exchange(data, attempt_timeout, options, number - 1)
+                result = await send(data, attempt_timeout, options, number - 1)
             except Exception:
                 running = False
                 raise

@@ -9,6 +9,7 @@ exception that caused it (an ``OSError``, a ``trio.TooSlowError``, an ``httpx`` 
     ├── ClientClosedError                         the client was used after aclose()
     ├── BatchCancelledError                       a batch item stopped by fail_fast or a failed input
     ├── BatchInputError                           the batch's request iterable raised
+    ├── QuotaStoreError                           a quota's shared store (Redis) cannot be reached
     ├── MessageError
     │   ├── SerializationError                    a payload could not be encoded
     │   └── DeserializationError                  bytes could not be decoded into a message
@@ -62,6 +63,7 @@ __all__ = [
     "MessageError",
     "NotFoundError",
     "PoolTimeout",
+    "QuotaStoreError",
     "ProtocolError",
     "PynectorError",
     "RateLimitError",
@@ -125,6 +127,10 @@ class JobOutputError(PynectorError):
 
     Every record already in the file is complete: a failed write is cut back to the last whole line.
     """
+
+
+class QuotaStoreError(PynectorError):
+    """A :class:`pynector.Quota`'s shared store (Redis) cannot be reached or answered garbage."""
 
 
 class MessageError(PynectorError):

@@ -97,6 +97,8 @@ class ClientStatistics:
         retried: retries scheduled by ``request_with_retry`` (attempts after the first).
         timed_out: attempts that exceeded their timeout, plus batch items cut off by the batch
             deadline.
+        quota: one :class:`pynector.QuotaKeyStatistics` per key of the client's quota (its rate,
+            pauses, tokens left...); empty without ``rate_limit=``.
     """
 
     in_flight: int
@@ -105,6 +107,7 @@ class ClientStatistics:
     failed: int
     retried: int
     timed_out: int
+    quota: tuple[Any, ...] = ()
 
 
 class Counters:
@@ -765,7 +768,7 @@ _EXPORTER_HINTS: Final = {
     "otlp_proto_grpc": "pip install opentelemetry-exporter-otlp-proto-grpc",
     "otlp_proto_http": "pip install opentelemetry-exporter-otlp-proto-http",
     "zipkin": "pip install opentelemetry-exporter-zipkin",
-    "console": "pip install 'pynector[otel]'",
+    "console": "pip install 'pynector-trio[otel]'",
 }
 
 
@@ -837,7 +840,7 @@ def configure_telemetry(
 ) -> TracerProvider | None:
     """Set up tracing and pynector's log events for an application, in one call at start-up.
 
-    Tracing uses the OpenTelemetry SDK (``pip install 'pynector[otel]'``): an SDK ``TracerProvider``
+    Tracing uses the OpenTelemetry SDK (``pip install 'pynector-trio[otel]'``): an SDK ``TracerProvider``
     whose resource merges ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``, *resource_attributes* and
     *service_name* (later ones win), one ``BatchSpanProcessor`` per exporter, installed as the global
     provider (so every ``Pynector`` client, and any other instrumented library, uses it).
@@ -909,10 +912,10 @@ def configure_telemetry(
             if trace_enabled or trace_exporters is not None:
                 raise ConfigurationError(
                     "tracing needs the OpenTelemetry SDK, which is not installed: "
-                    "pip install 'pynector[otel]'"
+                    "pip install 'pynector-trio[otel]'"
                 ) from exc
             warnings.append(
-                "opentelemetry-sdk is not installed: tracing is off (pip install 'pynector[otel]')"
+                "opentelemetry-sdk is not installed: tracing is off (pip install 'pynector-trio[otel]')"
             )
         else:
             exporters = _resolve_exporters(trace_exporters, warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 
@@ -23,7 +24,9 @@ settings.register_profile("ci", parent=settings.get_profile("default"), max_exam
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 #: Registry names of the HTTP engines the shared HTTP suite (tests/test_http_*.py) runs against.
-HTTP_ENGINES = ["http", "httpx"]
+#: The HTTP engines every HTTP test runs on: the native one, httpx, and httpx2 (httpx's maintained
+#: continuation) when it is installed (the SDK extras install it).
+HTTP_ENGINES = ["http", "httpx", *(["httpx2"] if importlib.util.find_spec("httpx2") else [])]
 
 
 @pytest.fixture(params=HTTP_ENGINES)

@@ -173,13 +173,27 @@ async def test_per_item_timeout_is_that_items_request_timeout(autojump_clock: tr
     assert results[1] == 2
 
 
-@pytest.mark.parametrize("bad", [1, (1,), (1, 2, 3), (1, "options"), [1, {}]])
-async def test_malformed_pairs_are_configuration_errors(bad: object) -> None:
-    """Every item must be a (data, options) pair; nothing runs otherwise."""
+@pytest.mark.parametrize("bare", [1, (1,), (1, 2, 3), (1, "options"), [1, {}], {"url": "/x"}])
+async def test_bare_items_are_data_without_options(bare: object) -> None:
+    """An item that is not a two-tuple ending in a mapping is bare data, sent with no options."""
+    seen: list[tuple[Any, dict[str, Any]]] = []
+
+    async def handler(data: Any, **options: Any) -> Any:
+        seen.append((data, options))
+        return data
+
+    async with Pynector(transport_type="memory", handler=handler) as client:
+        results = await client.batch_request([(0, {"tag": 1}), bare])  # type: ignore[list-item]
+    assert [0, bare] == results
+    assert [(0, {"tag": 1}), (bare, {})] == seen
+
+
+async def test_malformed_item_timeout_is_configuration_error() -> None:
+    """A pair whose per-item timeout is invalid fails the batch before anything runs."""
     transport = CountingTransport()
     async with Pynector(transport=transport) as client:
-        with pytest.raises(ConfigurationError, match="batch item 1 must be a"):
-            await client.batch_request([(0, {}), bad])  # type: ignore[list-item]
+        with pytest.raises(ConfigurationError, match="timeout of batch item 1"):
+            await client.batch_request([(0, {}), (1, {"timeout": -1})])
     assert transport.peak == 0
 
 

@@ -100,7 +100,7 @@ def test_sdk_batch_without_the_sdk_says_what_to_install() -> None:
     code = (
         f"import runpy, sys; sys.modules['openai'] = None; runpy.run_path({str(path)!r}, run_name='__main__')"
     )
-    assert "pip install 'pynector[openai]'" in run_example("sdk_batch", code=code)
+    assert "pip install 'pynector-trio[openai]'" in run_example("sdk_batch", code=code)
 
 
 async def test_jsonl_service(capsys: pytest.CaptureFixture[str]) -> None:

@@ -277,7 +277,7 @@ SCENARIOS = [
         "br-refused-by-name-when-not-installed",
         answer(HTTPResponse(200, [("Content-Encoding", "br")], brotli.compress(b"decoded"))),
         ("error", ERROR),
-        ("'br'", "pynector[brotli]"),
+        ("'br'", "pynector-trio[brotli]"),
         blocked=frozenset({"brotli"}),
     ),
     # --- redirects ----------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ saw every connection close and no task is left.
 
 from __future__ import annotations
 
-import httpx
+import importlib
+import importlib.util
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -89,17 +92,32 @@ async def test_cancelled_batch_leaves_the_pool_usable(
     assert [b"ok"] * 4 == [r.content for r in results]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="encode/httpcore#1093: raw httpx leaks pool connections when cancelled under contention; "
-    "this passes (and strict xfail fails) once upstream ships the fix",
+@pytest.mark.parametrize(
+    "library",
+    [
+        pytest.param(
+            "httpx",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="encode/httpcore#1093: raw httpx leaks pool connections when cancelled under "
+                "contention; this passes (and strict xfail fails) once upstream ships the fix",
+            ),
+        ),
+        pytest.param(
+            "httpx2",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("httpx2") is None, reason="httpx2 is not installed"
+            ),
+        ),
+    ],
 )
-async def test_raw_httpx_canary(autojump_clock: trio.testing.MockClock) -> None:
-    """Canary: the same sweep on raw httpx keeps its pool healthy (fails today: httpcore#1093)."""
+async def test_raw_httpx_canary(library: str, autojump_clock: trio.testing.MockClock) -> None:
+    """Canary: the same sweep on raw httpx / httpx2 keeps its pool healthy (httpx fails: httpcore#1093)."""
+    module: Any = importlib.import_module(library)
     async with (
         open_http_server(slow_ok) as server,
-        httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=CONNECTIONS), timeout=httpx.Timeout(5, pool=1)
+        module.AsyncClient(
+            limits=module.Limits(max_connections=CONNECTIONS), timeout=module.Timeout(5, pool=1)
         ) as raw,
     ):
         for round_number in range(20):

@@ -63,7 +63,7 @@ async def test_missing_package_refuses_by_name_and_stops_advertising(
         with pytest.raises(pynector.ProtocolError) as info:
             await client.request({"url": "/fault"})
     extra = "brotli" if coding == "br" else "zstd"
-    assert_mapped(info.value, pynector.ProtocolError, f"'{coding}'", f"pynector[{extra}]")
+    assert_mapped(info.value, pynector.ProtocolError, f"'{coding}'", f"pynector-trio[{extra}]")
     assert coding not in (seen[0] or "").split(", ")
 
 

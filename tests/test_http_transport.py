@@ -335,7 +335,7 @@ def test_invalid_options_are_configuration_errors(http_engine: str, options: dic
 def test_http2_without_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """http2=True without the h2 package raises ConfigurationError naming the http2 extra."""
     monkeypatch.setitem(__import__("sys").modules, "h2", None)
-    with pytest.raises(pynector.ConfigurationError, match=r"pynector\[http2\]"):
+    with pytest.raises(pynector.ConfigurationError, match=r"pynector-trio\[http2\]"):
         pynector.Pynector(transport_type="httpx", http2=True)
 
 

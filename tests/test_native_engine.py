@@ -804,7 +804,9 @@ async def test_tls_verify_false_accepts_any_certificate(nursery: trio.Nursery, c
     ("options", "message"),
     [
         ({"http2": True}, 'transport_type="httpx"'),
-        ({"proxy": "http://127.0.0.1:3128"}, 'transport_type="httpx"'),
+        ({"proxy": "socks5://127.0.0.1:1080"}, 'transport_type="httpx"'),
+        ({"trust_env": "no"}, "trust_env"),
+        ({"server_hostname": ""}, "server_hostname"),
         ({"max_connections": 0}, "max_connections"),
         ({"max_connections": True}, "max_connections"),
         ({"max_connections_per_origin": -1}, "max_connections_per_origin"),

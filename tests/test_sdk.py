@@ -640,7 +640,7 @@ def test_missing_api_key_names_the_variable(monkeypatch: pytest.MonkeyPatch, pro
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch, provider: str) -> None:
     """Asking for a provider whose package is not installed names the extra to install."""
     monkeypatch.setitem(sys.modules, provider, None)
-    with pytest.raises(pynector.ConfigurationError, match=rf"pynector\[{provider}\]"):
+    with pytest.raises(pynector.ConfigurationError, match=rf"pynector-trio\[{provider}\]"):
         pynector.Pynector(transport_type="sdk", provider=provider, api_key=KEY)
 
 

@@ -224,10 +224,10 @@ async def test_async_iterator_error_is_batch_input_error() -> None:
 
 
 async def test_malformed_pair_is_configuration_error() -> None:
-    """A malformed pair read lazily raises ConfigurationError from the loop."""
-    source = iter([(1, NO_OPTIONS), (2, "not a mapping")])
+    """A pair with an invalid timeout, read lazily, raises ConfigurationError from the loop."""
+    source = iter([(1, NO_OPTIONS), (2, {"timeout": "soon"})])
     async with pynector.Pynector(transport_type="memory", handler=Instrumented()) as client:
-        with pytest.raises(pynector.ConfigurationError, match="batch item 1 must be a"):
+        with pytest.raises(pynector.ConfigurationError, match="timeout of batch item 1"):
             await consume(client, source)
 
 

@@ -265,7 +265,7 @@ def test_spans_fixture_skips_with_a_reason_without_the_sdk(suite: pytest.Pyteste
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(
-        ["*pynector_spans needs the OpenTelemetry SDK (pip install 'pynector[[]otel]')*"]
+        ["*pynector_spans needs the OpenTelemetry SDK (pip install 'pynector-trio[[]otel]')*"]
     )
 
 
@@ -318,3 +318,17 @@ def test_importing_the_plugin_imports_no_optional_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert "[]" == out.stdout.strip()
+
+
+def test_async_fixtures_without_pytest_trio_say_what_to_install(suite: pytest.Pytester) -> None:
+    """Without pytest-trio, the async fixtures fail naming the pytest extra to install."""
+    suite.makeini("[pytest]\nfilterwarnings = error\n")
+    suite.makepyfile(
+        test_user=(
+            "def test_client(pynector_client):\n    pass\n\n"
+            "def test_server(pynector_http_server):\n    pass\n"
+        )
+    )
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:trio")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*needs pytest-trio*pip install 'pynector-trio[[]pytest]'*"])

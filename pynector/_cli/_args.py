@@ -37,6 +37,11 @@ _positive_float = _number(float, 0, strict=True)
 _delay = _number(float, 0, strict=False)
 
 
+def _rate(text: str) -> float | str:
+    """``--rate``: ``auto`` (learn the service's quota) or a number of requests per second."""
+    return "auto" if text == "auto" else _positive_float(text)
+
+
 def _statuses(text: str) -> frozenset[int]:
     statuses: set[int] = set()
     for part in text.replace(" ", "").split(","):
@@ -99,10 +104,17 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: RunDefaults = Ru
     )
     run.add_argument(
         "--rate",
-        type=_positive_float,
+        type=_rate,
         default=None,
         metavar="PER_SECOND",
-        help="at most this many requests per second",
+        help="at most this many requests per second, or auto: learn the service's quota from its "
+        "rate-limit headers and 429s (the whole batch pauses on a 429)",
+    )
+    run.add_argument(
+        "--redis-url",
+        default=None,
+        metavar="URL",
+        help="share the --rate quota with every process using the same Redis (needs pynector-trio[redis])",
     )
     run.add_argument(
         "--timeout",

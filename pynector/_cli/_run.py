@@ -45,6 +45,7 @@ from .. import (
     JsonlCheckpoint,
     Pynector,
     PynectorError,
+    Quota,
     RetryPolicy,
 )
 from .._errors import describe_exception
@@ -157,7 +158,7 @@ class _RunSettings:
     """Validated options of one run."""
 
     concurrency: int | None
-    rate: float | None
+    rate: float | str | None
     timeout: float | None
     retries: int
     retry_on: frozenset[int]
@@ -170,6 +171,7 @@ class _RunSettings:
     transport_options: Mapping[str, Any]
     include_headers: bool = False
     shard: tuple[int, int] | None = None
+    quota_url: str | None = None
 
 
 @dataclass(slots=True)
@@ -277,7 +279,7 @@ async def run_batch(
         if settings.retries
         else None
     )
-    client = Pynector(transport=transport)
+    client = Pynector(transport=transport, rate_limit=_quota(settings))
     outcome = _Outcome()
     no_body = settings.no_body
     include_headers = settings.include_headers
@@ -295,7 +297,7 @@ async def run_batch(
         max_concurrency=settings.concurrency,
         ordered=settings.ordered,
         fail_fast=settings.fail_fast,
-        max_per_second=settings.rate,
+        max_per_second=_plain_rate(settings),
         retry=policy,
     )
     failure: PynectorError | None = None
@@ -336,12 +338,30 @@ async def run_batch(
     return outcome
 
 
+def _plain_rate(settings: _RunSettings) -> float | None:
+    """``--rate N`` without ``--redis-url``: the batch's plain ``max_per_second``."""
+    if isinstance(settings.rate, float) and settings.quota_url is None:
+        return settings.rate
+    return None
+
+
+def _quota(settings: _RunSettings) -> Quota | None:
+    """The client's quota for ``--rate auto`` and ``--redis-url`` (a number alone stays a plain limit)."""
+    if settings.rate == "auto":
+        return Quota(redis_url=settings.quota_url)
+    if settings.quota_url is not None:
+        per_second = 10.0 if settings.rate is None else float(settings.rate)
+        return Quota(requests_per_minute=60 * per_second, headroom=0.0, redis_url=settings.quota_url)
+    return None
+
+
 def _settings(
     args: argparse.Namespace, transport_type: str, transport_options: Mapping[str, Any]
 ) -> _RunSettings:
     return _RunSettings(
         concurrency=args.concurrency,
         rate=args.rate,
+        quota_url=args.redis_url,
         timeout=args.timeout,
         retries=args.retries,
         retry_on=args.retry_on,

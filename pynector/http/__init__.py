@@ -3,9 +3,12 @@
 ``Pynector(transport_type="http", base_url=..., headers=...)`` builds an :class:`HTTPTransport` over
 the native HTTP/1.1 engine (:class:`NativeEngine`: h11 over pooled trio streams, the fast default);
 ``transport_type="httpx"`` uses :class:`HttpxEngine`, ``httpx.AsyncClient`` under trio (HTTP/2,
-proxies, cookies, your own ``httpx.AsyncClient``). Engines implement the small contract in
-:class:`HTTPEngine` (``send`` for streamed responses, ``fetch`` for whole ones, which
-:func:`fetch_streamed` writes with ``send``).
+SOCKS proxies, your own ``httpx.AsyncClient``), and ``transport_type="httpx2"`` the same engine on
+httpx2. Both engines take proxies (``proxy=``, or the environment unless ``trust_env=False``), the
+opt-in cookie jar (``cookies=``) and ``server_hostname=``. :class:`HTTPRequest` is the typed shape of
+a request dict; the client's verbs (``client.get(...)``) return a :class:`Response`. Engines
+implement the small contract in :class:`HTTPEngine` (``send`` for streamed responses, ``fetch``
+for whole ones, which :func:`fetch_streamed` writes with ``send``).
 """
 
 from ._engine import Body as Body
@@ -22,10 +25,12 @@ from ._model import parse_retry_after as parse_retry_after
 from ._native import NativeEngine as NativeEngine
 from ._native import create_native_transport as create_native_transport
 from ._transport import HTTPTransport as HTTPTransport
+from ._types import HTTPRequest as HTTPRequest
 
 __all__ = [
     "Body",
     "HTTPEngine",
+    "HTTPRequest",
     "HTTPTransport",
     "HttpxEngine",
     "NativeEngine",

@@ -4,7 +4,7 @@ A response is decoded by the shared layer (:class:`~pynector.http._model.BodyRea
 decoders: each produces pieces of at most ``DECODE_CHUNK`` bytes and keeps the rest of its input for
 the next call, so the size cap is checked after every piece and a bomb is refused early. gzip and
 deflate come from :mod:`zlib`. Two more codings are decoded when a package with the same bounded
-interface is installed (the ``brotli`` and ``zstd`` extras, ``pip install 'pynector[brotli,zstd]'``):
+interface is installed (the ``brotli`` and ``zstd`` extras, ``pip install 'pynector-trio[brotli,zstd]'``):
 
 - ``br``: the ``brotli`` package, 1.2 or later (``Decompressor.process(data, output_buffer_limit=n)``);
 - ``zstd``: the standard library's :mod:`compression.zstd` (Python 3.14+), else the ``backports.zstd``
@@ -173,7 +173,7 @@ class Codings:
         if extra is not None:
             return (
                 f"the response is encoded with {name!r}, which needs the {extra} extra to decode "
-                f"(pip install 'pynector[{extra}]'; Accept-Encoding offers it only then)"
+                f"(pip install 'pynector-trio[{extra}]'; Accept-Encoding offers it only then)"
             )
         return f"the response is encoded with {name!r}, which pynector cannot decode (nor offers to)"
 

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import ModuleType
 from typing import Any
 
 import h11
@@ -67,6 +70,7 @@ from ._engine import (
     has_conflicting_framing,
     may_resend,
 )
+from ._proxy import parse_proxy_url
 from ._transport import HTTPTransport
 
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
@@ -88,6 +92,9 @@ _ENGINE_OPTIONS = frozenset(
         "max_keepalive_connections",
         "http2",
         "trust_env",
+        "proxy",
+        "library",
+        "server_hostname",
     }
 )
 
@@ -100,7 +107,7 @@ def _describe_request(request: WireRequest) -> str:
     return f"{request.method} {redact_url(f'{request.scheme}://{netloc}{request.target}')}"
 
 
-def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
+def map_httpx_error(exc: Exception, request: WireRequest, library: ModuleType = httpx) -> PynectorError:
     """Map an exception raised by httpx (or under it) to the most specific pynector error.
 
     The message names the request (redacted), the phase and the root cause (for TLS, the
@@ -109,7 +116,7 @@ def map_httpx_error(exc: Exception, request: WireRequest) -> PynectorError:
     """
     if isinstance(exc, PynectorError):
         return exc
-    classified = classify_httpx_error(exc, httpx)
+    classified = classify_httpx_error(exc, library)
     if classified is None:
         mapped = map_builtin_exception(exc, _describe_request(request))
         if mapped is None:
@@ -306,10 +313,13 @@ class _MappedRawIterator:
     """httpx's ``aiter_raw()`` with every exception mapped to a pynector error, and a response
     followed by unexpected bytes refused at its end."""
 
-    def __init__(self, inner: AsyncIterator[bytes], request: WireRequest, stream: object) -> None:
+    def __init__(
+        self, inner: AsyncIterator[bytes], request: WireRequest, stream: object, library: ModuleType
+    ) -> None:
         self._inner = inner
         self._request = request
         self._stream = stream if isinstance(stream, _WatchedStream) else None
+        self._library = library
 
     def __aiter__(self) -> _MappedRawIterator:
         return self
@@ -325,13 +335,14 @@ class _MappedRawIterator:
                 ) from None
             raise
         except Exception as exc:
-            raise map_httpx_error(exc, self._request) from exc
+            raise map_httpx_error(exc, self._request, self._library) from exc
 
 
 class _HttpxWireResponse:
     """A :class:`~pynector.http.WireResponse` over a streamed ``httpx.Response``."""
 
-    def __init__(self, response: httpx.Response, request: WireRequest) -> None:
+    def __init__(self, response: httpx.Response, request: WireRequest, library: ModuleType) -> None:
+        self._library = library
         self.status_code = response.status_code
         self.reason = response.reason_phrase
         self.http_version = response.http_version
@@ -343,7 +354,9 @@ class _HttpxWireResponse:
     def aiter_raw(self) -> AsyncIterator[bytes]:
         if self._raw is None:
             self._raw = self._response.aiter_raw()
-        return _MappedRawIterator(self._raw, self._request, self._response.extensions.get("network_stream"))
+        return _MappedRawIterator(
+            self._raw, self._request, self._response.extensions.get("network_stream"), self._library
+        )
 
     async def aclose(self) -> None:
         # Close the response (and its connection, unless the body was read to the end) first, then
@@ -369,8 +382,16 @@ class HttpxEngine:
         max_connections: the most exchanges in flight at once, body reads included (default 100).
             With your own client, keep it at or below that client's pool size.
         max_keepalive_connections: idle connections kept for reuse (default 20).
-        http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector[http2]'``).
+        http2: enable HTTP/2 (needs the ``http2`` extra: ``pip install 'pynector-trio[http2]'``).
         trust_env: read proxies and certificate settings from the environment (default True).
+        proxy: a proxy URL (``"http://user:pass@proxy:3128"``) passed on to ``httpx.AsyncClient``.
+        server_hostname: the TLS server name (SNI) and the name the certificate is checked against,
+            instead of the URL's host (httpx's ``sni_hostname`` request extension, on every request).
+        library: ``"httpx"`` (default) or ``"httpx2"``, the maintained continuation of httpx (with
+            httpcore2), which ``transport_type="httpx2"`` selects. The default stays httpx, a runtime
+            dependency, so that the engine does not change under a program because some other
+            package (an SDK) happened to install httpx2. With ``client=``, the client's own library
+            is used (an ``httpx.AsyncClient`` or an ``httpx2.AsyncClient``).
 
     Raises:
         pynector.ConfigurationError: for an invalid option, ``http2=True`` without ``h2`` installed,
@@ -387,7 +408,13 @@ class HttpxEngine:
         max_keepalive_connections: int = _UNSET,
         http2: bool = _UNSET,
         trust_env: bool = _UNSET,
+        proxy: str | None = _UNSET,
+        library: str | None = None,
+        server_hostname: str | None = None,
     ) -> None:
+        if server_hostname is not None and (not isinstance(server_hostname, str) or not server_hostname):
+            raise ConfigurationError(f"server_hostname must be a host name, got {server_hostname!r}")
+        self._extensions = {} if server_hostname is None else {"sni_hostname": server_hostname}
         max_connections = validate_count(max_connections, "max_connections", 1)
         self._limiter = trio.CapacityLimiter(max_connections)
         self._urls: dict[tuple[str, str, int, str], httpx.URL] = {}
@@ -398,6 +425,7 @@ class HttpxEngine:
             "max_keepalive_connections": max_keepalive_connections,
             "http2": http2,
             "trust_env": trust_env,
+            "proxy": proxy,
         }
         if client is not None:
             given = sorted(name for name, value in client_options.items() if value is not _UNSET)
@@ -406,11 +434,11 @@ class HttpxEngine:
                     f"option(s) {', '.join(given)} configure the httpx client and cannot be combined with "
                     "client=; set them on your httpx.AsyncClient"
                 )
-            if not isinstance(client, httpx.AsyncClient):
-                raise ConfigurationError(f"client must be an httpx.AsyncClient, got {type(client).__name__}")
+            self._httpx = _library_of_client(client)
             self._client = client
             self._owns_client = False
             return
+        self._httpx = _load_library(library or "httpx")
         connect = validate_timeout(
             DEFAULT_CONNECT_TIMEOUT if connect_timeout is _UNSET else connect_timeout, "connect_timeout"
         )
@@ -434,21 +462,31 @@ class HttpxEngine:
                 import h2  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
             except ImportError as exc:
                 raise ConfigurationError(
-                    "http2=True needs the h2 package: install the http2 extra, pip install 'pynector[http2]'"
+                    "http2=True needs the h2 package: install the http2 extra, "
+                    "pip install 'pynector-trio[http2]'"
                 ) from exc
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
-        # With proxies from the environment, httpx builds a transport per proxy itself (and only when
-        # no transport is given): those connections stay unwatched (see the module docstring).
+        proxy = None if proxy is _UNSET else proxy
+        if proxy is not None:
+            proxy = parse_proxy_url(proxy).url_text
+        limits = self._httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
+        # The watched transport (smuggled responses refused, stale connections resent) is built on
+        # httpx and httpcore. httpx2, an explicit proxy and proxies from the environment get httpx's
+        # own transports: those connections stay unwatched (see the module docstring).
+        watched = self._httpx is httpx and proxy is None and not (trust_env and _environment_has_proxies())
         transport = (
-            None
-            if trust_env and _environment_has_proxies()
-            else _WatchedTransport(verify=verify, trust_env=trust_env, http2=http2, limits=limits)
+            _WatchedTransport(verify=verify, trust_env=trust_env, http2=http2, limits=limits)
+            if watched
+            else None
         )
-        self._client = httpx.AsyncClient(
+        self._client = self._httpx.AsyncClient(
+            # No cookie kept by httpx: cookies are the transport's opt-in jar (``cookies=``), the same
+            # on both engines; this jar's policy refuses every domain.
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+            proxy=proxy,
             verify=verify,
             http2=http2,
             trust_env=trust_env,
-            timeout=httpx.Timeout(None, connect=connect),
+            timeout=self._httpx.Timeout(None, connect=connect),
             limits=limits,
             follow_redirects=False,
             transport=transport,
@@ -460,7 +498,7 @@ class HttpxEngine:
         key = (request.scheme, request.host, request.port, request.target)
         url = self._urls.get(key)
         if url is None:
-            url = httpx.URL(
+            url = self._httpx.URL(
                 scheme=request.scheme,
                 host=request.host,
                 port=request.port,
@@ -512,7 +550,7 @@ class HttpxEngine:
         await self._limiter.acquire_on_behalf_of(borrower)
         try:
             response = await self._send(request)
-            wire = _HttpxWireResponse(response, request)
+            wire = _HttpxWireResponse(response, request, self._httpx)
             try:
                 if has_conflicting_framing(wire.headers):
                     raise conflicting_framing_error(_describe_request(request))
@@ -529,9 +567,13 @@ class HttpxEngine:
             body = request.body
             content = None if isinstance(body, bytes) and not body else body
             built = self._client.build_request(
-                request.method, self._url(request), headers=list(request.headers), content=content
+                request.method,
+                self._url(request),
+                headers=list(request.headers),
+                content=content,
+                extensions=self._extensions or None,
             )
-            if isinstance(body, (bytes, bytearray, memoryview)) and body:
+            if self._httpx is httpx and isinstance(body, (bytes, bytearray, memoryview)) and body:
                 built.stream = _BytesStream(bytes(body))
             return await self._client.send(built, stream=True, follow_redirects=False)
         finally:
@@ -549,11 +591,48 @@ class HttpxEngine:
             return await self._send_once(request, attempt)
         except Exception as exc:
             if not may_resend(request, attempt.reused, attempt.received):
-                raise map_httpx_error(exc, request) from exc
+                raise map_httpx_error(exc, request, self._httpx) from exc
         try:
             return await self._send_once(request, _Attempt())
         except Exception as exc:
-            raise map_httpx_error(exc, request) from exc
+            raise map_httpx_error(exc, request, self._httpx) from exc
+
+
+def _load_library(name: object) -> ModuleType:
+    """The httpx module named *name* (``"httpx"`` or ``"httpx2"``).
+
+    Raises:
+        pynector.ConfigurationError: another name, or httpx2 asked for but not installed.
+    """
+    if name == "httpx":
+        return httpx
+    if name == "httpx2":
+        try:
+            import httpx2  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise ConfigurationError(
+                "library='httpx2' (transport_type='httpx2') needs the httpx2 package: pip install httpx2"
+            ) from exc
+        module: ModuleType = httpx2
+        return module
+    raise ConfigurationError(f"library must be 'httpx' or 'httpx2', got {name!r}")
+
+
+def _library_of_client(client: object) -> ModuleType:
+    """The module of a user's client: ``httpx`` or ``httpx2``.
+
+    Raises:
+        pynector.ConfigurationError: *client* is neither an ``httpx.AsyncClient`` nor an
+            ``httpx2.AsyncClient``.
+    """
+    if isinstance(client, httpx.AsyncClient):
+        return httpx
+    module = sys.modules.get("httpx2")
+    if module is not None and isinstance(client, module.AsyncClient):
+        return module
+    raise ConfigurationError(
+        f"client must be an httpx.AsyncClient or an httpx2.AsyncClient, got {type(client).__name__}"
+    )
 
 
 def create_httpx_transport(**options: Any) -> HTTPTransport:

@@ -463,6 +463,17 @@ class Response:
             self._headers = headers
         return headers
 
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The cookies this response set (``Set-Cookie``), name to value; a malformed one is skipped."""
+        found: dict[str, str] = {}
+        for value in self.headers.get_list("set-cookie"):
+            # name=value up to the first ";" (the attributes follow), as browsers read it.
+            name, equals, cookie = value.split(";", 1)[0].partition("=")
+            if equals and name.strip():
+                found[name.strip()] = cookie.strip()
+        return found
+
     # -- body --
     @property
     def content(self) -> bytes:

@@ -71,6 +71,7 @@ from ._engine import (
     may_resend,
 )
 from ._model import body_too_large, check_declared_length, header_values
+from ._proxy import Proxy, ProxyResolver, open_tunnel
 from ._transport import HTTPTransport
 
 __all__ = ["NativeEngine", "NativeResponse"]
@@ -87,6 +88,8 @@ _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Origin = tuple[str, str, int]
+#: The pool key: the origin, plus the proxy when the connection goes through one.
+PoolKey = tuple[str, str, int] | tuple[str, str, int, Proxy]
 
 
 class _Connection(trio.abc.AsyncResource):
@@ -248,7 +251,8 @@ class _Exchange:
             raise engine._closed_error()
         fresh = False
         while True:
-            lease = await pool.acquire(request.origin, fresh=fresh)
+            origin = request.origin
+            lease = await pool.acquire(engine._pool_key(origin) if engine._proxied else origin, fresh=fresh)
             self._lease = lease
             connection = self._connection = lease.connection
             self._received = self._eof = False
@@ -571,12 +575,19 @@ class NativeEngine:
         verify: ``True`` (verify certificates with the system store), ``False`` (do not verify; only for
             tests), or an :class:`ssl.SSLContext` to use as is.
         max_header_bytes: the largest response head (status line plus headers) accepted (default 64 KiB).
-        http2: not supported here; ``True`` raises.
-        proxy: not supported here; anything but ``None`` raises.
+        http2: not supported here; ``True`` raises (use ``transport_type="httpx"``).
+        proxy: an ``http://[user:pass@]host:port`` proxy for every request: http requests are sent
+            to it in absolute form, https requests through a ``CONNECT`` tunnel, then TLS with the
+            origin. Its credentials are sent as ``Proxy-Authorization`` and never shown.
+        trust_env: without *proxy*, read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+            ``NO_PROXY`` (lower case too) as httpx does (default True); ``False`` ignores them.
+        server_hostname: the TLS server name (SNI) and the name the certificate is checked against,
+            instead of the URL's host, for every https connection (connecting to an IP address or
+            an internal name while the certificate names the public host).
 
     Raises:
-        pynector.ConfigurationError: for any invalid option, and for ``http2=True`` or a ``proxy``
-            (both need ``transport_type="httpx"``).
+        pynector.ConfigurationError: for any invalid option, for ``http2=True``, and for a proxy that
+            is not an http:// URL (SOCKS needs ``transport_type="httpx"``).
     """
 
     def __init__(
@@ -590,17 +601,23 @@ class NativeEngine:
         verify: bool | ssl.SSLContext = True,
         max_header_bytes: int = 65536,
         http2: bool = False,
-        proxy: object = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        server_hostname: str | None = None,
     ) -> None:
         if http2 is not False:
             raise ConfigurationError(
                 'HTTP/2 is not supported by the native "http" engine; use transport_type="httpx" '
-                "(with the pynector[http2] extra)"
+                "(with the pynector-trio[http2] extra)"
             )
-        if proxy is not None:
-            raise ConfigurationError(
-                'proxies are not supported by the native "http" engine; use transport_type="httpx"'
-            )
+        if not isinstance(trust_env, bool):
+            raise ConfigurationError(f"trust_env must be True or False, got {trust_env!r}")
+        self._proxies = ProxyResolver(proxy, trust_env)
+        self._proxied = self._proxies.active  # read on every request: a plain attribute
+        self._proxy_keys: dict[Origin, PoolKey] = {}
+        if server_hostname is not None and (not isinstance(server_hostname, str) or not server_hostname):
+            raise ConfigurationError(f"server_hostname must be a host name, got {server_hostname!r}")
+        self._server_hostname = server_hostname
         max_connections = validate_count(max_connections, "max_connections", 1)
         per_origin = (
             max_connections
@@ -621,7 +638,7 @@ class NativeEngine:
             )
         self._verify = verify
         self._ssl_context: ssl.SSLContext | None = None  # built on the first https connection
-        self._pool: ConnectionPool[Origin, _Connection] = ConnectionPool(
+        self._pool: ConnectionPool[PoolKey, _Connection] = ConnectionPool(
             self._open_connection,
             max_connections=max_connections,
             max_per_key=per_origin,
@@ -732,6 +749,12 @@ class NativeEngine:
         if event is not None:
             return event
         headers: list[tuple[str, str]] = [("Host", self._host_header(request))]
+        target = request.target
+        proxy = self._forward_proxy(request.origin)
+        if proxy is not None:  # absolute form, to the proxy
+            target = f"{_origin_text(request.origin)}{target}"
+            if proxy.authorization is not None:
+                headers.append(("Proxy-Authorization", proxy.authorization))
         has_length = has_chunked = False
         for name, value in request.headers:
             lowered = name.lower()
@@ -745,7 +768,7 @@ class NativeEngine:
                 headers.append(("Content-Length", str(len(body))))  # type: ignore[arg-type]
         elif not has_length and not has_chunked:
             headers.append(("Transfer-Encoding", "chunked"))
-        event = h11.Request(method=request.method, target=request.target, headers=headers)
+        event = h11.Request(method=request.method, target=target, headers=headers)
         if key is not None:
             if len(self._request_events) >= _EVENT_CACHE_SIZE:
                 self._request_events.clear()
@@ -764,18 +787,41 @@ class NativeEngine:
                 self._host_headers[origin] = value
         return value
 
-    async def _open_connection(self, origin: Origin) -> _Connection:
-        scheme, host, port = origin
+    def _pool_key(self, origin: Origin) -> PoolKey:
+        """The pool key for *origin*: the origin itself, plus the proxy if one is used for it."""
+        if not self._proxied:
+            return origin
+        key = self._proxy_keys.get(origin)
+        if key is None:
+            proxy = self._proxies.proxy_for(*origin)
+            key = origin if proxy is None else (*origin, proxy)
+            if len(self._proxy_keys) < 1024:
+                self._proxy_keys[origin] = key
+        return key
+
+    def _forward_proxy(self, origin: Origin) -> Proxy | None:
+        """The proxy an http request to *origin* is sent to in absolute form, if any."""
+        if origin[0] != "http" or not self._proxied:
+            return None
+        key = self._pool_key(origin)
+        return key[3] if len(key) == 4 else None
+
+    async def _open_connection(self, key: PoolKey) -> _Connection:
+        scheme, host, port = key[0], key[1], key[2]
+        proxy = key[3] if len(key) == 4 else None
+        origin: Origin = (scheme, host, port)
         if scheme not in _DEFAULT_PORTS:
             raise ConfigurationError(f"unsupported URL scheme {scheme!r}; expected 'http' or 'https'")
         where = _origin_text(origin)
+        if proxy is not None:
+            where = f"{where} through proxy {proxy.redacted}"
         stream: trio.abc.Stream | None = None
         try:
             if self._connect_timeout is None:
-                stream = await self._connect(scheme, host, port)
+                stream = await self._connect(scheme, host, port, proxy)
             else:
                 with trio.fail_after(self._connect_timeout):
-                    stream = await self._connect(scheme, host, port)
+                    stream = await self._connect(scheme, host, port, proxy)
         except trio.TooSlowError as exc:
             raise ConnectTimeout(
                 f"connecting to {where} took longer than connect_timeout={self._connect_timeout}s"
@@ -789,12 +835,22 @@ class NativeEngine:
             raise ConnectError(f"connecting to {where} failed: {_reason_of_connect_failure(exc)}") from exc
         return _Connection(stream, self._max_header_bytes)
 
-    async def _connect(self, scheme: str, host: str, port: int) -> trio.abc.Stream:
-        tcp = await trio.open_tcp_stream(host, port)
+    async def _connect(self, scheme: str, host: str, port: int, proxy: Proxy | None) -> trio.abc.Stream:
+        if proxy is None:
+            tcp = await trio.open_tcp_stream(host, port)
+        else:
+            tcp = await trio.open_tcp_stream(proxy.host, proxy.port)
         if scheme == "http":
             return tcp
-        tls = trio.SSLStream(tcp, self._get_ssl_context(), server_hostname=host, https_compatible=True)
         try:
+            if proxy is not None:
+                await open_tunnel(tcp, host, port, proxy)
+            tls = trio.SSLStream(
+                tcp,
+                self._get_ssl_context(),
+                server_hostname=self._server_hostname or host,
+                https_compatible=True,
+            )
             await tls.do_handshake()
         except BaseException:
             await close_quietly(tcp)
@@ -813,6 +869,8 @@ _ENGINE_OPTIONS = frozenset(
         "max_header_bytes",
         "http2",
         "proxy",
+        "trust_env",
+        "server_hostname",
     }
 )
 
@@ -821,8 +879,9 @@ def create_native_transport(**options: Any) -> HTTPTransport:
     """Create an :class:`HTTPTransport` over a :class:`NativeEngine` (registered as ``"http"``).
 
     Engine options (``max_connections``, ``max_connections_per_origin``, ``max_keepalive_connections``,
-    ``keepalive_expiry``, ``connect_timeout``, ``verify``, ``max_header_bytes``; ``http2`` and
-    ``proxy`` are refused with a pointer to ``"httpx"``) go to :class:`NativeEngine`, the rest to
+    ``keepalive_expiry``, ``connect_timeout``, ``verify``, ``max_header_bytes``, ``proxy``,
+    ``trust_env``, ``server_hostname``; ``http2`` is refused with a pointer to ``"httpx"``) go to
+    :class:`NativeEngine`, the rest to
     :class:`HTTPTransport`.
 
     Raises:

@@ -54,7 +54,10 @@ from .._telemetry import Attributes, has_trace_context, inject_trace_context
 from .._version import __version__
 from ..message import HttpMessage
 from . import _codings
+from ._cookies import CookieStore, cookie_header, make_store
 from ._engine import Body, HTTPEngine, WireBody, WireRequest, WireResponse
+from ._fields import OPTION_KEYS as _OPTION_KEYS
+from ._fields import merge_request_fields
 from ._model import (
     BodyReader,
     RequestInfo,
@@ -77,10 +80,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 10
 
 _REQUEST_KEYS = frozenset(
-    {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
+    {"method", "url", "path", "params", "headers", "cookies", "json", "data", "content", "files", "timeout"}
 )
 _SIMPLE_KEYS = frozenset({"method", "url", "path"})
-_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding", "content-encoding"})
@@ -176,6 +178,22 @@ def _new_response(
     )
 
 
+def _with_jar(jar: CookieStore, prepared: _Prepared) -> WireRequest:
+    """*prepared*'s wire request plus the jar's cookies for its URL (decided again on every hop)."""
+    wire = prepared.wire_request
+    value = jar.header_for(prepared.url)
+    if value is None:
+        return wire
+    headers = list(wire.headers)
+    for index, (name, existing) in enumerate(headers):
+        if name.lower() == "cookie":
+            headers[index] = (name, f"{value}; {existing}")
+            break
+    else:
+        headers.append(("Cookie", value))
+    return replace(wire, headers=tuple(headers))
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
     return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
 
@@ -216,6 +234,9 @@ class HTTPTransport:
         secret_headers: more header names to treat as credentials (redacted, stripped on redirects).
         propagate_trace_context: inject W3C ``traceparent`` for the current span (default True).
             ``Pynector(enable_telemetry=False)`` turns it off on the transport it creates.
+        cookies: an opt-in cookie jar (see :mod:`pynector.http._cookies`): ``True`` for an empty
+            one, an ``http.cookiejar.CookieJar``, or a mapping of cookies for the ``base_url`` host.
+            Default: no jar, no cookie kept.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option.
@@ -234,6 +255,7 @@ class HTTPTransport:
         raise_for_status: bool = True,
         secret_headers: Iterable[str] = (),
         propagate_trace_context: bool = True,
+        cookies: object = None,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -271,6 +293,7 @@ class HTTPTransport:
         self._raise_for_status = _check_bool(raise_for_status, "raise_for_status")
         #: Whether requests carry the current span's trace context (``traceparent``...).
         self.propagate_trace_context = _check_bool(propagate_trace_context, "propagate_trace_context")
+        self._cookies: CookieStore | None = make_store(cookies, self._base_url)
         self._resolved: dict[str, httpx.URL] = {}
         self._simple: dict[tuple[object, ...], _Prepared] = {}
         self._exchanges: set[trio.CancelScope] = set()
@@ -346,8 +369,13 @@ class HTTPTransport:
                     max_bytes = self._max_bytes
                     current = prepared
                     history: list[Response] | None = None
+                    jar = self._cookies
                     while True:
-                        wire = await fetch(current.wire_request, max_bytes, current)
+                        if jar is None:
+                            wire = await fetch(current.wire_request, max_bytes, current)
+                        else:
+                            wire = await fetch(_with_jar(jar, current), max_bytes, current)
+                            jar.store(current.url, wire.headers)
                         body = wire.body
                         encodings = header_values(wire.headers, b"content-encoding")
                         if encodings:  # (several are joined, as httpx does)
@@ -486,7 +514,11 @@ class HTTPTransport:
         while True:
             hop = contextlib.AsyncExitStack()
             await stack.enter_async_context(hop)
-            wire_response = await hop.enter_async_context(self.engine.send(current.wire()))
+            jar = self._cookies
+            wire_request = current.wire() if jar is None else _with_jar(jar, current)
+            wire_response = await hop.enter_async_context(self.engine.send(wire_request))
+            if jar is not None:
+                jar.store(current.url, wire_response.headers)
             response, reader = self._response(current, wire_response)
             response.elapsed = trio.current_time() - start
             following = self._next_hop(current, response, len(history))
@@ -586,9 +618,6 @@ class HTTPTransport:
         return self._prepare_uncached(data, options)
 
     def _prepare_uncached(self, data: Any, options: Mapping[str, Any], inject: bool = True) -> _Prepared:
-        unknown_options = set(options) - _OPTION_KEYS
-        if unknown_options:
-            raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")
         if isinstance(data, HttpMessage):
             data = data.to_request()
         elif isinstance(data, (str, httpx.URL)):
@@ -597,6 +626,8 @@ class HTTPTransport:
             raise ConfigurationError(
                 f"an HTTP request must be a dict, an HttpMessage or a URL string, got {type(data).__name__}"
             )
+        if not _OPTION_KEYS.issuperset(options):
+            data, options = merge_request_fields(data, options)
         unknown = set(data) - _REQUEST_KEYS
         if unknown:
             raise ConfigurationError(f"unknown HTTP request key(s): {', '.join(sorted(map(str, unknown)))}")
@@ -612,6 +643,9 @@ class HTTPTransport:
         url = self._resolve(str(raw_url))
 
         request_headers = header_pairs(data.get("headers"), "request headers")
+        own_cookies = data.get("cookies")
+        if own_cookies:
+            request_headers.append(("Cookie", cookie_header(own_cookies)))
         overridden = {name.lower() for name, _ in request_headers}
         headers = [p for p in self._headers if p[0].lower() not in overridden] + request_headers
         present = {name.lower() for name, _ in headers}

@@ -15,6 +15,8 @@
   for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events);
   :class:`RawResponse` scripts a hostile server (bytes sent as they are, the connection kept open)
   and ``HTTPServer.head_handler`` answers a request before its body is read.
+- :class:`QuotaService`: an HTTP handler enforcing a sliding-window quota of requests and tokens per
+  minute (429 with ``Retry-After`` and a selectable rate-limit header family), for quota tests.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
@@ -30,6 +32,7 @@ from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
 from ._mock import Route as Route
 from ._mock import UnexpectedRequestError as UnexpectedRequestError
+from ._quota_server import QuotaService as QuotaService
 from ._recorder import RecordedCall as RecordedCall
 from ._recorder import Recorder as Recorder
 from ._recorder import no_retry_wait as no_retry_wait
@@ -48,6 +51,7 @@ __all__ = [
     "HTTPServer",
     "MockTransport",
     "RawResponse",
+    "QuotaService",
     "RecordedCall",
     "Recorder",
     "Route",

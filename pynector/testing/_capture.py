@@ -72,7 +72,7 @@ def capture_spans() -> Iterator[InMemorySpanExporter]:
     again on exit.
 
     Raises:
-        ImportError: the OpenTelemetry SDK is not installed (``pip install 'pynector[otel]'``).
+        ImportError: the OpenTelemetry SDK is not installed (``pip install 'pynector-trio[otel]'``).
         RuntimeError: the application installed a global tracer provider that is not the SDK's, so
             spans cannot be captured.
     """

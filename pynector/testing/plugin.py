@@ -75,7 +75,7 @@ def pynector_spans() -> Iterator[Any]:
     try:
         import opentelemetry.sdk.trace  # noqa: F401 - only checks that the optional SDK is installed
     except ImportError as exc:
-        pytest.skip(f"pynector_spans needs the OpenTelemetry SDK (pip install 'pynector[otel]'): {exc}")
+        pytest.skip(f"pynector_spans needs the OpenTelemetry SDK (pip install 'pynector-trio[otel]'): {exc}")
     from pynector.testing import capture_spans
 
     with capture_spans() as exporter:
@@ -112,3 +112,36 @@ async def pynector_http_server(nursery: trio.Nursery) -> AsyncIterator[HTTPServe
             f"request got a 500):\n{errors}\nset check_handler_errors_on_teardown = False if intended",
             pytrace=False,
         )
+
+
+#: What the async fixtures need, and how to get it.
+_NEEDS_PYTEST_TRIO = (
+    "{name} is an async fixture and needs pytest-trio (with trio_mode = true or @pytest.mark.trio): "
+    "pip install 'pynector-trio[pytest]'"
+)
+_ASYNC_FIXTURES = frozenset({"pynector_client", "pynector_http_server"})
+
+
+def _pytest_trio_missing(config: pytest.Config) -> bool:
+    return not config.pluginmanager.hasplugin("trio")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> None:
+    """Without pytest-trio, an async fixture of this plugin fails saying what to install."""
+    if fixturedef.argname in _ASYNC_FIXTURES and _pytest_trio_missing(request.config):
+        pytest.fail(_NEEDS_PYTEST_TRIO.format(name=fixturedef.argname), pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without pytest-trio, provide a ``nursery`` stand-in so ``pynector_http_server`` can say what
+    is missing instead of pytest's bare "fixture 'nursery' not found"."""
+    if _pytest_trio_missing(config):
+        config.pluginmanager.register(_NurseryStandIn(), "pynector-nursery-stand-in")
+
+
+class _NurseryStandIn:
+    @pytest.fixture
+    def nursery(self) -> None:
+        """Stand-in for pytest-trio's fixture (pytest-trio is not installed)."""
+        pytest.fail(_NEEDS_PYTEST_TRIO.format(name="nursery"), pytrace=False)

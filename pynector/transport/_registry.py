@@ -119,6 +119,12 @@ def _create_httpx(**options: Any) -> Transport:
     return create_httpx_transport(**options)
 
 
+def _create_httpx2(**options: Any) -> Transport:
+    from ..http._httpx import create_httpx_transport  # imported on first use, like httpx
+
+    return create_httpx_transport(library="httpx2", **options)
+
+
 def _create_native(**options: Any) -> Transport:
     from ..http._native import create_native_transport  # imported on first use, like httpx
 
@@ -138,6 +144,7 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     registry.register("sdk", SDKTransport)
     registry.register("callable", CallableTransport)
     registry.register("httpx", _create_httpx)
+    registry.register("httpx2", _create_httpx2)
     registry.register("http", _create_native)
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
 import os
 import sys
 import urllib.parse
@@ -66,7 +65,8 @@ from .._errors import (
     describe_exception,
     status_error_class,
 )
-from .._httpcommon import classify_httpx_error, parse_retry_after
+from .._httpcommon import classify_httpx_error
+from .._ratelimit_headers import retry_after_seconds
 from ._base import closed_error
 
 __all__ = [
@@ -180,24 +180,12 @@ class TextReply(str):
 
 
 def _retry_after(response: object) -> float | None:
-    """Seconds requested by OpenAI's ``retry-after-ms`` or by ``Retry-After`` (seconds or HTTP date).
-
-    ``Retry-After`` is read by the HTTP layer's parser (an HTTP date is measured against the
-    response's ``Date`` header when present); ``retry-after-ms`` is an SDK convention read here.
-    """
+    """Seconds requested by OpenAI's ``retry-after-ms`` or by ``Retry-After`` (seconds or HTTP date),
+    read by the one parser of those headers (:func:`pynector._ratelimit_headers.retry_after_seconds`)."""
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            milliseconds = float(raw_ms)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(milliseconds):
-                return max(0.0, milliseconds / 1000.0)
-    return parse_retry_after(headers.get("retry-after"), headers.get("date"))
+    return retry_after_seconds(headers)
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -412,7 +400,7 @@ def _load_provider(provider: object) -> _Provider:
         module = importlib.import_module(provider)
     except ImportError as exc:
         raise ConfigurationError(
-            f"provider {provider!r} needs the {provider} package: pip install 'pynector[{provider}]'"
+            f"provider {provider!r} needs the {provider} package: pip install 'pynector-trio[{provider}]'"
         ) from exc
     return _PROVIDERS[provider](module)
 
