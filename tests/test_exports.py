@@ -127,6 +127,7 @@ EXPECTED_TESTING_ALL = [
     "HTTPResponse",
     "HTTPServer",
     "MockTransport",
+    "QuotaService",
     "RawResponse",
     "RecordedCall",
     "Recorder",
