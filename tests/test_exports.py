@@ -53,10 +53,45 @@ def test_all_is_exactly_the_public_surface() -> None:
 
 def test_nothing_public_is_left_out_of_all() -> None:
     """Every public attribute of the package is either in __all__ or a public submodule."""
-    submodules = {"transport", "http", "message", "testing", "framing"}
+    submodules = {"transport", "http", "message", "testing", "framing"} | set(ORIGINAL_DESIGN_MODULES)
     # (pytest's assertion rewriting of the pytest11 plugin's package adds non-identifier names)
     public = {name for name in vars(pynector) if name.isidentifier() and not name.startswith("_")}
     assert set() == public - set(pynector.__all__) - submodules
+
+
+#: The import paths of the original design (the modules and the names code written against it uses).
+ORIGINAL_DESIGN_MODULES = {
+    "client": ["Pynector"],
+    "errors": ["ConfigurationError", "PynectorError", "TimeoutError", "TransportError"],
+    "config": ["get_env_config", "merge_configs"],
+    "telemetry": ["configure_telemetry", "get_telemetry"],
+}
+
+
+def test_original_design_import_paths_work() -> None:
+    """Code written against the original design imports the same objects pynector exports."""
+    import importlib
+
+    import pynector.transport.factory
+    import pynector.transport.protocol
+
+    for module_name, names in ORIGINAL_DESIGN_MODULES.items():
+        module = importlib.import_module(f"pynector.{module_name}")
+        for name in names:
+            assert name in module.__all__, f"pynector.{module_name}.{name}"
+            if name in pynector.__all__:
+                assert getattr(pynector, name) is getattr(module, name), name
+    errors = importlib.import_module("pynector.errors")
+    assert sorted(n for n in pynector.__all__ if n.endswith("Error")) == sorted(
+        n for n in errors.__all__ if n.endswith("Error")
+    )
+    assert pynector.transport.Transport is pynector.transport.protocol.Transport
+    assert isinstance(pynector.transport.protocol.TransportProtocol, type)
+    factory = pynector.transport.factory
+    assert pynector.transport.get_transport_factory_registry is factory.get_transport_factory_registry
+    registry = factory.get_transport_factory_registry()
+    assert registry.names() == registry.get_registered_names()
+    assert {"http", "memory", "tcp"} <= set(registry.get_registered_names())
 
 
 def test_core_names_are_exported() -> None:

@@ -102,6 +102,10 @@ class TransportFactoryRegistry:
         """The registered names, sorted."""
         return sorted(self._factories)
 
+    def get_registered_names(self) -> list[str]:
+        """The registered names, sorted: the original design's name for :meth:`names`."""
+        return self.names()
+
     def __contains__(self, name: object) -> bool:
         return name in self._factories
 
