@@ -40,8 +40,8 @@ from ._errors import WriteError as WriteError
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
-from ._telemetry import ClientStatistics as ClientStatistics
-from ._telemetry import configure_telemetry as configure_telemetry
+from ._statistics import ClientStatistics as ClientStatistics
+from ._telemetry_config import configure_telemetry as configure_telemetry
 from ._version import __version__ as __version__
 
 # A library never configures logging for the application: events stay off until the application

@@ -53,14 +53,8 @@ from ._errors import (
 )
 from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
-from ._telemetry import (
-    AttemptObservation,
-    BatchTally,
-    ClientStatistics,
-    ClientTelemetry,
-    Counters,
-    TraceHider,
-)
+from ._statistics import BatchTally, ClientStatistics, Counters
+from ._telemetry import AttemptObservation, ClientTelemetry, TraceHider
 from .transport._base import SerializedTransport, Transport, adapt_transport
 from .transport._registry import get_transport_factory_registry
 

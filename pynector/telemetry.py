@@ -14,7 +14,7 @@ from loguru import logger
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Tracer
 
-from ._telemetry import configure_telemetry as configure_telemetry
+from ._telemetry_config import configure_telemetry as configure_telemetry
 
 __all__ = ["configure_telemetry", "get_telemetry"]
 

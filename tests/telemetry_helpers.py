@@ -14,14 +14,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
-from pynector import _telemetry
+from pynector import _telemetry_config
 
 
 def reset_global_telemetry() -> None:
     """Forget any global tracer provider and any configure_telemetry() call (test isolation only)."""
     trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
     trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    _telemetry._reset_configuration()
+    _telemetry_config._reset_configuration()
     logger.disable("pynector")
 
 

@@ -506,7 +506,7 @@ WITHOUT_SDK = textwrap.dedent(
 
     trio.run(main)
     assert pynector.configure_telemetry() is None
-    pynector._telemetry._reset_configuration()
+    pynector._telemetry_config._reset_configuration()
     try:
         pynector.configure_telemetry(trace_enabled=True)
     except pynector.ConfigurationError as exc:

@@ -391,7 +391,7 @@ async def serve_http(
 @asynccontextmanager
 async def open_http_server(handler: Handler, **options: Any) -> AsyncIterator[HTTPServer]:
     """Run :func:`serve_http` for the duration of an ``async with`` block and stop it afterwards."""
-    from .._batch import collapse_group
+    from .._exctools import collapse_group
 
     try:
         async with trio.open_nursery() as nursery:

@@ -1,8 +1,8 @@
 """Transports: the exchange contract, the factory registry and the built-in transports."""
 
-from .._telemetry import TracedTransport as TracedTransport
 from ._base import SeedTransport as SeedTransport
 from ._base import SerializedTransport as SerializedTransport
+from ._base import TracedTransport as TracedTransport
 from ._base import Transport as Transport
 from ._memory import FramedMemoryTransport as FramedMemoryTransport
 from ._memory import MemoryTransport as MemoryTransport

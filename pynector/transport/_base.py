@@ -17,14 +17,25 @@ time and joins the received chunks into ``bytes``. It is correct, but it cannot 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import trio
+from opentelemetry.util.types import AttributeValue
 
 from .._errors import ClientClosedError, ProtocolError
 
-__all__ = ["SeedTransport", "SerializedTransport", "Transport", "adapt_transport"]
+__all__ = [
+    "Attributes",
+    "SeedTransport",
+    "SerializedTransport",
+    "TracedTransport",
+    "Transport",
+    "adapt_transport",
+]
+
+#: Span attributes a transport hook returns (OpenTelemetry attribute values by name).
+Attributes = Mapping[str, AttributeValue]
 
 
 @runtime_checkable
@@ -53,6 +64,37 @@ class Transport(Protocol):
             pynector.TransportError: (or a subclass) when the exchange fails. Builtin ``OSError`` and
                 ``TimeoutError`` are mapped to pynector errors by the client.
         """
+
+
+class TracedTransport(Protocol):
+    """Optional telemetry hooks of a transport. Implement any subset; each is looked up on its own.
+
+    The client calls them only when a span is actually recorded, from the task running the attempt,
+    and never lets them break a request (a hook that raises is reported once as a WARNING event and its
+    attributes are skipped). Values must already be redacted: no payload contents, no header values
+    unless allow-listed, no URL user-info or secret query parameters.
+
+    For HTTP (semantic conventions v1.26+): ``span_name`` returns the method (``"GET"``);
+    ``span_attributes`` returns ``http.request.method``, ``url.full`` (redacted), ``server.address``,
+    ``server.port``; ``response_span_attributes`` returns ``http.response.status_code``. For stream
+    transports: ``network.transport``, ``server.address``, ``server.port`` and sizes. The client adds
+    ``error.type`` (the exception's class, or the status code of a :class:`pynector.HTTPStatusError`,
+    whose ``http.response.status_code`` it also sets) and ``http.request.resend_count`` on retries.
+    The current OpenTelemetry context during ``exchange()`` holds the attempt span, so an HTTP
+    transport propagates it with :func:`pynector._telemetry.inject_trace_context`.
+    """
+
+    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
+        """The attempt span's name (default: ``"<transport name> exchange"``)."""
+        ...
+
+    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Attributes:
+        """Redacted attributes describing the request, set when the span starts."""
+        ...
+
+    def response_span_attributes(self, response: Any) -> Attributes:
+        """Attributes describing a successful response, set before the span ends."""
+        ...
 
 
 @runtime_checkable
