@@ -55,7 +55,7 @@ from ._rate import RateLimiter
 from ._retry import RetryPolicy, call_with_retry
 from ._statistics import BatchTally, ClientStatistics, Counters
 from ._telemetry import AttemptObservation, ClientTelemetry, TraceHider
-from .transport._base import SerializedTransport, Transport, adapt_transport
+from .transport._base import Transport, adapt_transport, inspect_transport
 from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
@@ -157,25 +157,24 @@ class Pynector:
                 )
             self._transport: Transport = adapt_transport(transport)
             self._owns_transport = False
-            name = getattr(transport, "name", None)
-            self._transport_name = name if isinstance(name, str) and name else type(transport).__name__
+            capabilities = inspect_transport(self._transport, transport)
         else:
             registry = get_transport_factory_registry()
-            self._transport = adapt_transport(
-                registry.create_transport(self.config.transport_type, **transport_options)
-            )
+            created = registry.create_transport(self.config.transport_type, **transport_options)
+            self._transport = adapt_transport(created)
             self._owns_transport = True
-            self._transport_name = self.config.transport_type
+            capabilities = inspect_transport(self._transport, created, self.config.transport_type)
+        #: The transport's optional capabilities, checked once here (never looked up per request).
+        self._capabilities = capabilities
+        self._transport_name = capabilities.name
         self._connected = False
         self._closed = False
         self._connect_lock = trio.Lock()
         self._counters = Counters()
         self._telemetry: ClientTelemetry | None = None
-        inner = self._transport
-        hooks: Any = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
-            self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
-        elif getattr(hooks, "propagate_trace_context", None) is True:
+            self._telemetry = ClientTelemetry(capabilities, tracer_provider)
+        elif capabilities.propagate_trace_context:
             # False means no telemetry work at all: not even the caller's span is propagated.
             self._telemetry = TraceHider()
         self._rate_limiter = (
@@ -615,9 +614,9 @@ class Pynector:
                 initial_delay=self.config.retry_delay if retry_delay is None else retry_delay,
             )
             # A transport may name the statuses its API retries (the sdk transport adds 5xx).
-            statuses = getattr(self._transport, "retry_statuses", None)
+            statuses = self._capabilities.retry_statuses
             if statuses is not None:
-                retry = dataclasses.replace(retry, retry_statuses=frozenset(statuses))
+                retry = dataclasses.replace(retry, retry_statuses=statuses)
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         return await self._retrying(retry, data, self._timeout_for(timeout), options, None)
@@ -698,8 +697,9 @@ class Pynector:
             pynector.TimeoutError: the block took longer than *timeout*.
             pynector.TransportError: the transport failed.
         """
-        transport = self._transport if self._connected else await self._ensure_connected()
-        open_stream = getattr(transport, "stream", None)
+        if not self._connected:
+            await self._ensure_connected()
+        open_stream = self._capabilities.stream
         if open_stream is None:
             raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
         limit = self._timeout_for(timeout)

@@ -60,7 +60,7 @@ from opentelemetry.util.types import AttributeValue
 
 from ._errors import HTTPStatusError, PynectorError
 from ._version import __version__
-from .transport._base import Attributes
+from .transport._base import Attributes, TransportCapabilities
 
 __all__ = [
     "TRACER_NAME",
@@ -212,28 +212,21 @@ class ClientTelemetry:
     """Telemetry state of one client: its tracer (resolved lazily) and its transport's hooks.
 
     Args:
-        transport: the object the hooks are looked up on (the transport, or the seed-shaped
-            transport a ``SerializedTransport`` wraps).
-        transport_name: the transport's registry name or class name, used in names and fields.
+        capabilities: the transport's name and span hooks, as the client checked them.
         tracer_provider: the provider to use; ``None`` follows the global provider, including one
             installed after the client was created.
     """
 
-    def __init__(
-        self, transport: object, transport_name: str, tracer_provider: TracerProvider | None
-    ) -> None:
+    def __init__(self, capabilities: TransportCapabilities, tracer_provider: TracerProvider | None) -> None:
+        transport_name = capabilities.name
         self.transport_name = transport_name
         self.default_span_name = f"{transport_name} exchange"
         self.base_attributes: dict[str, AttributeValue] = {"pynector.transport": transport_name}
-        self.span_name_hook: Callable[[Any, Mapping[str, Any]], str] | None = getattr(
-            transport, "span_name", None
+        self.span_name_hook: Callable[[Any, Mapping[str, Any]], str] | None = capabilities.span_name
+        self.attributes_hook: Callable[[Any, Mapping[str, Any]], Attributes] | None = (
+            capabilities.span_attributes
         )
-        self.attributes_hook: Callable[[Any, Mapping[str, Any]], Attributes] | None = getattr(
-            transport, "span_attributes", None
-        )
-        self.response_hook: Callable[[Any], Attributes] | None = getattr(
-            transport, "response_span_attributes", None
-        )
+        self.response_hook: Callable[[Any], Attributes] | None = capabilities.response_span_attributes
         self._failed_hooks: set[str] = set()
         self._tracer: Tracer | None = None
         self._follow_global = False
