@@ -37,6 +37,7 @@ from ._errors import TLSError as TLSError
 from ._errors import TransportError as TransportError
 from ._errors import UnauthorizedError as UnauthorizedError
 from ._errors import WriteError as WriteError
+from ._public import show_public_module as _show_public_module
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
 from ._retry import RetryPolicy as RetryPolicy
@@ -88,8 +89,4 @@ __all__ = [
 ]
 
 # Tracebacks and reprs show the public path (pynector.Pynector), not the private module.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("pynector."):
-        _obj.__module__ = "pynector"
-del _name, _obj
+_show_public_module(globals(), __all__)

@@ -14,6 +14,7 @@ import trio.testing
 import pynector
 import pynector.http
 from pynector import ClientClosedError, ConfigurationError, Pynector
+from pynector.transport._base import SerializedTransport
 from tests._fakes import CountingTransport, SeedEcho
 
 
@@ -198,7 +199,7 @@ async def test_seed_shaped_transport_is_serialised_and_concurrency_safe(
     seed = SeedEcho()
     results: dict[int, bytes] = {}
     async with Pynector(transport=seed) as client:
-        assert isinstance(client.transport, pynector.transport.SerializedTransport)
+        assert isinstance(client.transport, SerializedTransport)
 
         async def one(i: int) -> None:
             results[i] = await client.request(str(i).encode(), delay=rng.random() / 100)

@@ -133,6 +133,71 @@ def test_import_is_light() -> None:
     assert "[]" == out.stdout.strip()
 
 
+#: The reviewed surface of pynector.transport: the contract, the registry, the transports users build
+#: and the SDK reply vocabulary the README documents. Adapters (SerializedTransport) stay private.
+EXPECTED_TRANSPORT_ALL = [
+    "CallableTransport",
+    "FramedMemoryTransport",
+    "MemoryTransport",
+    "SDKTransport",
+    "StreamTransport",
+    "TCPTransport",
+    "TextReply",
+    "TracedTransport",
+    "Transport",
+    "TransportFactory",
+    "TransportFactoryRegistry",
+    "UnixTransport",
+    "Usage",
+    "get_transport_factory_registry",
+    "sum_usage",
+]
+
+
+def test_transport_surface_is_the_reviewed_list() -> None:
+    """pynector.transport exports exactly the reviewed names, and nothing public is left out."""
+    assert EXPECTED_TRANSPORT_ALL == pynector.transport.__all__
+    public = {n for n in vars(pynector.transport) if n.isidentifier() and not n.startswith("_")}
+    assert set() == public - set(EXPECTED_TRANSPORT_ALL) - {"protocol", "factory"}
+
+
+def test_every_public_subpackage_shows_its_public_path() -> None:
+    """Classes and functions re-exported by a public package report that package as their module."""
+    import importlib
+    import inspect
+
+    for package in ("pynector", "pynector.transport", "pynector.http", "pynector.testing"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert package == obj.__module__, f"{package}.{name}"
+
+
+async def test_open_tcp_and_unix_servers_serve_for_one_block(tmp_path: object) -> None:
+    """open_tcp_server / open_unix_server, the open_* twins of serve_tcp / serve_unix, answer a client."""
+    from pathlib import Path
+
+    from pynector.testing import open_tcp_server, open_unix_server
+
+    def handler(payload: bytes) -> bytes:
+        return payload.upper()
+
+    async with (
+        open_tcp_server(handler) as server,
+        pynector.Pynector(transport_type="tcp", host="127.0.0.1", port=server.port) as client,
+    ):
+        assert b"HI" == await client.request(b"hi")
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "s.sock"
+    async with (
+        open_unix_server(handler, path=path) as server,
+        pynector.Pynector(transport_type="unix", path=str(path)) as client,
+    ):
+        assert b"HI" == await client.request(b"hi")
+    assert not path.exists()
+
+
 def test_public_submodules_export_what_they_list() -> None:
     """pynector.transport, .http, .message, .framing and .testing: every listed name exists, once."""
     import importlib

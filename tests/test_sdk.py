@@ -21,7 +21,6 @@ from loguru import logger
 
 import pynector
 from pynector.transport import (
-    SDK_RETRY_STATUSES,
     CallableTransport,
     SDKTransport,
     TextReply,
@@ -323,7 +322,7 @@ async def test_500_is_retried_by_default(api: FakeLLMAPI, autojump_clock: trio.t
     async with sdk_client(api) as client:
         assert "echo: hi" == await client.request_with_retry("hi", retry_delay=0.5)
     assert 3 == len(api.requests)
-    assert {429, 500, 502, 503, 504, 529} <= SDK_RETRY_STATUSES
+    assert {429, 500, 502, 503, 504, 529} <= SDKTransport.retry_statuses
 
 
 async def test_401_is_not_retried(api: FakeLLMAPI, autojump_clock: trio.testing.MockClock) -> None:

@@ -400,10 +400,10 @@ async def test_propagation_is_decided_per_client_on_a_shared_transport(
 async def test_a_transport_object_keeps_its_own_propagation_setting(tracing: Any) -> None:
     """HTTPTransport(propagate_trace_context=False) sends no traceparent, even for a traced client."""
     provider, _ = tracing
-    from pynector.http import create_native_transport
+    from pynector.http import HTTPTransport, NativeEngine
 
     async with open_http_server(answer) as server:
-        transport = create_native_transport(base_url=server.url, propagate_trace_context=False)
+        transport = HTTPTransport(NativeEngine(), base_url=server.url, propagate_trace_context=False)
         async with transport, pynector.Pynector(transport=transport, tracer_provider=provider) as client:
             await client.request("/")
     assert None is server.requests[0].header("traceparent")

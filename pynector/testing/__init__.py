@@ -6,7 +6,8 @@
 - :func:`capture_logs` / :func:`capture_spans`: pynector's log records and spans during a block;
 - :func:`no_retry_wait`: retries wait zero seconds (the waits are recorded) inside the block;
 - :func:`serve_tcp` / :func:`serve_unix`: loopback framed servers for the stream transports, started
-  with ``nursery.start``, with scripted faults (:func:`close_connection`, :func:`reset_connection`,
+  with ``nursery.start`` (or :func:`open_tcp_server` / :func:`open_unix_server` for one ``async with``
+  block), with scripted faults (:func:`close_connection`, :func:`reset_connection`,
   :func:`send_raw`) and connection counters (:class:`StreamServer`);
 - a pytest plugin (:mod:`pynector.testing.plugin`, loaded through the ``pytest11`` entry point) with
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
@@ -15,6 +16,7 @@
   for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
 """
 
+from .._public import show_public_module as _show_public_module
 from ._capture import CapturedLogs as CapturedLogs
 from ._capture import capture_logs as capture_logs
 from ._capture import capture_spans as capture_spans
@@ -33,6 +35,8 @@ from ._recorder import no_retry_wait as no_retry_wait
 from ._stream_server import StreamAction as StreamAction
 from ._stream_server import StreamServer as StreamServer
 from ._stream_server import close_connection as close_connection
+from ._stream_server import open_tcp_server as open_tcp_server
+from ._stream_server import open_unix_server as open_unix_server
 from ._stream_server import reset_connection as reset_connection
 from ._stream_server import send_raw as send_raw
 from ._stream_server import serve_tcp as serve_tcp
@@ -56,6 +60,8 @@ __all__ = [
     "close_connection",
     "no_retry_wait",
     "open_http_server",
+    "open_tcp_server",
+    "open_unix_server",
     "reset_connection",
     "send_raw",
     "serve_http",
@@ -64,8 +70,4 @@ __all__ = [
 ]
 
 # Tracebacks and reprs show the public path (pynector.testing.MockTransport), not the private module.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("pynector.testing."):
-        _obj.__module__ = "pynector.testing"
-del _name, _obj
+_show_public_module(globals(), __all__)

@@ -54,6 +54,7 @@ import h11
 import trio
 
 from ._counting import ConnectionCounter
+from ._serving import open_served
 
 __all__ = [
     "HTTPRequest",
@@ -391,14 +392,5 @@ async def serve_http(
 @asynccontextmanager
 async def open_http_server(handler: Handler, **options: Any) -> AsyncIterator[HTTPServer]:
     """Run :func:`serve_http` for the duration of an ``async with`` block and stop it afterwards."""
-    from .._exctools import collapse_group
-
-    try:
-        async with trio.open_nursery() as nursery:
-            server: HTTPServer = await nursery.start(partial(serve_http, handler, **options))
-            try:
-                yield server
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise collapse_group(group) from None
+    async with open_served(serve_http, handler, **options) as server:
+        yield server
