@@ -85,7 +85,8 @@ class PynectorError(Exception):
             retry loop (``request_with_retry`` or a ``RetryPolicy``); ``None`` otherwise.
         http_method: for errors of an HTTP exchange, the request's method; ``None`` otherwise.
         request_sent: for errors of an HTTP exchange, whether the request may have reached the server
-            (``False`` for connect, TLS and pool failures). ``RetryPolicy`` reads both (rule R3).
+            (``False`` for connect, TLS and pool failures). ``RetryPolicy`` reads both: a request
+            that may have reached the server is resent only when its method is idempotent.
     """
 
     attempts: int | None = None

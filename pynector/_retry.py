@@ -27,7 +27,7 @@ thousandths as integers, so the arithmetic is exact. Non-retryable failures (a 4
 tokens. Failure recording and the retry decision happen with no checkpoint in between, so concurrent
 attempts sharing a budget see a consistent count.
 
-HTTP methods (R3): a request that may have reached the server is resent only when its method is
+HTTP methods (the resend rule): a request that may have reached the server is resent only when its method is
 idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) or the policy sets ``retry_non_idempotent``.
 The HTTP layer marks its errors with ``http_method`` and ``request_sent`` (``False`` for failures
 before any byte left the client: connect errors, pool timeouts), so a connect failure is retried for
@@ -76,7 +76,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRAC
 
 
 def _may_resend(exc: Exception) -> bool:
-    """R3: an HTTP request that may have reached the server is resent only if idempotent."""
+    """The resend rule: an HTTP request that may have reached the server is resent only if its method
+    is idempotent (or the policy opts in); one that never left the client is resent for any method."""
     if not isinstance(exc, PynectorError) or exc.http_method is None:
         return True
     return exc.http_method in IDEMPOTENT_METHODS or exc.request_sent is False

@@ -1,4 +1,4 @@
-"""The tcp, TLS, unix and framed memory transports: exchanges, faults (I1-I5), pool, concurrency."""
+"""The tcp, TLS, unix and framed memory transports: exchanges, faults, pool, concurrency."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def tasks_living() -> int:
 
 
 async def settle(server: StreamServer) -> None:
-    """Wait until the server closed every connection it accepted (I3) and its tasks ended."""
+    """Wait until the server closed every connection it accepted (nothing leaked) and its tasks ended."""
     await trio.testing.wait_all_tasks_blocked()
     await server.wait_all_closed()
     await trio.testing.wait_all_tasks_blocked()
@@ -300,7 +300,7 @@ async def test_memory_framed_handler_error_and_oversize() -> None:
         assert 0 == client.transport.statistics().in_use  # type: ignore[attr-defined]
 
 
-# --- faults, with invariants I1-I5 --------------------------------------------------------------
+# --- faults: right error, no task left, nothing leaked, the client recovers ---------------------
 
 
 FAULTS = [
@@ -320,7 +320,7 @@ async def test_fault(
     cause: type[BaseException] | None,
     autojump_clock: Any,
 ) -> None:
-    """I1 right class, message and cause; I2 no tasks left; I3 server sees close; I4/I5 pool recovers."""
+    """Right class, message and cause; no task left; the server sees the close; the pool recovers."""
     async with running(serve_tcp, scripted) as server:
         baseline = tasks_living()
         async with tcp_client(server) as client:

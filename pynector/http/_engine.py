@@ -130,7 +130,8 @@ class HTTPEngine(Protocol):
         Raises:
             pynector.TransportError: (most specific subclass) on any wire failure. Set
                 ``request_sent = False`` on errors raised before any byte of the request was written
-                (connect, TLS, pool): the retry policy resends those for any method (rule R3). A peer
+                (connect, TLS, pool): the retry policy resends those for any method, since the server never
+                saw them (only idempotent requests are resent once they may have arrived). A peer
                 that hangs up early or truncates the body is a ``ReadError``; bytes that break HTTP
                 are a ``ProtocolError``.
         """

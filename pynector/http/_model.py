@@ -3,7 +3,7 @@
 Everything here is engine-agnostic policy, written once for every HTTP engine.
 
 Bounded decompression. httpx decodes ``Content-Encoding`` itself and does not bound it: a 64 KiB gzip
-body became one 64 MiB chunk, even when streaming (RELIABILITY.md fact 5). We ask engines for the raw
+body became one 64 MiB chunk, even when streaming (measured with httpx 0.28). We ask engines for the raw
 body and decode it here with ``zlib.decompressobj().decompress(data, max_length)``, which produces at
 most ``max_length`` bytes per call and keeps the rest of the input in ``unconsumed_tail``. Each decoder
 is a generator of pieces of at most :data:`DECODE_CHUNK` bytes, chained for multiple encodings, and

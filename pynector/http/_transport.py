@@ -18,9 +18,9 @@ One exchange, in order:
 
 Every pynector error leaving an exchange is marked with ``http_method`` and ``request_sent`` (engines
 set ``request_sent = False`` for failures before any byte was sent), which is what
-:class:`~pynector.RetryPolicy` reads to apply R3 (only idempotent requests are resent after they may
-have reached the server). Its message is scrubbed of this request's secret values as a last line of
-defence, on top of the redaction of every URL and header we print ourselves.
+:class:`~pynector.RetryPolicy` reads to apply its resend rule (only idempotent requests are resent
+after they may have reached the server). Its message is scrubbed of this request's secret values as a
+last line of defence, on top of the redaction of every URL and header we print ourselves.
 """
 
 from __future__ import annotations
@@ -377,13 +377,16 @@ class HTTPTransport:
         ``async with transport.stream(request) as response: async for chunk in response.aiter_bytes()``.
         The connection is released when the block ends, whether the body was read or not (break,
         error, cancellation). The transport's ``timeout`` bounds the whole block. Streams are never
-        retried (R5).
+        retried: once a response is handed to the caller, its body may be half consumed.
 
         Raises:
             As :meth:`exchange` (status errors are raised on entry, after reading the error body).
         """
         if options.pop("retry", None) is not None:
-            raise ConfigurationError("retry= is not supported for streamed requests (R5)")
+            raise ConfigurationError(
+                "retry= is not supported for streamed requests: a response handed to the caller "
+                "cannot be fetched again"
+            )
         prepared = self._prepare(data, options)
         start = trio.current_time()
         try:
@@ -467,7 +470,8 @@ class HTTPTransport:
         raise error from trio.TooSlowError()
 
     def _mark(self, exc: PynectorError, prepared: _Prepared) -> PynectorError:
-        """Attach R3 attributes and scrub this request's secrets from the message."""
+        """Attach what the retry policy's resend rule reads (method, whether the request was sent) and
+        scrub this request's secrets from the message."""
         if exc.http_method is None:
             exc.http_method = prepared.method
         if exc.request_sent is None:

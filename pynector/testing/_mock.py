@@ -21,8 +21,8 @@ For HTTP-shaped requests the mock answers as the HTTP transport does, with the H
 (imported on first use, so the mock costs nothing to import): ``respond(status=..., json=...)`` builds
 a real ``pynector.http.Response``, an error status raises the status error of that response, and
 ``fail_status(429, retry_after=...)`` raises the error of a response carrying ``Retry-After``. Those
-errors say which method was used and that the request was sent, so the retry rules (R3: a ``POST`` is
-resent only on opt-in) apply to them as to real responses.
+errors say which method was used and that the request was sent, so the retry policy's resend rule (a
+``POST`` that may have reached the server is resent only on opt-in) applies to them as to real responses.
 
 The step is chosen when the exchange starts, before any await, so concurrent requests consume the
 script in arrival order, deterministically.

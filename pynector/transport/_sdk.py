@@ -20,7 +20,8 @@ the SDK clients are built with ``max_retries=0`` and a generous timeout, and pyn
 
 A transport-wide :class:`trio.CapacityLimiter` (``max_connections``) is held for each whole call,
 body included, so the SDK's connection pool (1000 connections) never queues a request: httpcore leaks
-the pool slot of a request cancelled while queued (see RELIABILITY.md).
+the pool slot of a request cancelled while queued (encode/httpcore#1093), and every later request
+then fails with ``PoolTimeout``.
 
 The SDKs are imported only when a provider is asked for, so ``import pynector`` works without them; a
 missing one raises :class:`~pynector.ConfigurationError` naming the extra to install. The API key is
