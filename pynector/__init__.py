@@ -40,6 +40,7 @@ from ._errors import WriteError as WriteError
 from ._public import show_public_module as _show_public_module
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
+from ._retry import RetryDetails as RetryDetails
 from ._retry import RetryPolicy as RetryPolicy
 from ._statistics import ClientStatistics as ClientStatistics
 from ._telemetry_config import configure_telemetry as configure_telemetry
@@ -76,6 +77,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryBudget",
     "RetryBudgetStatistics",
+    "RetryDetails",
     "RetryPolicy",
     "SerializationError",
     "TLSError",

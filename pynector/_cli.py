@@ -16,17 +16,15 @@ buffered writer, flushed every 0.1 s and at exit. What is held at any time: the 
 (``--concurrency``), the reorder window of ``--ordered`` (two times the concurrency), one input block,
 one output buffer. Lines longer than ``MAX_LINE_BYTES`` are invalid, so one huge line cannot grow it.
 
-Attempts and elapsed time. The core retry loop (:class:`pynector.RetryPolicy`) returns a response
-without saying how many attempts it took, so the command wraps the transport in
-:class:`_RecordingTransport`: each batch item's data is an :class:`_Item`, which the wrapper unpacks,
-counting its attempts and timing it from the first attempt's start to the last attempt's end (retry
-waits included, rate-limit waits before the first attempt excluded).
+Attempts and elapsed time. Every item runs under a :class:`pynector.RetryPolicy` (``--retries 0``:
+one attempt), whose ``on_finish`` hook reports each item's :class:`pynector.RetryDetails`: attempts
+made, timed from the first attempt's start to the last attempt's end (retry waits included, rate-limit
+waits before the first attempt excluded).
 
-Statuses. The HTTP transport runs with ``raise_for_status=True``, so that a status to retry reaches the
-retry policy as an :class:`pynector.HTTPStatusError`. The wrapper hands a status error back as a plain
-response unless it is a failure for this run: any 4xx/5xx with ``--check-status``, or a ``--retry-on``
-status while attempts remain. Without ``--check-status`` a ``--retry-on`` status still returned by the
-last attempt is therefore recorded as a response, like any other status.
+Statuses. The HTTP transport runs with ``raise_for_status=True``, so that a ``--retry-on`` status
+reaches the retry policy as an :class:`pynector.HTTPStatusError`. A status error that is the item's
+final result is a failure only with ``--check-status``; otherwise it is recorded as the response it
+carries, like any other status (a ``--retry-on`` status the last attempt still got included).
 
 Interruption. SIGINT is taken with ``trio.open_signal_receiver``: the first one cancels the batch
 (requests in flight are abandoned and not written), the lines written so far are flushed (each record
@@ -43,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import math
 import os
@@ -62,10 +59,17 @@ from loguru import logger
 
 # The command is a client of the public API; it reuses two private helpers (the timeout validator and
 # the root-cause formatter) so that its messages match the library's.
-from . import ConfigurationError, HTTPStatusError, Pynector, PynectorError, RetryPolicy, __version__
+from . import (
+    ConfigurationError,
+    HTTPStatusError,
+    Pynector,
+    PynectorError,
+    RetryDetails,
+    RetryPolicy,
+    __version__,
+)
 from ._config import validate_timeout
 from ._errors import describe_exception
-from .transport import get_transport_factory_registry
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -113,7 +117,6 @@ FLUSH_INTERVAL: Final = 0.1
 #: The HTTP transports' default connection limit (``max_connections``); raised to --concurrency above it.
 DEFAULT_MAX_CONNECTIONS: Final = 100
 #: Seconds closing the transport may take at the end of a run.
-CLOSE_TIMEOUT: Final = 5.0
 
 _LINE_KEYS: Final = ("id", "method", "url", "headers", "json", "body", "timeout")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -340,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @dataclass(slots=True, eq=False)
 class _Item:
-    """One request of the batch, and what happened to it (filled by :class:`_RecordingTransport`)."""
+    """One request of the batch, and what happened to it (filled by the retry policy's hook)."""
 
     index: int
     id: Any
@@ -616,11 +619,11 @@ class _SyncFeed:
     def __iter__(self) -> _SyncFeed:
         return self
 
-    def __next__(self) -> tuple[_Item, Mapping[str, Any]]:
+    def __next__(self) -> tuple[dict[str, Any], Mapping[str, Any]]:
         item = self._next_item()
         self.inflight[self.count] = item
         self.count += 1
-        return item, _NO_OPTIONS
+        return item.request, _NO_OPTIONS
 
 
 class _AsyncFeed:
@@ -634,78 +637,11 @@ class _AsyncFeed:
     def __aiter__(self) -> _AsyncFeed:
         return self
 
-    async def __anext__(self) -> tuple[_Item, Mapping[str, Any]]:
+    async def __anext__(self) -> tuple[dict[str, Any], Mapping[str, Any]]:
         item = await self._next_item()
         self.inflight[self.count] = item
         self.count += 1
-        return item, _NO_OPTIONS
-
-
-# --- the transport wrapper ------------------------------------------------------------------------
-
-
-def _call_with_request(
-    hook: Callable[[Any, Mapping[str, Any]], Any], data: Any, options: Mapping[str, Any]
-) -> Any:
-    return hook(data.request if isinstance(data, _Item) else data, options)
-
-
-class _RecordingTransport:
-    """Delegates to the real transport, counting and timing each item's attempts (module docstring)."""
-
-    def __init__(
-        self,
-        inner: Any,
-        *,
-        name: str,
-        check_status: bool,
-        retry_statuses: frozenset[int],
-        max_retries: int,
-    ) -> None:
-        self.inner = inner
-        self.name = name  # what the client calls this transport in messages, logs and spans
-        self._check_status = check_status
-        self._retry_statuses = retry_statuses
-        self._max_retries = max_retries
-        # The inner transport's optional telemetry hooks (span name and attributes), fed the request
-        # rather than the item, so spans look as they would without the wrapper.
-        for hook in ("span_name", "span_attributes"):
-            inner_hook = getattr(inner, hook, None)
-            if inner_hook is not None:
-                setattr(self, hook, functools.partial(_call_with_request, inner_hook))
-        response_hook = getattr(inner, "response_span_attributes", None)
-        if response_hook is not None:
-            self.response_span_attributes = response_hook
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def disconnect(self) -> None:
-        await self.inner.disconnect()
-
-    async def exchange(self, data: _Item, **options: Any) -> Any:
-        """Run one attempt of *data*'s request.
-
-        Raises:
-            pynector.PynectorError: whatever the transport raised, except status errors that are not
-                failures for this run (those are returned as responses).
-        """
-        item = data
-        item.attempts += 1
-        if item.started is None:
-            item.started = trio.current_time()
-        try:
-            return await self.inner.exchange(item.request, **options)
-        except HTTPStatusError as exc:
-            if (
-                self._check_status
-                or exc.response is None
-                or (exc.status_code in self._retry_statuses and item.attempts <= self._max_retries)
-            ):
-                raise
-            return exc.response
-        finally:
-            item.finished = trio.current_time()
+        return item.request, _NO_OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -759,15 +695,20 @@ def _add_body(record: dict[str, Any], response: object) -> None:
     record["body"] = text if isinstance(text, str) else content.decode("utf-8", errors="replace")
 
 
-def build_record(item: _Item, result: object, *, no_body: bool) -> dict[str, Any]:
-    """The output record of *item*, whose batch result is *result* (a response or an exception)."""
+def build_record(item: _Item, result: object, *, no_body: bool, check_status: bool = True) -> dict[str, Any]:
+    """The output record of *item*, whose batch result is *result* (a response or an exception).
+
+    Without *check_status*, a status error carrying its response is recorded as that response.
+    """
     record: dict[str, Any] = {}
     if item.id is not _MISSING:
         record["id"] = item.id
     record["index"] = item.index
     response: object = None
     error: BaseException | None = None
-    if isinstance(result, BaseException):
+    if isinstance(result, HTTPStatusError) and not check_status and result.response is not None:
+        response = result.response
+    elif isinstance(result, BaseException):
         error = result
         if isinstance(result, HTTPStatusError):
             response = result.response
@@ -1088,28 +1029,23 @@ async def run_batch(
         pynector.PynectorError: the batch could not run (other than per-request failures, which are
             records).
     """
-    registry = get_transport_factory_registry()
-    inner = registry.create_transport(settings.transport_type, **settings.transport_options)
-    transport = _RecordingTransport(
-        inner,
-        name=settings.transport_type,
-        check_status=settings.check_status,
-        retry_statuses=settings.retry_on,
+    inflight = feed.inflight
+    # What each request's retry loop reported, by the request object (alive until its record is written).
+    reported: dict[int, RetryDetails] = {}
+
+    def on_finish(request: Any, details: RetryDetails) -> None:
+        reported[id(request)] = details
+
+    policy = RetryPolicy(
         max_retries=settings.retries,
+        initial_delay=settings.retry_delay,
+        retry_statuses=settings.retry_on,
+        on_finish=on_finish,
     )
-    policy = (
-        RetryPolicy(
-            max_retries=settings.retries,
-            initial_delay=settings.retry_delay,
-            retry_statuses=settings.retry_on,
-        )
-        if settings.retries
-        else None
-    )
-    client = Pynector(transport=transport)
+    client = Pynector(transport_type=settings.transport_type, **settings.transport_options)
     outcome = _Outcome()
     no_body = settings.no_body
-    inflight = feed.inflight
+    check_status = settings.check_status
     failure: PynectorError | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -1120,7 +1056,6 @@ async def run_batch(
             try:
                 with batch_scope:
                     async with (
-                        client,
                         client.stream_batch(
                             feed,
                             max_concurrency=settings.concurrency,
@@ -1131,7 +1066,12 @@ async def run_batch(
                         ) as results,
                     ):
                         async for index, result in results:
-                            record = build_record(inflight.pop(index), result, no_body=no_body)
+                            item = inflight.pop(index)
+                            details = reported.pop(id(item.request), None)
+                            if details is not None:
+                                item.attempts = details.attempts
+                                item.started, item.finished = details.started, details.finished
+                            record = build_record(item, result, no_body=no_body, check_status=check_status)
                             writer.write(record)
                             stats.add(record)
             except _OutputClosed:
@@ -1140,11 +1080,10 @@ async def run_batch(
                 failure = exc
             nursery.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-            try:
-                await inner.disconnect()
-            except Exception as exc:
-                logger.warning("closing the transport failed: {}", describe_exception(exc))
+        try:
+            await client.aclose()  # shielded from cancellation and bounded in time
+        except PynectorError as exc:
+            logger.warning("closing the transport failed: {}", describe_exception(exc))
     if failure is not None:
         raise failure
     if writer.broken:

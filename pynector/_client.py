@@ -52,7 +52,7 @@ from ._errors import (
     map_builtin_exception,
 )
 from ._rate import RateLimiter
-from ._retry import RetryPolicy, call_with_retry
+from ._retry import RetryDetails, RetryPolicy, call_with_retry
 from ._statistics import BatchTally, ClientStatistics, Counters
 from ._telemetry import AttemptObservation, ClientTelemetry, TraceHider
 from .transport._base import Transport, adapt_transport, inspect_transport
@@ -635,19 +635,25 @@ class Pynector:
         *before_attempt* (a batch's rate limiter) is awaited before each attempt."""
         counters = self._counters
         observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
+        report = policy.on_finish
         attempts = 0
+        begun = 0  # attempts that got past before_attempt (what *report* counts)
         sleeping = False
+        started = 0.0  # when the first attempt started (read only by *report*)
 
         running = False  # still True if the retry deadline interrupted an attempt
 
         async def attempt(number: int) -> Any:
-            nonlocal attempts, sleeping, running
+            nonlocal attempts, begun, sleeping, running, started
             attempts = number
             if sleeping:
                 sleeping = False
                 counters.waiting -= 1
             if before_attempt is not None:
                 await before_attempt()
+            if number == 1 and report is not None:
+                started = trio.current_time()
+            begun = number
             running = True
             try:
                 result = await self._exchange(data, attempt_timeout, options, number - 1)
@@ -673,12 +679,17 @@ class Pynector:
                 counters.timed_out += 1
             if observed is not None:
                 observed.retry_finished(attempts, exc)
+            if report is not None and begun:
+                error = exc if isinstance(exc, Exception) else None
+                report(data, RetryDetails(begun, started, trio.current_time(), error, error is None))
             raise
         finally:
             if sleeping:  # cancelled during a wait
                 counters.waiting -= 1
         if observed is not None:
             observed.retry_finished(attempts, None)
+        if report is not None:
+            report(data, RetryDetails(begun, started, trio.current_time()))
         return result
 
     @asynccontextmanager

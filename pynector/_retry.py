@@ -39,6 +39,12 @@ Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardI
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
 
+How a call went: a failure carries ``.attempts`` (on pynector errors); for successes too, a policy
+with ``on_finish=hook`` calls ``hook(data, details)`` once per call, when it ends with a response or
+an error, where ``details`` is a :class:`RetryDetails` (attempts made, when the first started, when
+the last ended, the error if any), as tenacity's retry state and stamina's hooks report. The
+``pynector batch`` command records attempts and elapsed time per item that way.
+
 Tests of code that retries can go further: :data:`RETRY_WAIT_HOOK` (set by
 ``pynector.testing.no_retry_wait()``) is read once per wait and replaces the computed wait with what
 it returns, after the decision to retry was taken on the real value (a skipped wait then takes no
@@ -53,7 +59,7 @@ import random as _random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -67,7 +73,7 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryPolicy", "call_with_retry"]
+__all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryDetails", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
@@ -171,6 +177,31 @@ class RetryBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryDetails:
+    """How one call under a :class:`RetryPolicy` went, given to the policy's ``on_finish`` hook.
+
+    Attributes:
+        attempts: attempts made (1 when the first one answered).
+        started: trio time at which the first attempt started (after any rate-limit wait).
+        finished: trio time at which the call ended (the last attempt's end).
+        error: the exception the call raises, or ``None`` when it returned a response or was
+            cancelled.
+        cancelled: whether the call was cancelled (by a deadline around it, a batch stopping...).
+    """
+
+    attempts: int
+    started: float
+    finished: float
+    error: Exception | None = None
+    cancelled: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the first attempt's start to the last one's end, waits between included."""
+        return self.finished - self.started
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often, how long and on what to retry.
 
@@ -192,6 +223,10 @@ class RetryPolicy:
         budget: an optional shared :class:`RetryBudget` that can refuse retries (``None``: no budget).
         retry_non_idempotent: also resend HTTP requests with non-idempotent methods (POST, PATCH)
             after they may have reached the server (default False; see the module docstring).
+        on_finish: optional ``on_finish(data, details)``, called once when a call made with this
+            policy ends after at least one attempt started (with a response, an error, or
+            cancelled), with the call's *data* and a :class:`RetryDetails`; it runs in the calling
+            task, must not block and must not raise.
 
     Raises:
         pynector.ConfigurationError: on construction, for any invalid value.
@@ -210,6 +245,7 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
     budget: RetryBudget | None = field(default=None, compare=False)
     retry_non_idempotent: bool = False
+    on_finish: Callable[[Any, RetryDetails], object] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_count(self.max_retries, "max_retries", 0)
@@ -231,6 +267,8 @@ class RetryPolicy:
             raise ConfigurationError(
                 f"retry_non_idempotent must be True or False, got {self.retry_non_idempotent!r}"
             )
+        if self.on_finish is not None and not callable(self.on_finish):
+            raise ConfigurationError(f"on_finish must be a callable (data, details), got {self.on_finish!r}")
         if not isinstance(self.retry_statuses, frozenset):
             object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 

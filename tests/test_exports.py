@@ -31,6 +31,7 @@ EXPECTED_ALL = [
     "RequestTimeoutError",
     "RetryBudget",
     "RetryBudgetStatistics",
+    "RetryDetails",
     "RetryPolicy",
     "SerializationError",
     "TLSError",
