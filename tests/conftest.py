@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from helpers.telemetry import in_memory_tracing, reset_global_telemetry
 from hypothesis import HealthCheck, settings
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_helpers import in_memory_tracing, reset_global_telemetry
 
 # CI machines are small (2 cores): keep property tests thorough but bounded, and never flaky on time.
 settings.register_profile(

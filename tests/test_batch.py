@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.fakes import CountingTransport
 from hypothesis import given
 from hypothesis import strategies as st
 
 import pynector
 from pynector import ConfigurationError, Pynector
-from tests._fakes import CountingTransport
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.fakes import CountingTransport, SeedEcho
 
 import pynector
 import pynector.http
 from pynector import ClientClosedError, ConfigurationError, Pynector
 from pynector.transport._base import SerializedTransport
-from tests._fakes import CountingTransport, SeedEcho
 
 
 def tasks_living() -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 import trio.testing
-from http_helpers import assert_mapped, fault_scenario, tasks_living
+from helpers.http_faults import assert_mapped, fault_scenario, tasks_living
 
 import pynector
 from pynector.http import Response
@@ -313,6 +313,8 @@ async def test_pool_exhaustion_queues_callers(http_engine: str) -> None:
         nonlocal in_handler, peak
         in_handler += 1
         peak = max(peak, in_handler)
+        # Wall clock against a real server: 10 ms keep the handlers overlapping, so the peak shows
+        # how many requests the pool let through at once.
         await trio.sleep(0.01)
         in_handler -= 1
         return HTTPResponse(200, body=b"done")

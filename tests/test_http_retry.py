@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import trio
 import trio.testing
-from http_helpers import tasks_living
+from helpers.http_faults import tasks_living
 
 import pynector
 from pynector.http import parse_retry_after

@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 import trustme
-from http_helpers import assert_mapped, fault_scenario
+from helpers.http_faults import assert_mapped, fault_scenario
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server

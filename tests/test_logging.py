@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import trio
+from helpers.telemetry import captured_logs, in_memory_tracing, reset_global_telemetry
 from loguru import logger
-from telemetry_helpers import captured_logs, in_memory_tracing, reset_global_telemetry
 
 import pynector
 

@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
-from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
 from loguru import logger
 
 import pynector
@@ -563,7 +563,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from fake_llm_api import FakeLLMAPI, Reply
+from helpers.fake_llm_api import FakeLLMAPI, Reply
 import pynector
 
 KEY = sys.argv[1]

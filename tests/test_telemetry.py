@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 import trio
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_helpers import (
+from helpers.telemetry import (
     captured_logs,
     everything_recorded,
     in_memory_tracing,
     spans_named,
 )
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 import pynector
 from pynector._telemetry import inject_trace_context

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.telemetry import captured_logs, spans_named
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_helpers import captured_logs, spans_named
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
@@ -456,7 +456,7 @@ async def test_sdk_spans_follow_the_genai_conventions(
 ) -> None:
     """SDK calls and token streams are CLIENT spans named `chat <model>` with GenAI attributes and usage."""
     pytest.importorskip(provider_name)
-    from fake_llm_api import FakeLLMAPI
+    from helpers.fake_llm_api import FakeLLMAPI
 
     provider, exporter = tracing
     api = FakeLLMAPI(provider_name)

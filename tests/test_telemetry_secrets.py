@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request
+from helpers.telemetry import captured_logs, everything_recorded
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_helpers import captured_logs, everything_recorded
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp

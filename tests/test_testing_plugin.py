@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from pytester_helpers import INI, run
+from helpers.pytester import INI, run
 
 pytest_plugins = ["pytester"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pytester_helpers import INI, run
+from helpers.pytester import INI, run
 
 pytest_plugins = ["pytester"]
 
