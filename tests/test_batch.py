@@ -244,6 +244,7 @@ async def test_batch_uses_a_worker_pool_not_a_task_per_item() -> None:
     assert before + 8 == peak_tasks
 
 
+@pytest.mark.slow
 def test_million_item_batch_stays_well_under_a_gibibyte() -> None:
     """A 1,000,000-item batch through the memory transport peaks far below 1 GiB of RSS."""
     code = textwrap.dedent(

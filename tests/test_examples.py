@@ -113,9 +113,6 @@ async def test_jsonl_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert "refused before sending" in out
 
 
-pytest_plugins = ["pytester"]
-
-
 def test_app_suite_passes(pytester: pytest.Pytester) -> None:
     """pytest on examples/app/test_app.py (a trio_mode project, using the plugin) passes every test."""
     pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")

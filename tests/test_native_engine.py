@@ -19,6 +19,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from helpers.tls import server_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -742,19 +743,6 @@ async def test_connect_timeout(nursery: trio.Nursery, autojump_clock: trio.testi
         assert "connect_timeout=2.5" in str(info.value)
         await server.wait_all_closed()
         assert BASELINE == engine.statistics()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A throw-away certificate authority."""
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA, *hosts: str) -> ssl.SSLContext:
-    """A server TLS context with a certificate for *hosts*."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*hosts).configure_cert(context)
-    return context
 
 
 async def test_tls_positive_control(nursery: trio.Nursery, ca: trustme.CA) -> None:

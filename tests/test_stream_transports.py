@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import socket
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from helpers.tls import client_context, server_context
 
 import pynector
 import pynector.message
@@ -453,26 +453,6 @@ async def test_thousand_concurrent_requests_matched(autojump_clock: Any) -> None
 
 
 # --- TLS ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A throwaway certificate authority."""
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    """A server-side context with a certificate for *names* signed by *ca*."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    return context
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    """A client context that trusts *ca*."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def test_tls_positive_control(ca: trustme.CA) -> None:

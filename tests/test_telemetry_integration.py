@@ -9,12 +9,19 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from helpers.telemetry import captured_logs, spans_named
+from helpers.telemetry import spans_named
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 import pynector
-from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
+from pynector.testing import (
+    HTTPRequest,
+    HTTPResponse,
+    ServerConnection,
+    capture_logs,
+    open_http_server,
+    serve_tcp,
+)
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
@@ -156,7 +163,7 @@ async def test_stream_logs_one_attempt_event(http_engine: str) -> None:
         open_http_server(answer) as server,
         pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
     ):
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             async with client.stream("/stream") as response:
                 await response.aread()
     assert ["pynector attempt succeeded"] == [r["message"] for r in records]
@@ -284,7 +291,7 @@ async def test_batch_items_retry_like_request_with_retry(
     async with pynector.Pynector(
         transport_type="memory", handler=flaky(1), tracer_provider=provider
     ) as client:
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             if form == "batch_request":
                 results = await client.batch_request([("a", {}), ("b", {})], retry=policy)
             else:

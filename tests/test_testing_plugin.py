@@ -7,16 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from helpers.pytester import INI, run
-
-pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory configured like a user's trio project."""
-    pytester.makeini(INI)
-    return pytester
+from helpers.pytester import run
 
 
 def test_fixtures_are_listed_with_their_docs(suite: pytest.Pytester) -> None:
