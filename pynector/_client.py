@@ -25,6 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -110,6 +111,23 @@ async def _read_all(requests: object) -> list[Any]:
             f"reading batch item {len(items)} from the requests iterable failed: {describe_exception(exc)}"
         ) from exc
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchPlan:
+    """A batch's validated settings and its per-item call, shared by both batch forms.
+
+    Attributes:
+        concurrency: the most items in flight at once.
+        timeout: seconds the whole batch may take, or ``None``.
+        call: runs one ``(data, options)`` item (its rate limit, retries and statistics included).
+        tally: the batch's statistics and span, which *call* counts into (started by the caller).
+    """
+
+    concurrency: int
+    timeout: float | None
+    call: Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]
+    tally: BatchTally
 
 
 class Pynector:
@@ -281,40 +299,57 @@ class Pynector:
                     if limiter is not None:
                         await limiter.acquire()
                     result = await transport.exchange(data, **options)
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"request through {self._transport_name} transport timed out after {timeout:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
-        except PynectorError as exc:
-            self._attempt_failed(observed, exc)
-            raise
-        except Exception as exc:
-            mapped = map_builtin_exception(exc, f"request through {self._transport_name} transport")
-            self._attempt_failed(observed, exc if mapped is None else mapped)
-            if mapped is None:
+        except BaseException as exc:
+            error = self._attempt_ended(observed, exc, "request", timeout)
+            if error is exc:
                 raise
-            raise mapped from exc
-        except BaseException as exc:  # trio.Cancelled, KeyboardInterrupt: not failures, re-raised
-            counters.in_flight -= 1
-            if observed is not None:
-                observed.cancelled(exc)
-            raise
+            raise error from exc
         counters.in_flight -= 1
         counters.completed += 1
         if observed is not None:
             observed.succeeded(result)
         return result
 
-    def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
+    def _attempt_ended(
+        self,
+        observed: AttemptObservation | None,
+        exc: BaseException,
+        verb: str,
+        timeout: float | None,
+        *,
+        mapped: bool = True,
+    ) -> BaseException:
+        """Record the end of an attempt (a request or a stream) that raised *exc*; return what to raise.
+
+        The one place an attempt's exception is judged, for both :meth:`_exchange` and :meth:`stream`:
+        ``trio.Cancelled`` and ``KeyboardInterrupt`` end it as cancelled (not a failure) and are
+        returned as they are; the ``trio.TooSlowError`` of the attempt's own *timeout* becomes a
+        :class:`pynector.TimeoutError`; a builtin I/O error becomes the matching pynector error
+        (unless *mapped* is false: an error from the caller's block inside a stream is not the
+        transport's); anything else is returned unchanged. Failures are counted in the statistics
+        and end the attempt's span. The caller raises the result, ``from exc`` when it is not *exc*.
+        """
         counters = self._counters
         counters.in_flight -= 1
+        if not isinstance(exc, Exception):  # trio.Cancelled, KeyboardInterrupt, GeneratorExit
+            if observed is not None:
+                observed.cancelled(exc)
+            return exc
+        error: Exception = exc
+        if isinstance(exc, PynectorError):
+            pass
+        elif isinstance(exc, trio.TooSlowError) and timeout is not None:
+            error = TimeoutError(
+                f"{verb} through {self._transport_name} transport timed out after {timeout:g}s"
+            )
+        elif mapped:
+            error = map_builtin_exception(exc, f"{verb} through {self._transport_name} transport") or exc
         counters.failed += 1
         if isinstance(error, TimeoutError):
             counters.timed_out += 1
         if observed is not None:
             observed.failed(error)
+        return error
 
     def _timeout_for(self, timeout: object) -> float | None:
         return self.config.timeout if timeout is None else validate_timeout(timeout)
@@ -348,7 +383,7 @@ class Pynector:
         rate_key: Callable[[Any, Mapping[str, Any]], Hashable] | None,
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
-    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
+    ) -> _BatchPlan:
         """Validate the batch arguments shared by both batch forms; build the per-item call and the
         :class:`BatchTally` it counts into (started by the caller)."""
         concurrency = (
@@ -409,7 +444,7 @@ class Pynector:
             tally.finished += 1
             return result
 
-        return concurrency, batch_timeout, one, tally
+        return _BatchPlan(concurrency, batch_timeout, one, tally)
 
     async def batch_request(
         self,
@@ -462,21 +497,22 @@ class Pynector:
             pynector.BatchInputError: iterating *requests* raised (nothing was sent).
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
-        concurrency, batch_timeout, one, tally = self._batch_setup(
+        plan = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
+        tally = plan.tally
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, pair in enumerate(items):
             check_batch_pair(position, pair)
         await self._ensure_connected()
-        tally.start(self._telemetry, len(items), concurrency)
+        tally.start(self._telemetry, len(items), plan.concurrency)
         try:
             results = await run_ordered(
                 items,
                 len(items),
-                one,
-                max_concurrency=concurrency,
-                timeout=batch_timeout,
+                plan.call,
+                max_concurrency=plan.concurrency,
+                timeout=plan.timeout,
                 fail_fast=fail_fast,
             )
         except BaseException as exc:
@@ -546,21 +582,22 @@ class Pynector:
                 the ``async for``, after the results already finished).
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
-        concurrency, batch_timeout, one, tally = self._batch_setup(
+        plan = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options
         )
+        tally = plan.tally
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
         await self._ensure_connected()
-        tally.start(self._telemetry, None, concurrency)
+        tally.start(self._telemetry, None, plan.concurrency)
         results: BatchResults | None = None
         ran_out = False  # whether the engine had ended by itself when the caller's block exited
         try:
             async with open_batch_stream(
                 requests,
-                one,
-                max_concurrency=concurrency,
-                timeout=batch_timeout,
+                plan.call,
+                max_concurrency=plan.concurrency,
+                timeout=plan.timeout,
                 ordered=ordered,
                 fail_fast=fail_fast,
                 check=check_batch_pair,
@@ -727,32 +764,13 @@ class Pynector:
                     if observed is not None:
                         observed.leave_context()  # the request (and its traceparent) is built
                     yield response
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"stream through {self._transport_name} transport timed out after {limit:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
-        except PynectorError as exc:
-            self._attempt_failed(observed, exc)
-            raise
-        except Exception as exc:
-            # Opening failed with a builtin error: map it. An error from the caller's block (or from
-            # reading the stream) ends the attempt as failed but is re-raised as it is.
-            mapped = (
-                None
-                if opened
-                else map_builtin_exception(exc, f"stream through {self._transport_name} transport")
-            )
-            self._attempt_failed(observed, exc if mapped is None else mapped)
-            if mapped is None:
+        except BaseException as exc:
+            # Opening failed with a builtin error: it is mapped. An error from the caller's block (or
+            # from reading the stream) ends the attempt as failed but is re-raised as it is.
+            error = self._attempt_ended(observed, exc, "stream", limit, mapped=not opened)
+            if error is exc:
                 raise
-            raise mapped from exc
-        except BaseException as exc:  # trio.Cancelled, GeneratorExit, KeyboardInterrupt: not failures
-            counters.in_flight -= 1
-            if observed is not None:
-                observed.cancelled(exc)
-            raise
+            raise error from exc
         counters.in_flight -= 1
         counters.completed += 1
         if observed is not None:

@@ -277,3 +277,18 @@ async def test_a_transports_name_attribute_names_it_in_messages(autojump_clock: 
     async with Pynector(transport=transport) as client:
         with pytest.raises(pynector.TimeoutError, match="through inventory transport"):
             await client.request(1, timeout=1)
+
+
+async def test_a_transport_deadline_without_a_client_timeout_is_a_pynector_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A trio.TooSlowError from the transport's own deadline (no client timeout) maps to TimeoutError."""
+
+    async def handler(data: Any, **options: Any) -> Any:
+        with trio.fail_after(1):
+            await trio.sleep_forever()
+
+    async with Pynector(transport_type="memory", handler=handler) as client:
+        with pytest.raises(pynector.TimeoutError) as info:
+            await client.request(b"x")
+    assert isinstance(info.value.__cause__, trio.TooSlowError)
