@@ -14,6 +14,7 @@ inherit the caller's context and can never outlive it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -295,12 +296,17 @@ class Pynector:
                     await limiter.acquire()
                 result = await transport.exchange(data, **options)
             else:
-                with trio.fail_after(timeout):
+                # A plain scope, not fail_after: a TooSlowError raised inside the transport is the
+                # transport's failure; the deadline is ours only when this scope caught its cancel.
+                scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+                with scope:
                     if limiter is not None:
                         await limiter.acquire()
                     result = await transport.exchange(data, **options)
+                if scope.cancelled_caught:
+                    raise self._deadline_passed("request", timeout)
         except BaseException as exc:
-            error = self._attempt_ended(observed, exc, "request", timeout)
+            error = self._attempt_ended(observed, exc, "request")
             if error is exc:
                 raise
             raise error from exc
@@ -310,24 +316,25 @@ class Pynector:
             observed.succeeded(result)
         return result
 
+    def _deadline_passed(self, verb: str, timeout: float) -> TimeoutError:
+        """The error for this client's own *timeout* passing (its cause: a ``trio.TooSlowError``)."""
+        error = TimeoutError(f"{verb} through {self._transport_name} transport timed out after {timeout:g}s")
+        error.__cause__ = trio.TooSlowError()
+        return error
+
     def _attempt_ended(
-        self,
-        observed: AttemptObservation | None,
-        exc: BaseException,
-        verb: str,
-        timeout: float | None,
-        *,
-        mapped: bool = True,
+        self, observed: AttemptObservation | None, exc: BaseException, verb: str, *, mapped: bool = True
     ) -> BaseException:
         """Record the end of an attempt (a request or a stream) that raised *exc*; return what to raise.
 
         The one place an attempt's exception is judged, for both :meth:`_exchange` and :meth:`stream`:
         ``trio.Cancelled`` and ``KeyboardInterrupt`` end it as cancelled (not a failure) and are
-        returned as they are; the ``trio.TooSlowError`` of the attempt's own *timeout* becomes a
-        :class:`pynector.TimeoutError`; a builtin I/O error becomes the matching pynector error
-        (unless *mapped* is false: an error from the caller's block inside a stream is not the
-        transport's); anything else is returned unchanged. Failures are counted in the statistics
-        and end the attempt's span. The caller raises the result, ``from exc`` when it is not *exc*.
+        returned as they are; a builtin I/O error (a ``trio.TooSlowError`` of the transport's own
+        deadline included) becomes the matching pynector error (unless *mapped* is false: an error
+        from the caller's block inside a stream is not the transport's); anything else, the
+        :class:`pynector.TimeoutError` of the client's own deadline included, is returned unchanged.
+        Failures are counted in the statistics and end the attempt's span. The caller raises the
+        result, ``from exc`` when it is not *exc*.
         """
         counters = self._counters
         counters.in_flight -= 1
@@ -336,13 +343,7 @@ class Pynector:
                 observed.cancelled(exc)
             return exc
         error: Exception = exc
-        if isinstance(exc, PynectorError):
-            pass
-        elif isinstance(exc, trio.TooSlowError) and timeout is not None:
-            error = TimeoutError(
-                f"{verb} through {self._transport_name} transport timed out after {timeout:g}s"
-            )
-        elif mapped:
+        if not isinstance(exc, PynectorError) and mapped:
             error = map_builtin_exception(exc, f"{verb} through {self._transport_name} transport") or exc
         counters.failed += 1
         if isinstance(error, TimeoutError):
@@ -751,7 +752,8 @@ class Pynector:
         if open_stream is None:
             raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
         limit = self._timeout_for(timeout)
-        scope = trio.CancelScope() if limit is None else trio.fail_after(limit)
+        # As in _exchange: the deadline is ours only when this scope caught its cancel.
+        scope = trio.CancelScope(deadline=math.inf if limit is None else trio.current_time() + limit)
         telemetry = self._telemetry
         observed = None if telemetry is None else telemetry.start_attempt(data, options, 0)
         counters = self._counters
@@ -764,10 +766,13 @@ class Pynector:
                     if observed is not None:
                         observed.leave_context()  # the request (and its traceparent) is built
                     yield response
+            if scope.cancelled_caught:
+                assert limit is not None  # only a deadline cancels this scope
+                raise self._deadline_passed("stream", limit)
         except BaseException as exc:
             # Opening failed with a builtin error: it is mapped. An error from the caller's block (or
             # from reading the stream) ends the attempt as failed but is re-raised as it is.
-            error = self._attempt_ended(observed, exc, "stream", limit, mapped=not opened)
+            error = self._attempt_ended(observed, exc, "stream", mapped=not opened)
             if error is exc:
                 raise
             raise error from exc
