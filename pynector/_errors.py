@@ -47,6 +47,8 @@ import ssl
 
 import trio
 
+from ._exctools import iter_chain
+
 __all__ = [
     "BatchCancelledError",
     "BatchInputError",
@@ -257,17 +259,11 @@ def describe_exception(exc: BaseException) -> str:
     reason three causes deep, with an empty message on top); this finds the deepest message, also
     looking into the first member of an exception group that has no cause.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
     best = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    # trio's happy eyeballs reports one failed attempt per address in a group: the first says enough.
+    for current in iter_chain(exc, "first"):
         if str(current):
             best = current
-        following = current.__cause__ or current.__context__
-        if following is None and isinstance(current, BaseExceptionGroup):
-            following = current.exceptions[0]  # trio's happy eyeballs reports the attempts as a group
-        current = following
     text = str(best)
     if isinstance(best, ssl.SSLCertVerificationError) and best.verify_message:
         text = best.verify_message

@@ -49,14 +49,15 @@ def iter_chain(
 
 @contextmanager
 def map_exceptions(
-    table: Mapping[type[BaseException], Callable[[BaseException], Exception]],
+    table: Mapping[type[Exception], Callable[[Exception], Exception]],
 ) -> Iterator[None]:
     """Re-raise an exception of the block as ``table[cls](exc)``, from the original, for the first
     entry (in the table's order) whose class it is an instance of; anything else passes unchanged.
 
     ``table`` values are pynector error classes or small factories building the message
     (``lambda exc: TLSError(f"TLS handshake with {where} failed: {describe_exception(exc)}")``).
-    Put specific classes before general ones. ``trio.Cancelled`` and ``KeyboardInterrupt`` must not
+    Put specific classes before general ones. A factory may return the exception itself to let it
+    pass unchanged. ``trio.Cancelled`` and ``KeyboardInterrupt`` must not
     appear in it: they always pass.
     """
     try:
@@ -64,7 +65,10 @@ def map_exceptions(
     except Exception as exc:
         for cls, build in table.items():
             if isinstance(exc, cls):
-                raise build(exc) from exc
+                mapped = build(exc)
+                if mapped is exc:  # already the right error (a pynector error passing through)
+                    raise
+                raise mapped from exc
         raise
 
 

@@ -29,6 +29,7 @@ from ._errors import (
     TransportError,
     WriteError,
 )
+from ._exctools import iter_chain
 
 __all__ = ["classify_httpx_error", "parse_retry_after"]
 
@@ -68,14 +69,7 @@ def _parse_http_date(text: str) -> datetime | None:
 
 
 def _ssl_in_chain(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(current, ssl.SSLError) for current in iter_chain(exc))
 
 
 def _closed_early(exc: BaseException) -> bool:

@@ -62,6 +62,7 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
+from .._exctools import map_exceptions
 from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly
 from ._engine import Body, WireBody, WireRequest
 from ._model import body_too_large, check_declared_length, header_values
@@ -159,16 +160,6 @@ def _origin_text(origin: Origin) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}"
-
-
-def _reason_of_connect_failure(exc: BaseException) -> str:
-    """The root cause of a failed connect; trio hides per-address errors in a group under ``__cause__``."""
-    cause = exc.__cause__
-    while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-        cause = cause.exceptions[0]
-    if cause is not None and cause is not exc.__cause__:
-        return describe_exception(cause)
-    return describe_exception(exc)
 
 
 def _header_pairs(event: h11.Response) -> list[tuple[str, str]]:
@@ -771,24 +762,31 @@ class NativeEngine:
         if scheme not in _DEFAULT_PORTS:
             raise ConfigurationError(f"unsupported URL scheme {scheme!r}; expected 'http' or 'https'")
         where = _origin_text(origin)
-        stream: trio.abc.Stream | None = None
-        try:
-            if self._connect_timeout is None:
+        timeout = self._connect_timeout
+
+        def handshake_failed(exc: BaseException) -> Exception:
+            cls = (
+                TLSError
+                if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
+                else ConnectError
+            )
+            return cls(f"TLS handshake with {where} failed: {describe_exception(exc)}")
+
+        with map_exceptions(
+            {
+                trio.TooSlowError: lambda exc: ConnectTimeout(
+                    f"connecting to {where} took longer than connect_timeout={timeout}s"
+                ),
+                ssl.SSLError: handshake_failed,
+                trio.BrokenResourceError: handshake_failed,
+                OSError: lambda exc: ConnectError(f"connecting to {where} failed: {describe_exception(exc)}"),
+            }
+        ):
+            if timeout is None:
                 stream = await self._connect(scheme, host, port)
             else:
-                with trio.fail_after(self._connect_timeout):
+                with trio.fail_after(timeout):
                     stream = await self._connect(scheme, host, port)
-        except trio.TooSlowError as exc:
-            raise ConnectTimeout(
-                f"connecting to {where} took longer than connect_timeout={self._connect_timeout}s"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise TLSError(f"TLS handshake with {where} failed: {describe_exception(exc)}") from exc
-        except trio.BrokenResourceError as exc:
-            cls = TLSError if isinstance(exc.__cause__, ssl.SSLError) else ConnectError
-            raise cls(f"TLS handshake with {where} failed: {describe_exception(exc)}") from exc
-        except OSError as exc:
-            raise ConnectError(f"connecting to {where} failed: {_reason_of_connect_failure(exc)}") from exc
         return _Connection(stream, self._max_header_bytes)
 
     async def _connect(self, scheme: str, host: str, port: int) -> trio.abc.Stream:

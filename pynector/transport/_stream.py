@@ -56,6 +56,7 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
+from .._exctools import iter_chain, map_exceptions
 from .._pool import ConnectionPool, PoolStatistics, close_quietly
 from ..framing import FramedStream, Framing, make_framing
 from ._base import closed_error
@@ -109,22 +110,7 @@ def resolve_message_type(message_type: object) -> Any:
 
 def _leaf_errors(exc: BaseException) -> list[BaseException]:
     """The chain of *exc* (causes and contexts), with exception groups opened up."""
-    found: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, BaseExceptionGroup):
-            stack.extend(reversed(current.exceptions))
-        else:
-            found.append(current)
-        nxt = current.__cause__ or current.__context__
-        if nxt is not None:
-            stack.append(nxt)
-    return found
+    return [current for current in iter_chain(exc) if not isinstance(current, BaseExceptionGroup)]
 
 
 def connect_error(exc: Exception, label: str) -> PynectorError:
@@ -254,13 +240,18 @@ class StreamTransport:
         if self._closed:  # a request that waited for a pool slot while the transport was closed
             raise closed_error(self.name)
         timeout = self.connect_timeout
-        try:
-            with trio.fail_after(timeout) if timeout is not None else nullcontext():
-                stream = await self._open_stream()
-        except trio.TooSlowError as exc:
-            raise ConnectTimeout(f"connecting to {self.label} timed out after {timeout:g}s") from exc
-        except Exception as exc:
-            raise connect_error(exc, self.label) from exc
+        with (
+            map_exceptions(
+                {
+                    trio.TooSlowError: lambda exc: ConnectTimeout(
+                        f"connecting to {self.label} timed out after {timeout:g}s"
+                    ),
+                    Exception: lambda exc: connect_error(exc, self.label),
+                }
+            ),
+            trio.fail_after(timeout) if timeout is not None else nullcontext(),
+        ):
+            stream = await self._open_stream()
         return self._wrap(stream)
 
     def _wrap(self, stream: trio.abc.Stream) -> FramedStream:
