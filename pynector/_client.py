@@ -53,6 +53,7 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
+from ._net import CLOSE_TIMEOUT
 from ._rate import RateLimiter
 from ._retry import RetryDetails, RetryPolicy, call_with_retry
 from ._statistics import BatchTally, ClientStatistics, Counters
@@ -62,8 +63,6 @@ from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
 
-#: Seconds that closing the transport may take before the client gives up on it.
-CLOSE_TIMEOUT = 5.0
 
 _NO_OPTIONS: Mapping[str, Any] = {}
 

@@ -72,13 +72,13 @@ from ._errors import (
     TLSError,
     TransportError,
 )
+from ._httpcommon import IDEMPOTENT_METHODS
 
 __all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryDetails", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
 #: Methods that may be sent twice with the effect of once (RFC 9110, section 9.2.2).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
 def _may_resend(exc: Exception) -> bool:

@@ -36,6 +36,7 @@ from .._errors import (
     map_builtin_exception,
 )
 from .._httpcommon import classify_httpx_error
+from .._net import CLOSE_TIMEOUT, default_port, host_port
 from .._redact import redact_url
 from ._engine import WireBody, WireRequest, fetch_streamed
 from ._transport import HTTPTransport
@@ -43,7 +44,6 @@ from ._transport import HTTPTransport
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
 
 #: Seconds that closing a response or the client may take under cancellation.
-CLOSE_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 20
@@ -64,10 +64,8 @@ _ENGINE_OPTIONS = frozenset(
 
 
 def _describe_request(request: WireRequest) -> str:
-    default = 443 if request.scheme == "https" else 80
-    netloc = f"[{request.host}]" if ":" in request.host else request.host
-    if request.port != default:
-        netloc = f"{netloc}:{request.port}"
+    port = None if request.port == default_port(request.scheme) else request.port
+    netloc = host_port(request.host, port)
     return f"{request.method} {redact_url(f'{request.scheme}://{netloc}{request.target}')}"
 
 

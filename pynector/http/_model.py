@@ -36,7 +36,7 @@ from .._errors import (
     SerializationError,
     status_error_class,
 )
-from .._httpcommon import parse_retry_after
+from .._httpcommon import HTTP_TOKEN, parse_retry_after
 from .._redact import redact_headers, redact_url
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
 DECODE_CHUNK = 64 * 1024
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def reject_control_characters(value: str, what: str) -> str:
@@ -677,7 +676,7 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError(f"{what}: header names and values must be strings")
         reject_control_characters(name, f"header name in {what}")
-        if not _HEADER_NAME.match(name):
+        if not HTTP_TOKEN.match(name):
             raise ConfigurationError(f"{what}: {name!r} is not a valid header name")
         reject_control_characters(value, f"value of header {name!r}")
         if not value.isascii():

@@ -63,7 +63,9 @@ from .._errors import (
     describe_exception,
 )
 from .._exctools import map_exceptions
-from .._pool import ConnectionPool, Lease, PoolStatistics, close_quietly
+from .._httpcommon import IDEMPOTENT_METHODS
+from .._net import DEFAULT_PORTS, host_port, open_tcp_stream
+from .._pool import ConnectionPool, Lease, PoolStatistics
 from ._engine import Body, WireBody, WireRequest
 from ._model import body_too_large, check_declared_length, header_values
 from ._transport import HTTPTransport
@@ -78,9 +80,7 @@ _COALESCE_LIMIT = 65536
 #: The most h11 request events kept for reuse (see ``NativeEngine._request_event``).
 _EVENT_CACHE_SIZE = 256
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Origin = tuple[str, str, int]
 
@@ -157,9 +157,7 @@ _END_OF_MESSAGE = h11.EndOfMessage()
 
 def _origin_text(origin: Origin) -> str:
     scheme, host, port = origin
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host_port(host, port)}"
 
 
 def _header_pairs(event: h11.Response) -> list[tuple[str, str]]:
@@ -297,7 +295,7 @@ class _Exchange:
                     lease.reused
                     and not fresh
                     and not self._received
-                    and request.method in _IDEMPOTENT
+                    and request.method in IDEMPOTENT_METHODS
                     and isinstance(request.body, (bytes, bytearray, memoryview))
                 ):
                     fresh = True  # the server closed the idle connection under us: once more, anew
@@ -750,16 +748,14 @@ class NativeEngine:
         value = self._host_headers.get(origin)
         if value is None:
             scheme, host, port = origin
-            if ":" in host:
-                host = f"[{host}]"
-            value = host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+            value = host_port(host, None if DEFAULT_PORTS.get(scheme) == port else port)
             if len(self._host_headers) < 1024:
                 self._host_headers[origin] = value
         return value
 
     async def _open_connection(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             raise ConfigurationError(f"unsupported URL scheme {scheme!r}; expected 'http' or 'https'")
         where = _origin_text(origin)
         timeout = self._connect_timeout
@@ -790,16 +786,11 @@ class NativeEngine:
         return _Connection(stream, self._max_header_bytes)
 
     async def _connect(self, scheme: str, host: str, port: int) -> trio.abc.Stream:
-        tcp = await trio.open_tcp_stream(host, port)
         if scheme == "http":
-            return tcp
-        tls = trio.SSLStream(tcp, self._get_ssl_context(), server_hostname=host, https_compatible=True)
-        try:
-            await tls.do_handshake()
-        except BaseException:
-            await close_quietly(tcp)
-            raise
-        return tls
+            return await open_tcp_stream(host, port)
+        return await open_tcp_stream(
+            host, port, self._get_ssl_context(), server_hostname=host, https_compatible=True
+        )
 
 
 _ENGINE_OPTIONS = frozenset(

@@ -57,6 +57,7 @@ from .._errors import (
     describe_exception,
 )
 from .._exctools import iter_chain, map_exceptions
+from .._net import host_port, open_tcp_stream
 from .._pool import ConnectionPool, PoolStatistics, close_quietly
 from ..framing import FramedStream, Framing, make_framing
 from ._base import closed_error
@@ -430,25 +431,19 @@ class TCPTransport(StreamTransport):
             if server_hostname is not None
             else (self.host if self.ssl_context else None)
         )
-        shown = f"[{self.host}]" if ":" in self.host else self.host
         scheme = "tls" if self.ssl_context else "tcp"
-        super().__init__(self._open_tcp, name="tcp", label=f"{scheme}://{shown}:{self.port}", **options)
+        super().__init__(
+            self._open_tcp, name="tcp", label=f"{scheme}://{host_port(self.host, self.port)}", **options
+        )
         if self.ssl_context is not None and self._raw:
             raise ConfigurationError("raw framing needs a half-closeable stream; TLS streams are not")
         self.peer_attributes.update({"server.address": self.host, "server.port": self.port})
 
     async def _open_tcp(self) -> trio.abc.Stream:
-        stream = await trio.open_tcp_stream(self.host, self.port)
-        if self.ssl_context is None:
-            return stream
         # SNI is only sent for names, never for IP literals (RFC 6066); the check still applies.
-        tls_stream = trio.SSLStream(stream, self.ssl_context, server_hostname=self.server_hostname)
-        try:
-            await tls_stream.do_handshake()
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return tls_stream
+        return await open_tcp_stream(
+            self.host, self.port, self.ssl_context, server_hostname=self.server_hostname
+        )
 
 
 class UnixTransport(StreamTransport):
