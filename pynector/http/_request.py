@@ -1,0 +1,415 @@
+"""Building HTTP requests: from a request dict to a validated, encoded :class:`PreparedRequest`.
+
+Everything that happens to a request before any byte of it is sent lives here; the sending side (the
+total deadline, redirects, the body read, status errors) is :mod:`pynector.http._transport`. Building
+is done once per request, in order:
+
+1. the request (a dict, an :class:`~pynector.message.HttpMessage` or a URL string) is checked for
+   unknown keys and options, and its method for being an HTTP token;
+2. the URL is parsed and joined to ``base_url`` (relative URLs only), and must be http or https with a
+   host; user-info is turned into Basic auth and removed from the URL;
+3. the headers are the transport's defaults overridden by the request's own, plus ``User-Agent``,
+   ``Accept-Encoding`` and the current trace context (``traceparent``) unless the request sets them;
+4. a body (``params``, ``json``, ``data``, ``content``, ``files``) is encoded with httpx's encoders,
+   which keeps one implementation of JSON, forms and multipart;
+5. every URL and header that will reach the wire is checked for CR, LF and NUL (injection).
+
+The result also carries the request's secret values (credential headers, user-info, secret query
+values), which the transport scrubs from any error message as a last line of defence.
+
+Parsing a URL with httpx costs ~50 us, so resolved URLs are cached, and the most common request (a
+dict of only ``method``/``url``/``path`` strings and no options) is built once and reused.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import weakref
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from .._config import validate_timeout
+from .._errors import ConfigurationError, SerializationError
+from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url
+from .._telemetry import has_trace_context, inject_trace_context
+from .._version import __version__
+from ..message import HttpMessage
+from ._engine import Body, WireRequest
+from ._model import RequestInfo, header_pairs, reject_control_characters
+
+__all__ = ["TOKEN", "PreparedRequest", "RequestBuilder", "check_bool", "check_url", "origin_of"]
+
+#: An HTTP token (RFC 9110, section 5.6.2): what a method or a header name may be made of.
+TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_REQUEST_KEYS = frozenset(
+    {"method", "url", "path", "params", "headers", "json", "data", "content", "files", "timeout"}
+)
+_SIMPLE_KEYS = frozenset({"method", "url", "path"})
+_OPTION_KEYS = frozenset({"timeout", "raise_for_status", "follow_redirects"})
+_UNSET: Any = object()
+_URL_CACHE_SIZE = 512
+_ENCODED_KEYS = ("params", "json", "data", "content", "files")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """A validated, encoded request plus the per-request policy (timeout, redirects, status errors)."""
+
+    method: str
+    url: httpx.URL
+    headers: tuple[tuple[str, str], ...]
+    body: Body
+    replayable: bool
+    secrets: tuple[str, ...]
+    timeout: float | None
+    raise_for_status: bool
+    follow_redirects: bool
+    # Derived once here, not per exchange: a simple request's PreparedRequest is cached and reused (see
+    # RequestBuilder.build), and ``dataclasses.replace`` (redirects) runs __post_init__ again.
+    wire_request: WireRequest = field(init=False, repr=False, compare=False)
+    url_text: str = field(init=False, repr=False, compare=False)
+    request_info: RequestInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        url = self.url
+        scheme = url.scheme
+        text = str(url)
+        wire = WireRequest(
+            method=self.method,
+            scheme=scheme,
+            host=url.host,
+            port=url.port or (443 if scheme == "https" else 80),
+            target=url.raw_path.decode("ascii"),
+            headers=self.headers,
+            body=self.body,
+        )
+        object.__setattr__(self, "wire_request", wire)
+        object.__setattr__(self, "url_text", text)
+        object.__setattr__(self, "request_info", RequestInfo(self.method, text))
+
+    @property
+    def described(self) -> str:
+        return f"{self.method} {redact_url(self.url)}"
+
+    # BodyReader formats its request description only when it raises; passing the request itself
+    # (whose str() is the description) spares a URL redaction on every successful exchange.
+    def __str__(self) -> str:
+        return self.described
+
+    def wire(self) -> WireRequest:
+        return self.wire_request
+
+
+def _with_trace_context(prepared: PreparedRequest) -> PreparedRequest:
+    """*prepared* plus the current trace context's headers, unless it already names a traceparent."""
+    if any(name.lower() == "traceparent" for name, _ in prepared.headers):
+        return prepared
+    carrier: dict[str, str] = {}
+    inject_trace_context(carrier)  # the client's attempt span is current here
+    if not carrier:
+        return prepared
+    return replace(prepared, headers=prepared.headers + tuple(carrier.items()))
+
+
+def origin_of(url: httpx.URL) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of *url*, the port defaulted by scheme."""
+    return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return *value* if it is a bool.
+
+    Raises:
+        pynector.ConfigurationError: naming *name*, for anything else.
+    """
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_url(url: httpx.URL, what: str) -> httpx.URL:
+    """Return *url* if it is an absolute http or https URL with a host.
+
+    Raises:
+        pynector.ConfigurationError: naming *what*, otherwise.
+    """
+    if url.scheme not in {"http", "https"}:
+        raise ConfigurationError(
+            f"{what} {redact_url(url)!r} has scheme {url.scheme!r}; only http and https are supported"
+        )
+    if not url.host:
+        raise ConfigurationError(f"{what} {redact_url(url)!r} has no host")
+    return url
+
+
+class RequestBuilder:
+    """Validates and encodes the requests of one HTTP transport, under the transport's settings.
+
+    Args:
+        base_url: prefix for relative request URLs, or ``None``.
+        headers: headers sent with every request (a request's own override them by name).
+        timeout: the default total seconds per exchange (``None``: no bound).
+        follow_redirects: the default for following redirects.
+        raise_for_status: the default for raising on 4xx/5xx.
+        secret_headers: more header names to treat as credentials.
+
+    Raises:
+        pynector.ConfigurationError: for an invalid setting.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | httpx.URL | None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        timeout: float | None,
+        follow_redirects: bool,
+        raise_for_status: bool,
+        secret_headers: Iterable[str],
+    ) -> None:
+        self._base_url: httpx.URL | None = None
+        if base_url is not None:
+            if not isinstance(base_url, (str, httpx.URL)):
+                raise ConfigurationError(f"base_url must be a string, got {type(base_url).__name__}")
+            reject_control_characters(str(base_url), "base_url")
+            try:
+                parsed = httpx.URL(base_url)
+            except httpx.InvalidURL as exc:
+                raise ConfigurationError(
+                    f"base_url {redact_url(base_url)!r} is not a valid URL: {exc}"
+                ) from exc
+            check_url(parsed, "base_url")
+            if not parsed.raw_path.endswith(b"/"):
+                parsed = parsed.copy_with(raw_path=parsed.raw_path + b"/")
+            self._base_url = parsed
+        if isinstance(secret_headers, str) or not all(isinstance(h, str) for h in secret_headers):
+            raise ConfigurationError("secret_headers must be a list of header names")
+        #: Header names (lower case) the caller declared secret, on top of the usual credentials.
+        self.secret_headers = tuple(h.lower() for h in secret_headers)
+        self._headers = header_pairs(headers, "headers")
+        self._timeout = validate_timeout(timeout, "timeout")
+        self._follow_redirects = check_bool(follow_redirects, "follow_redirects")
+        self._raise_for_status = check_bool(raise_for_status, "raise_for_status")
+        self._resolved: dict[str, httpx.URL] = {}
+        self._simple: dict[tuple[object, ...], PreparedRequest] = {}
+        self._sent_streams: weakref.WeakSet[AsyncIterable[bytes]] = weakref.WeakSet()
+
+    def build(self, data: Any, options: Mapping[str, Any], propagate: bool) -> PreparedRequest:
+        """Validate and encode one request.
+
+        Args:
+            data: a dict (``method``, ``url`` or ``path``, ``params``, ``headers``, ``json``, ``data``,
+                ``content``, ``files``, ``timeout``), an :class:`~pynector.message.HttpMessage`, or a
+                URL string (GET).
+            options: per-request options (``timeout``, ``raise_for_status``, ``follow_redirects``).
+            propagate: add the current span's trace context (``traceparent``) to the headers.
+
+        Raises:
+            pynector.ConfigurationError: an invalid request (bad URL or scheme, CR/LF/NUL, unknown
+                key or option), naming the field.
+            pynector.SerializationError: the body cannot be encoded.
+        """
+        # Fast path for the most common request, a dict of only method/url/path strings with no
+        # per-request options: its PreparedRequest depends on nothing else but this transport's fixed
+        # settings, so it is built (and validated) once and reused. A trace context to propagate is
+        # added to a copy of the cached one (``replace`` re-derives the wire request).
+        if not options and type(data) is dict and _SIMPLE_KEYS.issuperset(data):
+            method, url, path = data.get("method"), data.get("url"), data.get("path")
+            if (
+                (method is None or type(method) is str)
+                and (url is None or type(url) is str)
+                and (path is None or type(path) is str)
+            ):
+                simple_key = (method, url, path)
+                prepared = self._simple.get(simple_key)
+                if prepared is None:
+                    prepared = self._build_uncached(data, options, False)
+                    if len(self._simple) >= _URL_CACHE_SIZE:
+                        self._simple.clear()
+                    self._simple[simple_key] = prepared
+                if propagate and has_trace_context():
+                    prepared = _with_trace_context(prepared)
+                return prepared
+        return self._build_uncached(data, options, propagate)
+
+    def _build_uncached(self, data: Any, options: Mapping[str, Any], propagate: bool) -> PreparedRequest:
+        unknown_options = set(options) - _OPTION_KEYS
+        if unknown_options:
+            raise ConfigurationError(f"unknown HTTP request option(s): {', '.join(sorted(unknown_options))}")
+        if isinstance(data, HttpMessage):
+            data = data.to_request()
+        elif isinstance(data, (str, httpx.URL)):
+            data = {"url": str(data)}
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"an HTTP request must be a dict, an HttpMessage or a URL string, got {type(data).__name__}"
+            )
+        unknown = set(data) - _REQUEST_KEYS
+        if unknown:
+            raise ConfigurationError(f"unknown HTTP request key(s): {', '.join(sorted(map(str, unknown)))}")
+        method = data.get("method", "GET")
+        if not isinstance(method, str) or not TOKEN.match(method):
+            raise ConfigurationError(f"invalid HTTP method {method!r}")
+        method = method.upper()
+        if "url" in data and "path" in data:
+            raise ConfigurationError("pass either url or path, not both")
+        raw_url = data.get("url", data.get("path", ""))
+        if not isinstance(raw_url, (str, httpx.URL)):
+            raise ConfigurationError(f"url must be a string, got {type(raw_url).__name__}")
+        url = self.resolve(str(raw_url))
+
+        request_headers = header_pairs(data.get("headers"), "request headers")
+        overridden = {name.lower() for name, _ in request_headers}
+        headers = [p for p in self._headers if p[0].lower() not in overridden] + request_headers
+        present = {name.lower() for name, _ in headers}
+        if "user-agent" not in present:
+            headers.append(("User-Agent", f"pynector/{__version__}"))
+        if "accept-encoding" not in present:
+            headers.append(("Accept-Encoding", "gzip, deflate"))
+        if propagate and "traceparent" not in present and has_trace_context():
+            carrier: dict[str, str] = {}
+            inject_trace_context(carrier)  # the client's attempt span is current here
+            headers.extend(carrier.items())
+        secrets = [v for n, v in headers if is_sensitive_header(n, self.secret_headers)]
+        if url.userinfo:
+            username, password = url.username, url.password
+            secrets += [username, password]
+            if "authorization" not in present:
+                token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+                headers.append(("Authorization", f"Basic {token}"))
+                secrets.append(token)
+            url = url.copy_with(userinfo=b"")
+
+        if not any(data.get(key) is not None for key in _ENCODED_KEYS):
+            return self._prepared(method, url, headers, b"", True, secrets, data, options)
+        built = self._encode(method, url, headers, data)
+        final_url = built.url
+        reject_control_characters(final_url.raw_path.decode("ascii", errors="replace"), "request URL")
+        wire_headers = [
+            (n, v) for n, v in built.headers.multi_items() if n.lower() not in {"host", "transfer-encoding"}
+        ]
+        body: Body
+        replayable = True
+        stream = built.stream
+        if isinstance(stream, httpx.SyncByteStream):
+            body = b"".join(stream)
+            had_length = any(
+                n.lower() in {"content-length", "transfer-encoding"} for n, _ in built.headers.multi_items()
+            )
+            wire_headers = [(n, v) for n, v in wire_headers if n.lower() != "content-length"]
+            if had_length or body:
+                wire_headers.append(("Content-Length", str(len(body))))
+        else:
+            content = data.get("content")
+            if not isinstance(content, AsyncIterable):  # pragma: no cover - httpx only streams these
+                raise SerializationError("request content must be bytes, str or an (async) iterable of bytes")
+            self._claim_stream(content)
+            body = content
+            replayable = False
+        for name, value in wire_headers:
+            reject_control_characters(name, "header name")
+            reject_control_characters(value, f"value of header {name!r}")
+        return self._prepared(method, final_url, wire_headers, body, replayable, secrets, data, options)
+
+    def _prepared(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: list[tuple[str, str]],
+        body: Body,
+        replayable: bool,
+        secrets: list[str],
+        data: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> PreparedRequest:
+        framed = any(n.lower() in {"content-length", "transfer-encoding"} for n, _ in headers)
+        if body == b"" and method in {"POST", "PUT", "PATCH"} and not framed:
+            headers.append(("Content-Length", "0"))  # as httpx does: some servers require it
+        if url.query:
+            secrets += [v for k, v in url.params.multi_items() if is_sensitive_query_key(k)]
+        timeout = options.get("timeout", data.get("timeout", _UNSET))
+        return PreparedRequest(
+            method=method,
+            url=url,
+            headers=tuple(headers),
+            body=body,
+            replayable=replayable,
+            secrets=tuple(s for s in secrets if s),
+            timeout=self._timeout if timeout is _UNSET else validate_timeout(timeout, "request timeout"),
+            raise_for_status=check_bool(
+                options.get("raise_for_status", self._raise_for_status), "raise_for_status"
+            ),
+            follow_redirects=check_bool(
+                options.get("follow_redirects", self._follow_redirects), "follow_redirects"
+            ),
+        )
+
+    def _claim_stream(self, content: AsyncIterable[bytes]) -> None:
+        """An async iterable body can be sent once: refuse to send it again (a retry, a reused dict)."""
+        try:
+            if content in self._sent_streams:
+                raise ConfigurationError(
+                    "this async iterable body was already sent; a streamed body cannot be sent twice "
+                    "(retries need bytes)"
+                )
+            self._sent_streams.add(content)
+        except TypeError:  # not weak-referenceable: cannot be tracked
+            pass
+
+    def resolve(self, raw: str) -> httpx.URL:
+        # httpx parses URLs in pure Python (~50 us); requests repeat their URLs, so cache the result.
+        cached = self._resolved.get(raw)
+        if cached is not None:
+            return cached
+        url = self._resolve_uncached(raw)
+        if len(self._resolved) >= _URL_CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[raw] = url
+        return url
+
+    def _resolve_uncached(self, raw: str) -> httpx.URL:
+        reject_control_characters(raw, "request URL")
+        try:
+            url = httpx.URL(raw)
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"invalid request URL {redact_url(raw)!r}: {exc}") from exc
+        if url.is_relative_url:
+            if self._base_url is None:
+                raise ConfigurationError(
+                    f"relative URL {redact_url(raw)!r} needs the transport's base_url option"
+                )
+            url = self._base_url.copy_with(raw_path=self._base_url.raw_path + url.raw_path.lstrip(b"/"))
+        return check_url(url, "request URL")
+
+    @staticmethod
+    def _encode(
+        method: str, url: httpx.URL, headers: list[tuple[str, str]], data: Mapping[str, Any]
+    ) -> httpx.Request:
+        content = data.get("content")
+        if content is not None and not isinstance(
+            content, (str, bytes, bytearray, memoryview, Iterable, AsyncIterable)
+        ):
+            raise SerializationError(f"request content must be bytes or str, got {type(content).__name__}")
+        if isinstance(content, (bytearray, memoryview)):
+            content = bytes(content)
+        try:
+            return httpx.Request(
+                method,
+                url,
+                params=data.get("params"),
+                headers=headers,
+                json=data.get("json"),
+                data=data.get("data"),
+                content=content,
+                files=data.get("files"),
+            )
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"invalid request URL {redact_url(url)!r}: {exc}") from exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(
+                f"the body of {method} {redact_url(url)} cannot be encoded: {exc}"
+            ) from exc
