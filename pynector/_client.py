@@ -14,6 +14,7 @@ inherit the caller's context and can never outlive it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -284,16 +285,15 @@ class Pynector:
                     await limiter.acquire()
                 result = await transport.exchange(data, **options)
             else:
-                with trio.fail_after(timeout):
+                # A plain scope, not fail_after: a TooSlowError raised inside the transport is the
+                # transport's failure; the deadline is ours only when this scope caught its cancel.
+                scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+                with scope:
                     if limiter is not None:
                         await limiter.acquire()
                     result = await transport.exchange(data, **options)
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"request through {self._transport_name} transport timed out after {timeout:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
+                if scope.cancelled_caught:
+                    raise self._deadline_passed("request", timeout)
         except PynectorError as exc:
             self._attempt_failed(observed, exc)
             raise
@@ -313,6 +313,12 @@ class Pynector:
         if observed is not None:
             observed.succeeded(result)
         return result
+
+    def _deadline_passed(self, what: str, timeout: float) -> TimeoutError:
+        """The error for this client's own *timeout* passing (its cause: a ``trio.TooSlowError``)."""
+        error = TimeoutError(f"{what} through {self._transport_name} transport timed out after {timeout:g}s")
+        error.__cause__ = trio.TooSlowError()
+        return error
 
     def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
         counters = self._counters
@@ -709,7 +715,8 @@ class Pynector:
         if open_stream is None:
             raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
         limit = self._timeout_for(timeout)
-        scope = trio.CancelScope() if limit is None else trio.fail_after(limit)
+        # As in _exchange: the deadline is ours only when this scope caught its cancel.
+        scope = trio.CancelScope(deadline=math.inf if limit is None else trio.current_time() + limit)
         telemetry = self._telemetry
         observed = None if telemetry is None else telemetry.start_attempt(data, options, 0)
         counters = self._counters
@@ -722,12 +729,9 @@ class Pynector:
                     if observed is not None:
                         observed.leave_context()  # the request (and its traceparent) is built
                     yield response
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"stream through {self._transport_name} transport timed out after {limit:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
+            if scope.cancelled_caught:
+                assert limit is not None  # only a deadline cancels this scope
+                raise self._deadline_passed("stream", limit)
         except PynectorError as exc:
             self._attempt_failed(observed, exc)
             raise
