@@ -132,7 +132,10 @@ def check_bool(value: object, name: str) -> bool:
 
 
 def check_url(url: httpx.URL, what: str) -> httpx.URL:
-    """Return *url* if it is an absolute http or https URL with a host.
+    """Return *url*, without its fragment, if it is an absolute http or https URL with a host.
+
+    A fragment never goes on the wire (and may hold a token: OAuth's implicit flow puts one there),
+    so it is dropped here, before the URL reaches a response, an error message or a span.
 
     Raises:
         pynector.ConfigurationError: naming *what*, otherwise.
@@ -143,6 +146,8 @@ def check_url(url: httpx.URL, what: str) -> httpx.URL:
         )
     if not url.host:
         raise ConfigurationError(f"{what} {redact_url(url)!r} has no host")
+    if url.fragment:
+        url = url.copy_with(fragment=None)
     return url
 
 
@@ -182,7 +187,7 @@ class RequestBuilder:
                 raise ConfigurationError(
                     f"base_url {redact_url(base_url)!r} is not a valid URL: {exc}"
                 ) from exc
-            check_url(parsed, "base_url")
+            parsed = check_url(parsed, "base_url")
             if not parsed.raw_path.endswith(b"/"):
                 parsed = parsed.copy_with(raw_path=parsed.raw_path + b"/")
             self._base_url = parsed

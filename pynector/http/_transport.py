@@ -429,6 +429,8 @@ class HTTPTransport:
             )
         if target.userinfo:
             target = target.copy_with(userinfo=b"")
+        if target.fragment:  # never sent, and never shown (see check_url)
+            target = target.copy_with(fragment=None)
         method = current.method
         if (response.status_code == 303 and method != "HEAD") or (
             response.status_code in {301, 302} and method == "POST"

@@ -1,0 +1,69 @@
+"""What the HTTP request builder refuses, and what it never lets out, on both engines.
+
+Every check here runs before a byte is sent: a careless request becomes a pynector error naming the
+field at fault (never a bare ``TypeError``, never a request sent somewhere else), and no rendered URL
+shows a fragment (where OAuth's implicit flow puts tokens).
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import pynector
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
+
+TOKEN = "frag-token-5e1d"
+
+
+async def echo(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    """Answer ``/missing`` with 404, ``/moved`` with a redirect, anything else with the target."""
+    if request.path == "/missing":
+        return HTTPResponse(404, body=b"no")
+    if request.path == "/moved":
+        return HTTPResponse(302, [("Location", f"/landed#access_token={TOKEN}")])
+    return HTTPResponse(200, body=request.target)
+
+
+def rendered(exc: BaseException) -> str:
+    """The messages a traceback prints for *exc* and every exception chained to it (no source lines)."""
+    lines = []
+    current: BaseException | None = exc
+    while current is not None:
+        lines.extend(traceback.format_exception_only(current))
+        current = current.__cause__ or current.__context__
+    return "".join(lines)
+
+
+async def test_url_fragment_never_rendered(
+    http_engine: str, tracing: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """A fragment is never sent and never shown: not in errors, reprs, Response.url nor spans."""
+    provider, exporter = tracing
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, tracer_provider=provider) as client,
+    ):
+        ok = await client.request(f"{server.url}/cb?x=1#access_token={TOKEN}")
+        with pytest.raises(pynector.NotFoundError) as caught:
+            await client.request(f"{server.url}/missing#access_token={TOKEN}")
+        kept = await client.request(f"{server.url}/missing#access_token={TOKEN}", raise_for_status=False)
+    assert b"/cb?x=1" == ok.content
+    texts = [repr(ok), str(ok.url), repr(ok.request), rendered(caught.value), repr(kept), kept.url]
+    texts += [str(span.attributes) for span in exporter.get_finished_spans()]
+    assert 3 <= len(exporter.get_finished_spans())
+    assert [] == [text for text in texts if TOKEN in text or "#" in text]
+
+
+async def test_redirect_fragment_never_rendered(http_engine: str) -> None:
+    """A fragment in a redirect's Location is dropped from the followed URL."""
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, follow_redirects=True) as client,
+    ):
+        response = await client.request("/moved")
+    assert (b"/landed", f"{server.url}/landed") == (response.content, response.url)
+    assert TOKEN not in repr(response)
