@@ -67,3 +67,55 @@ async def test_redirect_fragment_never_rendered(http_engine: str) -> None:
         response = await client.request("/moved")
     assert (b"/landed", f"{server.url}/landed") == (response.content, response.url)
     assert TOKEN not in repr(response)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Authorization", " Bearer hdr-secret-77"),
+        ("Authorization", "Bearer hdr-secret-77 "),
+        ("X-Trace", "hdr-secret-77\t"),
+        ("X-Trace", "hdr\x7fsecret-77"),
+        ("X-Trace", "hdr\x01secret-77"),
+    ],
+)
+async def test_header_value_whitespace_refused_before_sending(
+    http_engine: str, name: str, value: str
+) -> None:
+    """Leading/trailing whitespace or a control character in a header value is the caller's error.
+
+    It is refused before anything is sent (the server sees no request), names the header, and neither
+    the message nor any chained exception carries the value.
+    """
+    seen: list[str] = []
+
+    async def record(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        seen.append(request.target)
+        return HTTPResponse(200)
+
+    async with (
+        open_http_server(record) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        with pytest.raises(pynector.ConfigurationError) as caught:
+            await client.request({"url": "/", "headers": {name: value}}, retry=pynector.RetryPolicy())
+        with pytest.raises(pynector.ConfigurationError):
+            pynector.Pynector(transport_type=http_engine, base_url=server.url, headers={name: value})
+    assert [] == seen
+    assert repr(name) in str(caught.value)
+    assert "secret-77" not in rendered(caught.value)
+    assert 1 == caught.value.attempts
+
+
+async def test_inner_whitespace_in_header_value_is_sent(http_engine: str) -> None:
+    """Whitespace inside a value (not at its ends) is legal and sent as is."""
+
+    async def echo_header(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        return HTTPResponse(200, body=dict(request.headers)["x-list"])
+
+    async with (
+        open_http_server(echo_header) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        response = await client.request({"url": "/", "headers": {"X-List": "a, b\tc"}})
+    assert b"a, b\tc" == response.content
