@@ -119,3 +119,28 @@ async def test_inner_whitespace_in_header_value_is_sent(http_engine: str) -> Non
     ):
         response = await client.request({"url": "/", "headers": {"X-List": "a, b\tc"}})
     assert b"a, b\tc" == response.content
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+async def test_out_of_range_port_refused(http_engine: str, port: str) -> None:
+    """A port outside 1..65535 is refused as the caller's error naming the field, never wrapped around."""
+    async with pynector.Pynector(transport_type=http_engine) as client:
+        with pytest.raises(pynector.ConfigurationError) as caught:
+            await client.request(f"http://127.0.0.1:{port}/secret-path")
+    assert f"request URL has port {port}" in str(caught.value)
+    with pytest.raises(pynector.ConfigurationError, match=f"base_url has port {port}"):
+        pynector.Pynector(transport_type=http_engine, base_url=f"http://127.0.0.1:{port}/api")
+
+
+async def test_redirect_to_out_of_range_port_refused(http_engine: str) -> None:
+    """A redirect to a port outside 1..65535 is a RedirectError, not a request to another port."""
+
+    async def bounce(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+        return HTTPResponse(302, [("Location", "http://127.0.0.1:99999/elsewhere")])
+
+    async with (
+        open_http_server(bounce) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, follow_redirects=True) as client,
+    ):
+        with pytest.raises(pynector.RedirectError, match="port 99999"):
+            await client.request("/")

@@ -41,7 +41,15 @@ from ..message import HttpMessage
 from ._engine import Body, WireRequest
 from ._model import RequestInfo, header_pairs, reject_control_characters
 
-__all__ = ["TOKEN", "PreparedRequest", "RequestBuilder", "check_bool", "check_url", "origin_of"]
+__all__ = [
+    "TOKEN",
+    "PreparedRequest",
+    "RequestBuilder",
+    "check_bool",
+    "check_url",
+    "origin_of",
+    "port_in_range",
+]
 
 #: An HTTP token (RFC 9110, section 5.6.2): what a method or a header name may be made of.
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -131,6 +139,16 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
+def port_in_range(url: httpx.URL) -> bool:
+    """Whether *url* has no port (the scheme's default) or one in 1..65535.
+
+    httpx parses any number (``:99999``, ``:0``, ``:-1``); a socket would take 99999 modulo 65536 and
+    0 as "the default", sending the request to a port nobody named.
+    """
+    port = url.port
+    return port is None or 1 <= port <= 65535
+
+
 def check_url(url: httpx.URL, what: str) -> httpx.URL:
     """Return *url*, without its fragment, if it is an absolute http or https URL with a host.
 
@@ -138,7 +156,8 @@ def check_url(url: httpx.URL, what: str) -> httpx.URL:
     so it is dropped here, before the URL reaches a response, an error message or a span.
 
     Raises:
-        pynector.ConfigurationError: naming *what*, otherwise.
+        pynector.ConfigurationError: naming *what*, for another scheme, no host, or a port outside
+            1..65535.
     """
     if url.scheme not in {"http", "https"}:
         raise ConfigurationError(
@@ -146,6 +165,11 @@ def check_url(url: httpx.URL, what: str) -> httpx.URL:
         )
     if not url.host:
         raise ConfigurationError(f"{what} {redact_url(url)!r} has no host")
+    if not port_in_range(url):
+        raise ConfigurationError(
+            f"{what} has port {url.port}, outside 1..65535 ({redact_url(url)!r}); a port is never wrapped "
+            "around or defaulted"
+        )
     if url.fragment:
         url = url.copy_with(fragment=None)
     return url

@@ -59,7 +59,7 @@ from ._model import (
     reject_control_characters,
     status_error,
 )
-from ._request import TOKEN, PreparedRequest, RequestBuilder, check_bool, origin_of
+from ._request import TOKEN, PreparedRequest, RequestBuilder, check_bool, origin_of, port_in_range
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "HTTPTransport"]
 
@@ -423,6 +423,11 @@ class HTTPTransport:
             raise ProtocolError(f"{current.described} redirected to an invalid URL: {exc}") from exc
         if target.scheme not in {"http", "https"} or not target.host:
             raise RedirectError(f"{current.described} redirected to unsupported URL {redact_url(target)}")
+        if not port_in_range(target):
+            raise RedirectError(
+                f"{current.described} redirected to {redact_url(target)}, whose port {target.port} is "
+                "outside 1..65535"
+            )
         if current.url.scheme == "https" and target.scheme == "http":
             raise RedirectError(
                 f"refusing redirect from https to http: {current.described} -> {redact_url(target)}"
