@@ -8,6 +8,8 @@ shows a fragment (where OAuth's implicit flow puts tokens).
 from __future__ import annotations
 
 import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -144,3 +146,65 @@ async def test_redirect_to_out_of_range_port_refused(http_engine: str) -> None:
     ):
         with pytest.raises(pynector.RedirectError, match="port 99999"):
             await client.request("/")
+
+
+async def _agen(*chunks: object) -> AsyncIterator[object]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _failing_chunks() -> Iterator[bytes]:
+    yield b"a"
+    raise ValueError("the producer broke")
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], type[pynector.PynectorError], str]] = {
+    "params True": (lambda: {"params": True}, pynector.ConfigurationError, "request params must be"),
+    "params 5": (lambda: {"params": 5}, pynector.ConfigurationError, "request params must be"),
+    "params pairs": (lambda: {"params": [("a",)]}, pynector.ConfigurationError, "request params must"),
+    "files int": (lambda: {"files": {"a": 1}}, pynector.SerializationError, "request files: "),
+    "files tuple": (lambda: {"files": {"a": ("n", 1)}}, pynector.SerializationError, "request files: "),
+    "files list": (lambda: {"files": 5}, pynector.SerializationError, "request files must"),
+    "content ints": (lambda: {"content": [1, 2]}, pynector.SerializationError, "request content chunks"),
+    "content dict": (lambda: {"content": {"a": 1}}, pynector.SerializationError, "request content must"),
+    "content int": (lambda: {"content": 5}, pynector.SerializationError, "request content must"),
+    "gen of int": (
+        lambda: {"content": (n for n in [1])},
+        pynector.SerializationError,
+        "request content chunks",
+    ),
+    "gen of str": (
+        lambda: {"content": (s for s in ["a"])},
+        pynector.SerializationError,
+        "request content chunks",
+    ),
+    "gen raises": (lambda: {"content": _failing_chunks()}, pynector.SerializationError, "request content of"),
+    "agen of int": (lambda: {"content": _agen(1)}, pynector.SerializationError, "request content chunks"),
+    "agen of str": (
+        lambda: {"content": _agen(b"ok", "a")},
+        pynector.SerializationError,
+        "request content chunks",
+    ),
+    "data int": (lambda: {"data": 5}, pynector.SerializationError, "request data must"),
+    "data bytes": (lambda: {"data": b"raw"}, pynector.SerializationError, "request data must"),
+    "json set": (lambda: {"json": {1, 2}}, pynector.SerializationError, "request json of"),
+    "json nan": (lambda: {"json": float("nan")}, pynector.SerializationError, "request json of"),
+    "two bodies": (lambda: {"json": 1, "content": b"x"}, pynector.ConfigurationError, "a request body comes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+async def test_bad_request_field_is_a_pynector_error_naming_it(case: str) -> None:
+    """Each malformed field is a pynector error naming it, the same on both engines; the client goes on."""
+    make, expected_class, expected_start = BAD_INPUTS[case]
+    outcomes = []
+    async with open_http_server(echo) as server:
+        for engine in ("http", "httpx"):
+            async with pynector.Pynector(transport_type=engine, base_url=server.url) as client:
+                with pytest.raises(pynector.PynectorError) as caught:
+                    await client.request({"method": "POST", "url": "/x", **make()})
+                outcomes.append((type(caught.value), str(caught.value).replace(server.url, "URL")))
+                assert b"/after" == (await client.request("/after")).content
+    assert expected_class is outcomes[0][0]
+    assert outcomes[0][1].startswith(expected_start), outcomes[0][1]
+    assert outcomes[0] == outcomes[1]

@@ -26,14 +26,14 @@ from __future__ import annotations
 import base64
 import re
 import weakref
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from .._config import validate_timeout
-from .._errors import ConfigurationError, SerializationError
+from .._errors import ConfigurationError, PynectorError, SerializationError, describe_exception
 from .._redact import is_sensitive_header, is_sensitive_query_key, redact_url
 from .._telemetry import has_trace_context, inject_trace_context
 from .._version import __version__
@@ -315,7 +315,8 @@ class RequestBuilder:
 
         if not any(data.get(key) is not None for key in _ENCODED_KEYS):
             return self._prepared(method, url, headers, b"", True, secrets, data, options)
-        built = self._encode(method, url, headers, data)
+        field = _body_field(data)
+        built = _encode(method, url, headers, data, field)
         final_url = built.url
         reject_control_characters(final_url.raw_path.decode("ascii", errors="replace"), "request URL")
         wire_headers = [
@@ -325,7 +326,12 @@ class RequestBuilder:
         replayable = True
         stream = built.stream
         if isinstance(stream, httpx.SyncByteStream):
-            body = b"".join(stream)
+            try:
+                body = b"".join(stream)  # a sync iterable (content) or a file (files) is read here
+            except PynectorError:
+                raise
+            except Exception as exc:
+                raise _cannot_encode(field or "params", method, url, exc) from exc
             had_length = any(
                 n.lower() in {"content-length", "transfer-encoding"} for n, _ in built.headers.multi_items()
             )
@@ -337,7 +343,7 @@ class RequestBuilder:
             if not isinstance(content, AsyncIterable):  # pragma: no cover - httpx only streams these
                 raise SerializationError("request content must be bytes, str or an (async) iterable of bytes")
             self._claim_stream(content)
-            body = content
+            body = _CheckedChunks(content)
             replayable = False
         for name, value in wire_headers:
             reject_control_characters(name, "header name")
@@ -414,31 +420,217 @@ class RequestBuilder:
             url = self._base_url.copy_with(raw_path=self._base_url.raw_path + url.raw_path.lstrip(b"/"))
         return check_url(url, "request URL")
 
-    @staticmethod
-    def _encode(
-        method: str, url: httpx.URL, headers: list[tuple[str, str]], data: Mapping[str, Any]
-    ) -> httpx.Request:
-        content = data.get("content")
-        if content is not None and not isinstance(
-            content, (str, bytes, bytearray, memoryview, Iterable, AsyncIterable)
-        ):
-            raise SerializationError(f"request content must be bytes or str, got {type(content).__name__}")
-        if isinstance(content, (bytearray, memoryview)):
-            content = bytes(content)
-        try:
-            return httpx.Request(
-                method,
-                url,
-                params=data.get("params"),
-                headers=headers,
-                json=data.get("json"),
-                data=data.get("data"),
-                content=content,
-                files=data.get("files"),
+
+# --- request bodies and query parameters -------------------------------------------------------
+#
+# httpx's encoders do the encoding (one implementation of JSON, forms and multipart), but they trust
+# their input: ``params=True`` or ``files={"a": 1}`` end in a bare AttributeError, a generator of
+# ints in a TypeError, each at a different depth. So the shape of every field is checked here first,
+# with a message naming the field, and whatever an encoder still raises is mapped by field.
+#
+# The rule for streamed bodies (``content=`` an iterable or async iterable) is the same on every
+# engine: each chunk must be bytes, bytearray or memoryview. A ``str`` chunk is refused rather than
+# encoded, as httpx documents byte iterators only; encode text before streaming it.
+
+_BODY_FIELDS = ("content", "json", "data", "files")
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def _body_field(data: Mapping[str, Any]) -> str | None:
+    """The field the body comes from (``None``: only ``params``), its shape checked.
+
+    Raises:
+        pynector.ConfigurationError: more than one body field (``data`` with ``files`` is one).
+        pynector.SerializationError: a body field of the wrong shape, naming it.
+    """
+    given = [name for name in _BODY_FIELDS if data.get(name) is not None]
+    if not given:
+        return None
+    if len(given) > 1 and set(given) != {"data", "files"}:
+        raise ConfigurationError(
+            f"a request body comes from one of content, json, or data with files; got {', '.join(given)}"
+        )
+    content = data.get("content")
+    if content is not None and (
+        isinstance(content, Mapping) or not isinstance(content, (str, *_BYTES_LIKE, Iterable, AsyncIterable))
+    ):
+        raise SerializationError(
+            "request content must be bytes, str or an (async) iterable of bytes chunks, got "
+            f"{type(content).__name__} (send a mapping with json= or data=)"
+        )
+    form = data.get("data")
+    if form is not None and not isinstance(form, Mapping):
+        raise SerializationError(
+            f"request data must be a mapping of form fields, got {type(form).__name__} "
+            "(send raw bytes or text with content=)"
+        )
+    files = data.get("files")
+    if files is not None:
+        _check_files(files)
+    return "files" if "files" in given else given[0]
+
+
+def _check_files(files: object) -> None:
+    """Check ``files``: a mapping (or pairs) of field names to ``content`` or ``(filename, content[,
+    content_type[, headers]])``, where content is bytes, str or a binary file.
+
+    Raises:
+        pynector.SerializationError: naming ``files`` and the field at fault.
+    """
+    items: Any
+    if isinstance(files, Mapping):
+        items = files.items()
+    elif isinstance(files, (list, tuple)):
+        items = files
+    else:
+        raise SerializationError(
+            f"request files must be a mapping of field names to files, got {type(files).__name__}"
+        )
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise SerializationError("request files must contain (field name, file) pairs, names strings")
+        name, value = item
+        content = value
+        if isinstance(value, tuple):
+            if not 2 <= len(value) <= 4:
+                raise SerializationError(
+                    f"request files: field {name!r} must be (filename, content[, content_type[, headers]])"
+                )
+            content = value[1]
+            parts_ok = (
+                (value[0] is None or isinstance(value[0], str))
+                and (len(value) < 3 or value[2] is None or isinstance(value[2], str))
+                and (len(value) < 4 or isinstance(value[3], Mapping))
             )
-        except httpx.InvalidURL as exc:
-            raise ConfigurationError(f"invalid request URL {redact_url(url)!r}: {exc}") from exc
-        except (TypeError, ValueError, RecursionError) as exc:
+            if not parts_ok:
+                raise SerializationError(
+                    f"request files: field {name!r} needs a str filename, a str content type and a "
+                    "mapping of headers"
+                )
+        if not isinstance(content, (str, bytes)) and not callable(getattr(content, "read", None)):
             raise SerializationError(
-                f"the body of {method} {redact_url(url)} cannot be encoded: {exc}"
+                f"request files: the content of field {name!r} must be bytes, str or a binary file, "
+                f"got {type(content).__name__}"
+            )
+
+
+def _checked_params(params: object) -> httpx.QueryParams | None:
+    """``params`` as query parameters.
+
+    Raises:
+        pynector.ConfigurationError: not a mapping, (name, value) pairs or a query string.
+    """
+    if params is None:
+        return None
+    if not isinstance(params, (Mapping, list, tuple, str, bytes)):
+        raise ConfigurationError(
+            "request params must be a mapping, a list of (name, value) pairs or a query string, got "
+            f"{type(params).__name__}"
+        )
+    if isinstance(params, (list, tuple)) and not all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in params
+    ):
+        raise ConfigurationError("request params must contain (name, value) pairs")
+    try:
+        return httpx.QueryParams(params)
+    except Exception as exc:
+        raise ConfigurationError(f"request params cannot be encoded: {describe_exception(exc)}") from exc
+
+
+def _cannot_encode(field: str, method: str, url: httpx.URL, exc: Exception) -> PynectorError:
+    """The error for an encoder's failure on *field* (``params`` is the caller's configuration)."""
+    message = f"request {field} of {method} {redact_url(url)} cannot be encoded: {describe_exception(exc)}"
+    return ConfigurationError(message) if field == "params" else SerializationError(message)
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    """A streamed body chunk as bytes.
+
+    Raises:
+        pynector.SerializationError: the chunk is not bytes-like.
+    """
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, _BYTES_LIKE):
+        return bytes(chunk)
+    hint = " (encode text before streaming it)" if isinstance(chunk, str) else ""
+    raise SerializationError(
+        f"request content chunks must be bytes, bytearray or memoryview, got {type(chunk).__name__}{hint}"
+    )
+
+
+def _sync_chunks(content: Iterable[object]) -> Iterator[bytes]:
+    """The chunks of a sync iterable body, each checked (read once, when the request is built)."""
+    for chunk in content:
+        yield _chunk_bytes(chunk)
+
+
+class _CheckedChunks:
+    """An async iterable body, each chunk checked as it is sent, a failure of the iterator mapped.
+
+    A class, not an async generator: an engine may stop early, and a suspended async generator left
+    to the garbage collector makes trio warn.
+    """
+
+    __slots__ = ("_inner", "_iterator")
+
+    def __init__(self, inner: AsyncIterable[object]) -> None:
+        self._inner = inner
+        self._iterator: AsyncIterator[object] | None = None
+
+    def __aiter__(self) -> _CheckedChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            if self._iterator is None:
+                self._iterator = aiter(self._inner)
+            chunk = await anext(self._iterator)
+        except (StopAsyncIteration, PynectorError):
+            raise
+        except Exception as exc:
+            raise SerializationError(
+                f"iterating the request content failed: {describe_exception(exc)}"
             ) from exc
+        try:
+            return _chunk_bytes(chunk)
+        except SerializationError:
+            # The caller's iterator is suspended at its yield: close it now, not in the GC.
+            aclose = getattr(self._iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            raise
+
+
+def _encode(
+    method: str, url: httpx.URL, headers: list[tuple[str, str]], data: Mapping[str, Any], field: str | None
+) -> httpx.Request:
+    """The request encoded by httpx (body, body headers, params merged into the URL).
+
+    Raises:
+        pynector.ConfigurationError: invalid params, or a URL httpx refuses.
+        pynector.SerializationError: the body cannot be encoded, naming its field.
+    """
+    params = _checked_params(data.get("params"))
+    content = data.get("content")
+    if isinstance(content, (bytearray, memoryview)):
+        content = bytes(content)
+    elif isinstance(content, Iterable) and not isinstance(content, (str, bytes)):
+        content = _sync_chunks(content)
+    try:
+        return httpx.Request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=data.get("json"),
+            data=data.get("data"),
+            content=content,
+            files=data.get("files"),
+        )
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"invalid request URL {redact_url(url)!r}: {exc}") from exc
+    except PynectorError:
+        raise
+    except Exception as exc:
+        raise _cannot_encode(field or "params", method, url, exc) from exc
