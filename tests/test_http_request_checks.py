@@ -208,3 +208,57 @@ async def test_bad_request_field_is_a_pynector_error_naming_it(case: str) -> Non
     assert expected_class is outcomes[0][0]
     assert outcomes[0][1].startswith(expected_start), outcomes[0][1]
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "url", ["../../etc/passwd", "../x", "a/../../x", "%2e%2e/x", "a/%2E%2e/%2e%2E/x", "/../x", "..", "..?q=1"]
+)
+async def test_relative_url_climbing_above_base_path_refused(http_engine: str, url: str) -> None:
+    """A relative URL whose dot segments (plain or percent-encoded) leave base_url's path is refused."""
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=f"{server.url}/api/v1/") as client,
+    ):
+        with pytest.raises(pynector.ConfigurationError, match="climbs above base_url's path"):
+            await client.request(url)
+
+
+@pytest.mark.parametrize("url", ["//otherhost/x", "///x", "//127.0.0.1/api/v1/x"])
+async def test_scheme_relative_url_refused(http_engine: str, url: str) -> None:
+    """A scheme-relative URL (``//host/path``) is refused rather than sent to base_url's host."""
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=f"{server.url}/api/v1/") as client,
+    ):
+        with pytest.raises(pynector.ConfigurationError, match="scheme-relative"):
+            await client.request(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("users/1", "/api/v1/users/1"),
+        ("/users/1", "/api/v1/users/1"),
+        ("a/../b", "/api/v1/b"),
+        ("./a?q=1", "/api/v1/a?q=1"),
+        ("?q=1", "/api/v1/?q=1"),
+    ],
+)
+async def test_relative_urls_stay_under_base_path(http_engine: str, url: str, target: str) -> None:
+    """A relative URL (leading slash or not) is appended to base_url's path; dots inside it resolve."""
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=f"{server.url}/api/v1") as client,
+    ):
+        response = await client.request(url)
+    assert target.encode() == response.content
+
+
+async def test_absolute_url_ignores_base_url(http_engine: str) -> None:
+    """An absolute URL is sent as is: base_url applies to relative URLs only."""
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=f"{server.url}/api/v1/") as client,
+    ):
+        response = await client.request(f"{server.url}/elsewhere")
+    assert b"/elsewhere" == response.content

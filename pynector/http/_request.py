@@ -29,6 +29,7 @@ import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import httpx
 
@@ -417,8 +418,41 @@ class RequestBuilder:
                 raise ConfigurationError(
                     f"relative URL {redact_url(raw)!r} needs the transport's base_url option"
                 )
-            url = self._base_url.copy_with(raw_path=self._base_url.raw_path + url.raw_path.lstrip(b"/"))
+            if url.host or raw.startswith("//"):
+                raise ConfigurationError(
+                    f"request URL {redact_url(raw)!r} is scheme-relative (//host/...): give an absolute "
+                    "URL with http:// or https://, or a path relative to base_url"
+                )
+            relative = url.raw_path.lstrip(b"/")
+            if _climbs_above(relative):
+                raise ConfigurationError(
+                    f"request URL {redact_url(raw)!r} climbs above base_url's path "
+                    f"{self._base_url.path!r} with '..' segments; give an absolute URL to leave it"
+                )
+            url = self._base_url.copy_with(raw_path=self._base_url.raw_path + relative)
         return check_url(url, "request URL")
+
+
+def _climbs_above(relative: bytes) -> bool:
+    """Whether the relative path *relative* (no leading slash, maybe a query) resolves above its base.
+
+    RFC 3986's dot-segment removal, counted: each directory segment goes one level down, each ``..``
+    one level up (``.`` stays). Segments are percent-decoded first, as servers decode ``%2e%2e``
+    before resolving it.
+    """
+    segments = relative.partition(b"?")[0].split(b"/")
+    last = len(segments) - 1
+    level = 0
+    for index, segment in enumerate(segments):
+        if b"%" in segment:
+            segment = unquote_to_bytes(segment)
+        if segment == b"..":
+            level -= 1
+            if level < 0:
+                return True
+        elif segment != b"." and index < last:
+            level += 1
+    return False
 
 
 # --- request bodies and query parameters -------------------------------------------------------

@@ -109,7 +109,12 @@ class HTTPTransport:
 
     Args:
         engine: does the wire work (``HttpxEngine``...). Closed by :meth:`disconnect`.
-        base_url: prefix for relative request URLs (``"http://127.0.0.1:8000/api"``).
+        base_url: prefix for relative request URLs (``"http://127.0.0.1:8000/api"``). A relative URL,
+            with or without a leading slash, is appended to its path (as httpx merges them:
+            ``"users/1"`` and ``"/users/1"`` both give ``/api/users/1``). One whose ``..`` segments
+            (plain or percent-encoded) would climb above that path, and a scheme-relative
+            ``"//host/path"`` (which would silently lose its host), raise ``ConfigurationError``. An
+            absolute URL is sent as is.
         headers: headers sent with every request (a request's own headers override them by name).
         timeout: total seconds per exchange, including redirects and the body read (default 60);
             ``None`` disables it. For ``stream()`` it bounds the whole ``async with`` block.
