@@ -31,6 +31,10 @@ Interruption. SIGINT is taken with ``trio.open_signal_receiver``: the first one 
 is written whole, so the output ends with a complete line) and the command exits with 130; a second
 SIGINT exits at once.
 
+Output failures. Records are written whole from the command's own buffer with ``os.write``; when the
+output cannot take them (a full disk, an I/O error), the file is cut back to its last complete line,
+the batch stops, and the command exits with ``EXIT_OUTPUT_FAILED`` (4) after one line on stderr.
+
 Terminal. A progress bar (``rich``, from the optional ``cli`` extra, imported only when a bar is shown)
 is drawn on stderr only when stderr is a terminal and stdout is not that terminal too (records
 printed to the same terminal would tear it). loguru records are routed through the bar's console so
@@ -71,16 +75,26 @@ from . import (
 from ._config import validate_timeout
 from ._errors import describe_exception
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID_INPUT",
+    "EXIT_OK",
+    "EXIT_OUTPUT_FAILED",
+    "EXIT_USAGE",
+    "main",
+]
 
 #: Every request succeeded.
 EXIT_OK: Final = 0
-#: At least one request failed (or the output could not be written).
+#: At least one request failed (or the reader of the output went away).
 EXIT_FAILED: Final = 1
 #: Usage or configuration error (bad flag, unreadable input, invalid --base-url...).
 EXIT_USAGE: Final = 2
 #: An invalid input line stopped the run (see --skip-invalid).
 EXIT_INVALID_INPUT: Final = 3
+#: The output could not be written (disk full, I/O error); every line written is a complete record.
+EXIT_OUTPUT_FAILED: Final = 4
 #: Interrupted (SIGINT); the lines written are complete.
 EXIT_INTERRUPTED: Final = 130
 
@@ -90,6 +104,7 @@ exit codes:
   1    some requests failed (transport error, timeout, or a 4xx/5xx with --check-status)
   2    usage or configuration error (bad flag, unreadable input or output, invalid --base-url)
   3    an invalid input line stopped the run (lines before it were run; see --skip-invalid)
+  4    the output could not be written (disk full, I/O error); the lines written are complete
   130  interrupted by SIGINT (Ctrl-C); the results written so far are complete JSON lines
 """
 
@@ -742,28 +757,52 @@ class _OutputClosed(Exception):
     """The output was closed by its reader (a broken pipe)."""
 
 
+class _OutputFailed(Exception):
+    """The output could not be written (disk full, I/O error); ``str()`` says why."""
+
+
+#: Bytes of records held before they are written without waiting for the next periodic flush.
+_OUTPUT_BUFFER_BYTES: Final = 64 * 1024
+
+
 class _RecordWriter:
-    """Buffered JSON Lines output; each record is written whole, the buffer is flushed periodically."""
+    """Buffered JSON Lines output in which every line is a complete record, whatever happens.
+
+    Records are held in our own buffer and written with ``os.write`` on the output's file descriptor,
+    never through a buffered stream (which may split a record between two writes). A failed write
+    (a full disk takes part of a write, then refuses the rest) is cut back to the last complete line
+    with ``ftruncate``, so the file never ends with a torn record; ``records`` counts the complete
+    records written. Without a file descriptor (an in-memory stream) records go through the stream.
+    """
 
     def __init__(self, stream: BinaryIO | None) -> None:
         self._stream = stream
-        self._dirty = False
+        self._fd: int | None = None
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+                self._fd = stream.fileno()
+        self._pending = bytearray()
+        self._pending_records = 0
         self.broken = False
+        #: Why the output could not be written, once it could not.
+        self.error: str | None = None
+        #: Complete records written to the output.
+        self.records = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record.
+        """Append one record (written at the next flush, or now if the buffer is full).
 
         Raises:
             _OutputClosed: the reader of the output went away.
+            _OutputFailed: the output could not be written.
         """
-        if self._stream is None:
+        if self._stream is None or self.broken or self.error is not None:
             return
-        try:
-            self._stream.write(_encode(record))
-        except BrokenPipeError:
-            self._break()
-            raise _OutputClosed from None
-        self._dirty = True
+        self._pending += _encode(record)
+        self._pending_records += 1
+        if len(self._pending) >= _OUTPUT_BUFFER_BYTES:
+            self.flush()
 
     def _break(self) -> None:
         """The reader went away (``pynector batch | head``): send what is still buffered to nowhere.
@@ -771,6 +810,7 @@ class _RecordWriter:
         Without this, the interpreter's final flush of stdout would fail again and print a traceback.
         """
         self.broken = True
+        self._pending.clear()
         if self._stream is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -778,18 +818,41 @@ class _RecordWriter:
                 os.close(devnull)
 
     def flush(self) -> None:
-        """Flush the buffer if anything was written since the last flush.
+        """Write the buffered records, if any.
 
         Raises:
             _OutputClosed: the reader of the output went away.
+            _OutputFailed: the output could not be written; what was written ends with a complete line.
         """
-        if self._dirty and self._stream is not None and not self.broken:
-            self._dirty = False
-            try:
+        pending = self._pending
+        if not pending or self._stream is None or self.broken or self.error is not None:
+            return
+        written = 0
+        try:
+            if self._fd is None:
+                self._stream.write(pending)
                 self._stream.flush()
-            except BrokenPipeError:
-                self._break()
-                raise _OutputClosed from None
+                written = len(pending)
+            else:
+                with memoryview(pending) as view:
+                    while written < len(view):
+                        written += os.write(self._fd, view[written:])
+        except BrokenPipeError:
+            self._break()
+            raise _OutputClosed from None
+        except OSError as exc:
+            complete = pending.rfind(b"\n", 0, written) + 1
+            self.records += pending.count(b"\n", 0, complete)
+            if complete < written and self._fd is not None:
+                # Cut the torn record: the file ends where the last complete line ends.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_CUR) - (written - complete))
+            self.error = exc.strerror or str(exc)
+            pending.clear()
+            raise _OutputFailed(self.error) from exc
+        self.records += self._pending_records
+        self._pending_records = 0
+        pending.clear()
 
 
 # --- statistics, progress and logs ---------------------------------------------------------------
@@ -1005,7 +1068,7 @@ async def _tick(
         await trio.sleep(FLUSH_INTERVAL)
         try:
             writer.flush()
-        except _OutputClosed:
+        except (_OutputClosed, _OutputFailed):
             scope.cancel()
             return
         display.update(stats, total())
@@ -1076,6 +1139,8 @@ async def run_batch(
                             stats.add(record)
             except _OutputClosed:
                 outcome.output_closed = True
+            except _OutputFailed:
+                pass  # writer.error says why; the caller reports it
             except PynectorError as exc:
                 failure = exc
             nursery.cancel_scope.cancel()
@@ -1114,6 +1179,16 @@ def _log_level(args: argparse.Namespace) -> str:
     if args.log_level is not None:
         return str(args.log_level)
     return "ERROR" if args.quiet else "WARNING"
+
+
+def _output_failed(path: str, writer: _RecordWriter) -> int:
+    """Report that the output could not be written (one line) and return its exit code."""
+    where = "standard output" if path == "-" else repr(path)
+    _error(
+        f"cannot write the output {where}: {writer.error}; "
+        f"{_plural(writer.records, 'complete record')} written"
+    )
+    return EXIT_OUTPUT_FAILED
 
 
 def _error(message: str) -> None:
@@ -1201,12 +1276,14 @@ async def _batch_command(args: argparse.Namespace) -> int:
     finally:
         display.update(stats, estimated_total(), final=True)
         display.stop()
-        with contextlib.suppress(_OutputClosed):
+        with contextlib.suppress(_OutputClosed, _OutputFailed):
             writer.flush()
         if owns_input:
             stream.close()
         if owns_output:
             output.close()
+    if writer.error is not None:
+        return _output_failed(args.output, writer)
     if not args.quiet:
         sys.stderr.write(f"pynector: {stats.summary_line(reader.skipped)}\n")
     if outcome.interrupted:
@@ -1349,10 +1426,12 @@ async def _demo_command(args: argparse.Namespace) -> int:
                 display.stop()
             nursery.cancel_scope.cancel()
     finally:
-        with contextlib.suppress(_OutputClosed):
+        with contextlib.suppress(_OutputClosed, _OutputFailed):
             writer.flush()
         if owns_output and output is not None:
             output.close()
+    if writer.error is not None:
+        return _output_failed(args.output, writer)
     if not args.quiet:
         # Only JSON Lines on stdout when the records go there (-o -).
         _print_demo_summary(stats, settings, sys.stderr if args.output == "-" else sys.stdout)

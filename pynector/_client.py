@@ -654,6 +654,8 @@ class Pynector:
             statuses = self._capabilities.retry_statuses
             if statuses is not None:
                 retry = dataclasses.replace(retry, retry_statuses=statuses)
+        elif not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy or None, got {retry!r}")
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         return await self._retrying(retry, data, self._timeout_for(timeout), options, None)

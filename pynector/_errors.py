@@ -35,6 +35,12 @@ exception that caused it (an ``OSError``, a ``trio.TooSlowError``, an ``httpx`` 
 ``except TimeoutError`` written against the builtin still catches it; the original design shadowed the
 builtin instead, which silently broke such handlers.
 
+A deadline is attributed to a scope only when that scope fired (its ``cancelled_caught``): a
+:class:`TimeoutError` names the caller's timeout only then. A ``trio.TooSlowError`` (or builtin
+``TimeoutError``) raised *inside* a transport, by a deadline of its own, is that transport's failure:
+:func:`map_builtin_exception` turns it into a :class:`TimeoutError` whose message says a deadline inside
+the transport passed, with the original as ``__cause__``.
+
 ``trio.Cancelled`` and ``KeyboardInterrupt`` are never wrapped: they are ``BaseException`` and pass
 through pynector untouched.
 """
@@ -286,8 +292,13 @@ def map_builtin_exception(exc: Exception, action: str) -> PynectorError | None:
     if isinstance(exc, PynectorError):
         return exc
     if isinstance(exc, (trio.TooSlowError, builtins.TimeoutError)):
-        cls = TimeoutError
-    elif isinstance(exc, ssl.SSLError):
+        # Only the cancel scope that fired owns a deadline: a timeout raised inside the transport (a
+        # handler's own fail_after, a socket timeout) is the transport's, never the caller's timeout.
+        return TimeoutError(
+            f"{action} failed: {describe_exception(exc)} (a deadline inside the transport passed, "
+            "not the request's timeout)"
+        )
+    if isinstance(exc, ssl.SSLError):
         cls = TLSError
     elif isinstance(exc, ConnectionRefusedError):
         cls = ConnectError

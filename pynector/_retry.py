@@ -334,23 +334,27 @@ async def call_with_retry(
     number = 0
     while True:
         number += 1
+        # A plain scope, not fail_at: a TooSlowError raised by the attempt itself (a deadline of its
+        # own) is that attempt's failure; the policy's deadline passed only when this scope caught it.
+        scope = None
         try:
             if deadline == math.inf:
                 result = await attempt(number)
             else:
-                with trio.fail_at(deadline):
+                with trio.CancelScope(deadline=deadline) as scope:
                     result = await attempt(number)
-            if budget is not None:
-                budget.record_success()
-            return result
-        except trio.TooSlowError as exc:
+        except Exception as exc:
+            last = exc
+        else:
+            if scope is None or not scope.cancelled_caught:
+                if budget is not None:
+                    budget.record_success()
+                return result
             error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
             error.attempts = number
             if on_retry is not None:
                 on_retry(number, error, None)
-            raise error from exc
-        except Exception as exc:
-            last = exc
+            raise error from trio.TooSlowError()
         retryable = policy.is_retryable(last)
         if retryable and budget is not None:
             budget.record_failure()

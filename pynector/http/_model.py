@@ -59,6 +59,9 @@ __all__ = [
 DECODE_CHUNK = 64 * 1024
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+# A header value as RFC 9110 (section 5.5) and h11 define it, restricted to ASCII: visible characters,
+# with spaces and tabs allowed only between them (never leading or trailing), or empty.
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 
 
 def reject_control_characters(value: str, what: str) -> str:
@@ -653,7 +656,9 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
     """Validate *headers* (a mapping or ``(name, value)`` pairs of strings) and return the pairs.
 
     Raises:
-        pynector.ConfigurationError: not a mapping/pairs of strings, or CR/LF/NUL in a name or value.
+        pynector.ConfigurationError: not a mapping/pairs of strings, an invalid name, CR/LF/NUL, a
+            control character, non-ASCII, or leading/trailing whitespace in a value (the message names
+            the header, never the value).
     """
     if headers is None:
         return []
@@ -682,6 +687,13 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
         if not value.isascii():
             raise ConfigurationError(
                 f"{what}: the value of header {name!r} is not ASCII; encode it first (RFC 8187)"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            # Named, never quoted: the value may be a credential. (Sent as is, h11 would refuse it
+            # with an error quoting the value, and a retry policy would resend it as a transport error.)
+            raise ConfigurationError(
+                f"{what}: the value of header {name!r} has leading or trailing whitespace or a control "
+                "character; strip it before sending"
             )
         pairs.append((name, value))
     return pairs

@@ -33,10 +33,10 @@ error (for example ``ConnectionRefusedError: [Errno 111] Connection refused``), 
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
 from typing import Any
 
 import trio
@@ -241,18 +241,15 @@ class StreamTransport:
         if self._closed:  # a request that waited for a pool slot while the transport was closed
             raise closed_error(self.name)
         timeout = self.connect_timeout
-        with (
-            map_exceptions(
-                {
-                    trio.TooSlowError: lambda exc: ConnectTimeout(
-                        f"connecting to {self.label} timed out after {timeout:g}s"
-                    ),
-                    Exception: lambda exc: connect_error(exc, self.label),
-                }
-            ),
-            trio.fail_after(timeout) if timeout is not None else nullcontext(),
-        ):
+        # A plain scope, not fail_after: a TooSlowError raised by the connect function itself is a
+        # failed connect; the connect timeout passed only when this scope caught its cancel.
+        scope = trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout)
+        with map_exceptions({Exception: lambda exc: connect_error(exc, self.label)}), scope:
             stream = await self._open_stream()
+        if scope.cancelled_caught:
+            raise ConnectTimeout(
+                f"connecting to {self.label} timed out after {timeout:g}s"
+            ) from trio.TooSlowError()
         return self._wrap(stream)
 
     def _wrap(self, stream: trio.abc.Stream) -> FramedStream:
