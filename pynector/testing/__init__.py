@@ -12,7 +12,9 @@
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
   ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
+  for real-socket tests, examples and demos, streaming async-iterable bodies;
+- scripted server-sent event streams for both (``HTTPResponse.sse(steps, conn)`` on the server,
+  ``route.respond_sse(steps)`` on the mock): events, :class:`SSEDelay` on trio's clock, :class:`SSEDrop`.
 """
 
 from ._capture import CapturedLogs as CapturedLogs
@@ -22,6 +24,8 @@ from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
 from ._http_server import ServerConnection as ServerConnection
+from ._http_server import SSEDelay as SSEDelay
+from ._http_server import SSEDrop as SSEDrop
 from ._http_server import open_http_server as open_http_server
 from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
@@ -47,6 +51,8 @@ __all__ = [
     "RecordedCall",
     "Recorder",
     "Route",
+    "SSEDelay",
+    "SSEDrop",
     "ServerConnection",
     "StreamAction",
     "StreamServer",
