@@ -337,7 +337,7 @@ class EventStream:
     """The events of a subscription, across reconnections (see :func:`open_subscription`).
 
     Attributes:
-        last_event_id: the id sent as ``Last-Event-ID`` on the next reconnection.
+        last_event_id: the id of the last event handed out (resume from it later).
         connections: connections opened so far (1 + reconnections).
         retry: the reconnection time (milliseconds) the server asked for, or ``None``.
     """
@@ -346,12 +346,14 @@ class EventStream:
         self._receive = receive
         self._decoder = decoder
         self._ended = False
+        self._last_id = decoder.last_event_id
         self.connections = 0
 
     @property
     def last_event_id(self) -> str:
-        """The last event id received (or given when subscribing)."""
-        return self._decoder.last_event_id
+        """The id of the last event this iterator handed out (or the one given when subscribing):
+        what to pass as ``last_event_id=`` to resume later without losing an event."""
+        return self._last_id
 
     @property
     def retry(self) -> int | None:
@@ -383,6 +385,7 @@ class EventStream:
         if isinstance(item, BaseException):
             self._ended = True
             raise item
+        self._last_id = item.id
         return item  # type: ignore[no-any-return]
 
 
