@@ -36,8 +36,16 @@ default, and trio closes the generators) and comes from upstream code.
 from ._callable import CallableTransport as CallableTransport
 from ._errors import SDK_RETRY_STATUSES as SDK_RETRY_STATUSES
 from ._errors import map_sdk_exception as map_sdk_exception
+from ._events import Finish as Finish
+from ._events import OtherEvent as OtherEvent
+from ._events import StreamEvent as StreamEvent
+from ._events import TextDelta as TextDelta
+from ._events import ToolCall as ToolCall
+from ._events import ToolCallDelta as ToolCallDelta
+from ._events import UsageUpdate as UsageUpdate
 from ._transport import SDKTransport as SDKTransport
 from ._transport import TextStream as TextStream
+from ._usage import Embedding as Embedding
 from ._usage import TextReply as TextReply
 from ._usage import Usage as Usage
 from ._usage import sum_usage as sum_usage
@@ -46,7 +54,15 @@ __all__ = [
     "SDK_RETRY_STATUSES",
     "map_sdk_exception",
     "CallableTransport",
+    "Embedding",
+    "Finish",
+    "OtherEvent",
     "SDKTransport",
+    "StreamEvent",
+    "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "UsageUpdate",
     "TextReply",
     "TextStream",
     "Usage",

@@ -14,8 +14,9 @@ from ..._config import validate_count, validate_timeout
 from ..._errors import ConfigurationError, SerializationError, describe_exception
 from .._base import closed_error
 from ._errors import SDK_RETRY_STATUSES, map_sdk_exception, redact_secret
-from ._providers import Provider, load_provider
-from ._usage import TextReply, Usage
+from ._events import StreamEvent, StreamState, TextDelta, ToolCall
+from ._providers import APIS, Provider, load_provider
+from ._usage import Usage
 
 __all__ = ["SDKTransport", "TextStream"]
 
@@ -24,10 +25,14 @@ _CLOSE_TIMEOUT = 5.0
 
 
 class TextStream:
-    """Async iterator over the text deltas of one streamed reply (see :meth:`SDKTransport.stream`).
+    """One streamed reply (see :meth:`SDKTransport.stream`): its text deltas, or every typed event.
+
+    ``async for text in stream`` yields the text deltas (the common case); ``async for event in
+    stream.events()`` yields every event instead: :class:`TextDelta`, :class:`ToolCallDelta`,
+    :class:`ToolCall` (complete, arguments assembled), :class:`Finish`, :class:`UsageUpdate` and
+    :class:`OtherEvent`. Both read the same SDK stream: use one of them per stream.
 
     Attributes:
-        usage: tokens reported so far (complete once the stream is exhausted).
         finished: whether the reply was read to the end.
     """
 
@@ -36,13 +41,29 @@ class TextStream:
         self._provider = provider
         self._action = action
         self._secret = secret
-        self._counts = [0, 0]
+        self._state = StreamState()
+        self._ready: list[StreamEvent] = []
         self.finished = False
 
     @property
     def usage(self) -> Usage:
-        """The stream's token counts so far."""
-        return Usage(1 if self.finished else 0, self._counts[0], self._counts[1])
+        """The stream's token counts so far (complete once the stream is exhausted)."""
+        return self._state.usage(self.finished)
+
+    @property
+    def text(self) -> str:
+        """The reply text received so far."""
+        return "".join(self._state.text_parts)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls completed so far (all of them once the stream is exhausted)."""
+        return list(self._state.tool_calls)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the reply ended (``"stop"``, ``"tool_calls"``, ``"end_turn"``...), once known."""
+        return self._state.finish_reason
 
     def __aiter__(self) -> TextStream:
         return self
@@ -55,6 +76,26 @@ class TextStream:
             pynector.PynectorError: the SDK failed mid-stream (translated as for ``exchange``).
         """
         while True:
+            event = await self.next_event()
+            if type(event) is TextDelta:
+                return event.text
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Iterate every typed event of the reply (see the class docstring).
+
+        Raises (while iterating):
+            pynector.PynectorError: the SDK failed mid-stream (translated as for ``exchange``).
+        """
+        return _Events(self)
+
+    async def next_event(self) -> StreamEvent:
+        """The next typed event.
+
+        Raises:
+            StopAsyncIteration: the reply is complete.
+            pynector.PynectorError: the SDK failed mid-stream.
+        """
+        while not self._ready:
             try:
                 event = await self._events.__anext__()
             except StopAsyncIteration:
@@ -65,9 +106,22 @@ class TextStream:
                 if mapped is None:
                     raise
                 raise mapped from exc
-            text = self._provider.read_event(event, self._counts)
-            if text is not None:
-                return text
+            self._ready = self._provider.read_event(event, self._state)
+            self._ready.reverse()
+        return self._ready.pop()
+
+
+class _Events:
+    """The typed events of a :class:`TextStream` (a class: consumers may stop early, see aiter_sse)."""
+
+    def __init__(self, stream: TextStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._stream.next_event()
 
 
 class SDKTransport:
@@ -76,7 +130,10 @@ class SDKTransport:
     Created by ``Pynector(transport_type="sdk", provider=..., ...)``.
 
     Args:
-        provider: ``"openai"`` (chat completions) or ``"anthropic"`` (messages).
+        provider: ``"openai"`` or ``"anthropic"``.
+        api: which API of the provider: OpenAI ``"chat"`` (chat completions, the default),
+            ``"responses"`` (the Responses API) or ``"embeddings"``; Anthropic ``"messages"``. A request
+            can choose another with the ``api=`` option.
         api_key: the API key; defaults to ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``.
         base_url: the API's base URL (default: the SDK's, or its environment variable).
         model: the model for every call that does not name one.
@@ -87,10 +144,12 @@ class SDKTransport:
             (``organization=``, ``default_headers=``...).
         **defaults: call arguments sent with every request (``temperature=0``, ``max_tokens=256``...).
 
-    A request is a prompt (``str`` or UTF-8 ``bytes``), sent as one user message, which returns the
-    reply text as a :class:`TextReply`; or a ``dict`` of call arguments merged over the defaults, which
-    returns the SDK's response object. Request options (``client.request(data, temperature=0)``) are
-    call arguments too, between the defaults and a dict request.
+    A request is a prompt (``str`` or UTF-8 ``bytes``), sent as one user message (the ``input`` of the
+    Responses and embeddings APIs), which returns the reply text as a :class:`TextReply` (an
+    :class:`Embedding` vector for embeddings); or a ``dict`` of call arguments merged over the
+    defaults, which returns the SDK's response object. Request options
+    (``client.request(data, temperature=0)``) are call arguments too, between the defaults and a dict
+    request, except ``api=``, which chooses the API for that request.
 
     Raises:
         pynector.ConfigurationError: unknown provider, its SDK not installed (the message names the
@@ -103,6 +162,7 @@ class SDKTransport:
         self,
         provider: str | None = None,
         api_key: str | None = None,
+        api: str | None = None,
         base_url: str | None = None,
         model: str | None = None,
         max_connections: int = 100,
@@ -110,7 +170,8 @@ class SDKTransport:
         client_options: Mapping[str, Any] | None = None,
         **defaults: Any,
     ) -> None:
-        self._provider = load_provider(provider)
+        self._provider = load_provider(provider, api)
+        self._adapters: dict[str, Provider] = {self._provider.api: self._provider}
         key = api_key if api_key is not None else os.environ.get(self._provider.env_var)
         if not isinstance(key, str) or not key:
             raise ConfigurationError(
@@ -131,6 +192,8 @@ class SDKTransport:
             )
         if "stream" in defaults:
             raise ConfigurationError("stream is not a default call argument: use client.stream(...)")
+        if "api" in defaults:
+            raise ConfigurationError("api is an option of the transport (api=...), not a call argument")
         self._api_key = key
         self._base_url = base_url
         self._sdk_timeout = validate_timeout(sdk_timeout, "sdk_timeout")
@@ -175,21 +238,42 @@ class SDKTransport:
 
     # --- telemetry hooks (pynector.transport.TracedTransport), GenAI semantic conventions -------
 
+    def _adapter(self, options: Mapping[str, Any]) -> Provider:
+        """The adapter of the request's ``api=`` option (default: the transport's API)."""
+        api = options.get("api")
+        if api is None:
+            return self._provider
+        adapter = self._adapters.get(api) if isinstance(api, str) else None
+        if adapter is None:
+            if not isinstance(api, str) or api not in APIS[self._provider.name]:
+                known = ", ".join(map(repr, APIS[self._provider.name]))
+                raise ConfigurationError(f"api for {self._provider.name} must be one of {known}, got {api!r}")
+            adapter = self._adapters[api] = APIS[self._provider.name][api](self._provider.module)
+        return adapter
+
     def _model_of(self, data: Any, options: Mapping[str, Any]) -> str | None:
         model = data.get("model") if isinstance(data, Mapping) else None
         model = model or options.get("model") or self.defaults.get("model")
         return model if isinstance(model, str) else None
 
+    def _operation(self, options: Mapping[str, Any]) -> str:
+        try:
+            return self._adapter(options).operation
+        except ConfigurationError:
+            return self._provider.operation  # reported by the exchange itself
+
     def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
-        """``"chat <model>"`` (GenAI semantic conventions), or ``"chat"`` without a model."""
+        """``"<operation> <model>"`` (GenAI semantic conventions: ``"chat gpt-4o"``,
+        ``"embeddings text-embedding-3-small"``), or the operation alone without a model."""
         model = self._model_of(data, options)
-        return "chat" if model is None else f"chat {model}"
+        operation = self._operation(options)
+        return operation if model is None else f"{operation} {model}"
 
     def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Mapping[str, str | int]:
         """``gen_ai.operation.name``, ``gen_ai.system``, ``gen_ai.request.model`` and, with a
         ``base_url``, ``server.address``/``server.port``; never the prompt or the key."""
         attributes: dict[str, str | int] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": self._operation(options),
             "gen_ai.system": self._provider.name,
         }
         model = self._model_of(data, options)
@@ -216,15 +300,18 @@ class SDKTransport:
             "gen_ai.usage.output_tokens": usage.output_tokens,
         }
 
-    def _call_args(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-        """The SDK call's arguments, and whether the request was a prompt (text reply)."""
+    def _call_args(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], bool, Provider]:
+        """The SDK call's arguments, whether the request was a prompt, and the API's adapter."""
+        adapter = self._adapter(options)
+        if "api" in options:
+            options = {k: v for k, v in options.items() if k != "api"}
         if isinstance(data, bytes):
             try:
                 data = data.decode()
             except UnicodeDecodeError as exc:
                 raise SerializationError(f"a bytes prompt must be UTF-8: {exc}") from exc
         if isinstance(data, str):
-            kwargs = {**self.defaults, **options, "messages": [{"role": "user", "content": data}]}
+            kwargs = {**self.defaults, **options, **adapter.prompt_args(data)}
             prompt = True
         elif isinstance(data, Mapping):
             kwargs = {**self.defaults, **options, **data}
@@ -240,8 +327,8 @@ class SDKTransport:
             raise ConfigurationError(
                 f"no model for the {self._provider.name} call: pass model= to the transport or the request"
             )
-        self._provider.prepare(kwargs)
-        return kwargs, prompt
+        adapter.prepare(kwargs)
+        return kwargs, prompt, adapter
 
     def _sdk_client(self) -> Any:
         if self._closed:
@@ -258,17 +345,17 @@ class SDKTransport:
                 ) from exc
         return self._client
 
-    def _start_call(self, client: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
+    def _start_call(self, adapter: Provider, client: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
         """Create the SDK call's coroutine; the SDKs check argument names and required ones here."""
         try:
-            return self._provider.create(client, kwargs)
+            return adapter.create(client, kwargs)
         except TypeError as exc:
             raise ConfigurationError(
-                f"invalid arguments for {self._provider.call_name}: {redact_secret(str(exc), self._api_key)}"
+                f"invalid arguments for {adapter.call_name}: {redact_secret(str(exc), self._api_key)}"
             ) from exc
 
-    def _translate(self, exc: Exception) -> Exception:
-        mapped = map_sdk_exception(exc, self._provider.call_name, self._api_key)
+    def _translate(self, adapter: Provider, exc: Exception) -> Exception:
+        mapped = map_sdk_exception(exc, adapter.call_name, self._api_key)
         return exc if mapped is None else mapped
 
     async def exchange(self, data: Any, **options: Any) -> Any:
@@ -288,18 +375,18 @@ class SDKTransport:
             pynector.ConfigurationError: no model, or call arguments the SDK rejects.
             pynector.ClientClosedError: after ``disconnect()``.
         """
-        kwargs, prompt = self._call_args(data, options)
+        kwargs, prompt, adapter = self._call_args(data, options)
         client = self._sdk_client()
-        call = self._start_call(client, kwargs)
+        call = self._start_call(adapter, client, kwargs)
         async with self._limiter:
             try:
                 response = await call
             except Exception as exc:
-                raise self._translate(exc) from exc
+                raise self._translate(adapter, exc) from exc
         usage = Usage.of(response)
         self._usage += usage
         if prompt:
-            return TextReply(self._provider.text_of(response), usage=usage, response=response)
+            return adapter.reply_of(response, usage)
         return response
 
     @asynccontextmanager
@@ -308,21 +395,26 @@ class SDKTransport:
 
         Usually reached through ``client.stream(...)``, which adds the client's deadline. The SDK stream
         (and its connection) is closed when the block exits, normally, by ``break``, by an error or by
-        cancellation; its usage is added to :meth:`usage` once the stream was read to the end.
+        cancellation; its usage is added to :meth:`usage` once the stream was read to the end. The
+        :class:`TextStream` yields text deltas, or every typed event through ``events()`` (tool calls
+        assembled, finish reason, usage).
 
         Raises:
+            pynector.ConfigurationError: the API does not stream (embeddings).
             pynector.PynectorError: as for :meth:`exchange`, when opening or while reading the stream.
         """
-        kwargs, _ = self._call_args(data, options)
-        self._provider.prepare_stream(kwargs)
+        kwargs, _, adapter = self._call_args(data, options)
+        if not adapter.streams:
+            raise ConfigurationError(f"{adapter.call_name} does not stream: use client.request(...)")
+        adapter.prepare_stream(kwargs)
         client = self._sdk_client()
-        call = self._start_call(client, kwargs)
+        call = self._start_call(adapter, client, kwargs)
         async with self._limiter:
             try:
                 sdk_stream = await call
             except Exception as exc:
-                raise self._translate(exc) from exc
-            deltas = TextStream(sdk_stream, self._provider, self._provider.call_name, self._api_key)
+                raise self._translate(adapter, exc) from exc
+            deltas = TextStream(sdk_stream, adapter, adapter.call_name, self._api_key)
             try:
                 yield deltas
             finally:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TextReply", "Usage", "int_attr", "sum_usage"]
+__all__ = ["Embedding", "TextReply", "Usage", "int_attr", "sum_usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class Usage:
 
         Anything else (an exception slot of a batch, a response without usage) counts as zero.
         """
-        if isinstance(result, TextReply):
+        if isinstance(result, (TextReply, Embedding)):
             return result.usage
         usage = getattr(result, "usage", None)
         if usage is None or isinstance(result, BaseException):
@@ -88,3 +88,20 @@ class TextReply(str):
         reply.usage = Usage() if usage is None else usage
         reply.response = response
         return reply
+
+
+class Embedding(list[float]):
+    """The vector of an embeddings prompt request: a ``list`` of floats, with usage and response attached.
+
+    Attributes:
+        usage: the tokens this call consumed (embeddings report input tokens only).
+        response: the SDK's response object.
+    """
+
+    usage: Usage
+    response: Any
+
+    def __init__(self, vector: list[float], *, usage: Usage | None = None, response: Any = None) -> None:
+        super().__init__(vector)
+        self.usage = Usage() if usage is None else usage
+        self.response = response
