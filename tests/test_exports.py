@@ -102,7 +102,7 @@ def test_public_submodules_export_what_they_list() -> None:
     """pynector.transport, .http, .message, .framing and .testing: every listed name exists, once."""
     import importlib
 
-    for name in ("transport", "http", "message", "framing", "testing"):
+    for name in ("transport", "http", "message", "framing", "testing", "sse"):
         module = importlib.import_module(f"pynector.{name}")
         listed = module.__all__
         assert len(set(listed)) == len(listed), name

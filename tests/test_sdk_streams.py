@@ -11,15 +11,16 @@ from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, count_tokens
 
 import pynector
 from pynector import ConfigurationError, DeserializationError
-from pynector.transport import Usage, sum_usage
-from pynector.transport._sdk import (
+from pynector.transport import (
     Embedding,
     Finish,
     OtherEvent,
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    Usage,
     UsageUpdate,
+    sum_usage,
 )
 
 pytest.importorskip("openai")

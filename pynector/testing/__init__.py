@@ -26,6 +26,7 @@ from ._http_server import HTTPServer as HTTPServer
 from ._http_server import ServerConnection as ServerConnection
 from ._http_server import SSEDelay as SSEDelay
 from ._http_server import SSEDrop as SSEDrop
+from ._http_server import SSEStep as SSEStep
 from ._http_server import open_http_server as open_http_server
 from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
@@ -53,6 +54,7 @@ __all__ = [
     "Route",
     "SSEDelay",
     "SSEDrop",
+    "SSEStep",
     "ServerConnection",
     "StreamAction",
     "StreamServer",
