@@ -785,6 +785,9 @@ class Pynector:
             Errors of the subscription come from the ``async for`` (see :class:`pynector.sse.EventStream`).
         """
 
+        if getattr(self._transport, "stream", None) is None:
+            raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
+
         def open_stream(data: Any, _: float | None) -> AbstractAsyncContextManager[Any]:
             return self.stream(data, timeout=_NO_CONNECTION_DEADLINE)
 

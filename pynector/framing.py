@@ -355,6 +355,8 @@ class LineFraming(_SizedFraming):
         self.delimiter = delimiter
         self.reply = reply
         self._plain = delimiter == b"\n" and reply is None
+        # A delimiter made of other bytes than CR, LF or NUL is forbidden inside a line too.
+        self._extra_forbidden = b"" if any(c in delimiter for c in b"\r\n\x00") else delimiter
 
     def decoder(self) -> FrameDecoder:
         """A fresh decoder for one direction of one connection."""
@@ -368,14 +370,15 @@ class LineFraming(_SizedFraming):
             payload = _as_bytes(payload)
         if len(payload) > self.max_frame_size:
             _check_size(payload, self.max_frame_size)
-        if b"\n" in payload or b"\r" in payload or b"\x00" in payload or self.delimiter in payload:
+        extra = self._extra_forbidden
+        if b"\n" in payload or b"\r" in payload or b"\x00" in payload or (extra and extra in payload):
             for forbidden, label in (
                 (b"\n", "LF"),
                 (b"\r", "CR"),
                 (b"\x00", "NUL"),
-                (self.delimiter, "the delimiter"),
+                (extra, "the delimiter"),
             ):
-                if forbidden in payload:
+                if forbidden and forbidden in payload:
                     raise SerializationError(
                         f"a line-framed payload cannot contain {label} (byte {payload.index(forbidden)})"
                     )
@@ -389,6 +392,8 @@ class LineFraming(_SizedFraming):
                 ``\\r``, NUL or the delimiter (which would let the peer parse something we did not
                 send); an empty list.
         """
+        if type(payload) is bytes:  # the hot path: one line
+            return self._line(payload)
         if isinstance(payload, (list, tuple)):
             if not payload:
                 raise SerializationError("a request of several lines needs at least one line")

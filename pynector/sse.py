@@ -46,7 +46,7 @@ import trio
 
 from ._config import validate_count, validate_timeout
 from ._errors import ConfigurationError, ProtocolError, PynectorError, ReadError, TimeoutError
-from ._retry import RetryPolicy, call_with_retry
+from ._retry import RETRY_WAIT_HOOK, RetryPolicy, call_with_retry
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -534,7 +534,9 @@ class _Reader:
                         await call_with_retry(self.policy, self._connection)
                     except _Dropped as dropped:
                         # Events arrived, then the stream dropped: wait as asked, then a fresh count.
-                        await trio.sleep(self.policy.wait_before(dropped, 1))
+                        wait = min(self.policy.wait_before(dropped, 1), self.policy.max_retry_after)
+                        hook = RETRY_WAIT_HOOK.get()  # pynector.testing.no_retry_wait()
+                        await trio.sleep(wait if hook is None else hook(wait))
             if scope.cancelled_caught:
                 outcome = TimeoutError(f"the subscription's total timeout of {self.total:g}s expired")
         except Exception as exc:

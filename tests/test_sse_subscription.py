@@ -319,3 +319,26 @@ async def test_a_slow_consumer_slows_the_reading(autojump_clock: trio.testing.Mo
         for _ in range(10):
             await events.__anext__()
         assert pulled <= 12
+
+
+async def test_subscribe_needs_a_streaming_transport() -> None:
+    """A transport without stream() is refused when subscribing, with a clear message."""
+    client = pynector.Pynector(transport_type="memory", handler=lambda data: data)
+    with pytest.raises(pynector.ConfigurationError, match="memory transport does not support streaming"):
+        client.subscribe("/feed")
+
+
+async def test_bad_subscription_arguments_are_refused_on_entering(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Invalid arguments fail when the block is entered, not later in the reading task."""
+    _, client = mock_client()
+    with pytest.raises(pynector.ConfigurationError, match="idle_timeout"):
+        async with client.subscribe("/feed", idle_timeout=-1):
+            pass
+    with pytest.raises(pynector.ConfigurationError, match="last_event_id"):
+        async with client.subscribe("/feed", last_event_id="a\nb"):
+            pass
+    with pytest.raises(pynector.ConfigurationError, match="URL string or a request dict"):
+        async with client.subscribe(42):
+            pass
