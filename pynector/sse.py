@@ -44,6 +44,7 @@ from typing import Any, Final
 
 import trio
 
+from ._batch import _reraise, collapse_group
 from ._config import validate_count, validate_timeout
 from ._errors import ConfigurationError, ProtocolError, PynectorError, ReadError, TimeoutError
 from ._retry import RETRY_WAIT_HOOK, RetryPolicy, call_with_retry
@@ -476,13 +477,19 @@ async def open_subscription(
     send, receive = trio.open_memory_channel[Any](0)
     events = EventStream(receive, decoder)
     reader = _Reader(open_stream, request, policy, idle, total, reconnect, decoder, send, events)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(reader.run)
-        try:
-            yield events
-        finally:
-            nursery.cancel_scope.cancel()
-            await receive.aclose()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader.run)
+            try:
+                yield events
+            finally:
+                # No checkpoint here: a Cancelled raised now would replace the block's own exception.
+                receive.close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The reading task never raises an Exception (it hands errors to the consumer), so the group
+        # holds what the consumer's block raised, or cancellation: one plain exception leaves.
+        _reraise(collapse_group(group))
 
 
 class _Dropped(ReadError):

@@ -342,3 +342,21 @@ async def test_bad_subscription_arguments_are_refused_on_entering(
     with pytest.raises(pynector.ConfigurationError, match="URL string or a request dict"):
         async with client.subscribe(42):
             pass
+
+
+async def test_errors_leave_the_block_as_plain_exceptions(autojump_clock: trio.testing.MockClock) -> None:
+    """Neither the subscription's error nor the consumer's own leaves as an ExceptionGroup."""
+    mock, client = mock_client()
+    mock.route("GET", "/feed").fail_status(404)
+    with pytest.raises(NotFoundError):
+        async with client.subscribe("/feed") as events:
+            await events.__anext__()
+    mock.route("GET", "/ok").respond_sse(["a"])
+
+    async def consume() -> None:
+        async with client.subscribe("/ok") as events:
+            await events.__anext__()
+            raise KeyError("the consumer's own error")
+
+    with pytest.raises(KeyError):
+        await consume()
