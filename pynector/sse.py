@@ -484,8 +484,9 @@ async def open_subscription(
                 yield events
             finally:
                 # No checkpoint here: a Cancelled raised now would replace the block's own exception.
-                receive.close()
+                # Cancel first: the reading task then ends cancelled (not failed) in the statistics.
                 nursery.cancel_scope.cancel()
+                receive.close()
     except BaseExceptionGroup as group:
         # The reading task never raises an Exception (it hands errors to the consumer), so the group
         # holds what the consumer's block raised, or cancellation: one plain exception leaves.
@@ -564,6 +565,7 @@ class _Reader:
         request = subscription_request(self.request, self.decoder.last_event_id)
         decoder = self.decoder
         delivered = False
+        clean_end = False
         try:
             async with self.open_stream(request, None) as response:
                 if response.status_code == 204:
@@ -580,9 +582,14 @@ class _Reader:
                 idle_deadline = math.inf if idle is None else trio.current_time() + idle
                 while True:
                     with trio.move_on_at(idle_deadline) as idle_scope:
-                        chunk = await chunks.__anext__()
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            # Ended here, inside the block: the stream's attempt ends as a success.
+                            clean_end = True
+                            break
                     if idle_scope.cancelled_caught:
-                        raise TimeoutError(f"no event for {idle:g}s (idle_timeout): reconnecting")
+                        raise TimeoutError(f"no event for {idle:g}s (idle_timeout)")
                     try:
                         ready = decoder.feed(chunk)
                     except ProtocolError as exc:
@@ -593,18 +600,20 @@ class _Reader:
                         delivered = True
                     if ready and idle is not None:
                         idle_deadline = trio.current_time() + idle
-        except StopAsyncIteration:
-            decoder.end_of_input()
-            if not self.reconnect:
-                self.ended = True
-                return
-            error: PynectorError = ReadError("the server closed the event stream")
         except PynectorError as exc:
             decoder.end_of_input()
             if exc is self.fatal or not delivered:
                 self._wait_hint(exc)
                 raise
             error = exc
+        else:
+            if not clean_end:
+                return  # 204
+            decoder.end_of_input()
+            if not self.reconnect:
+                self.ended = True
+                return
+            error = ReadError("the server closed the event stream")
         if delivered:
             raise self._wait_hint(_Dropped(f"the event stream dropped ({error}); reconnecting")) from error
         raise self._wait_hint(error)

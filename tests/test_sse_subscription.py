@@ -360,3 +360,15 @@ async def test_errors_leave_the_block_as_plain_exceptions(autojump_clock: trio.t
 
     with pytest.raises(KeyError):
         await consume()
+
+
+async def test_each_connection_is_one_attempt_in_the_statistics(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A stream that ends cleanly completes its attempt; leaving the block cancels the last one."""
+    mock, client = mock_client()
+    mock.route("GET", "/feed").respond_sse(["a"]).respond_sse(["b", SSEDelay(3600)])
+    async with client, client.subscribe("/feed", retry=FAST) as events:
+        assert ["a", "b"] == [(await events.__anext__()).data for _ in range(2)]
+    stats = client.statistics()
+    assert (0, 1, 0) == (stats.in_flight, stats.completed, stats.failed)
