@@ -12,12 +12,19 @@
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
   ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
+  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events);
+- :class:`Cassette`: record the exchanges of any transport into a file once (``cassette.wrap(transport)``)
+  and replay them afterwards on trio's clock, secrets redacted (``pynector_cassette`` fixture).
 """
 
 from ._capture import CapturedLogs as CapturedLogs
 from ._capture import capture_logs as capture_logs
 from ._capture import capture_spans as capture_spans
+from ._cassette import Cassette as Cassette
+from ._cassette import CassetteError as CassetteError
+from ._cassette import CassetteTransport as CassetteTransport
+from ._cassette import UnmatchedRequestError as UnmatchedRequestError
+from ._cassette import scrub_json_fields as scrub_json_fields
 from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
@@ -40,6 +47,9 @@ from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
     "CapturedLogs",
+    "Cassette",
+    "CassetteError",
+    "CassetteTransport",
     "HTTPRequest",
     "HTTPResponse",
     "HTTPServer",
@@ -51,12 +61,14 @@ __all__ = [
     "StreamAction",
     "StreamServer",
     "UnexpectedRequestError",
+    "UnmatchedRequestError",
     "capture_logs",
     "capture_spans",
     "close_connection",
     "no_retry_wait",
     "open_http_server",
     "reset_connection",
+    "scrub_json_fields",
     "send_raw",
     "serve_http",
     "serve_tcp",

@@ -997,6 +997,13 @@ class CassetteTransport:
         """Disconnect the wrapped transport. Idempotent."""
         await self.inner.disconnect()
 
+    async def __aenter__(self) -> CassetteTransport:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.disconnect()
+
     async def exchange(self, data: Any, **options: Any) -> Any:
         """Answer from the cassette, or exchange through the wrapped transport and record it.
 

@@ -1,0 +1,272 @@
+"""Cassettes: record against real loopback servers, replay with the servers gone, same results.
+
+Each round trip records a scenario through ``cassette.wrap(transport)`` while a loopback server
+answers, stops the server, then runs the same scenario against a fresh transport for the same (now
+dead) address in replay mode: anything reaching the network would fail with a connect error, so equal
+results prove the cassette answered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from fake_llm_api import OPENAI, FakeLLMAPI, Reply, Request
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pynector
+from pynector.testing import (
+    Cassette,
+    CassetteError,
+    HTTPRequest,
+    HTTPResponse,
+    MockTransport,
+    ServerConnection,
+    UnmatchedRequestError,
+    open_http_server,
+    reset_connection,
+    scrub_json_fields,
+    serve_tcp,
+)
+from pynector.testing._cassette import decode_body, decode_value, encode_body, encode_value
+from pynector.transport import get_transport_factory_registry
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning"
+)
+
+
+@asynccontextmanager
+async def client_over(cassette: Cassette, transport: Any) -> AsyncIterator[pynector.Pynector]:
+    """A client over *transport* wrapped in *cassette*; the transport is disconnected afterwards."""
+    async with cassette.wrap(transport) as wrapped, pynector.Pynector(transport=wrapped) as client:
+        yield client
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    """The exchange lines of a cassette file (the header line left out)."""
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+async def outcome(call: Awaitable[Any]) -> Any:
+    """What an exchange produced, comparable across runs: an HTTP response's visible parts, or the
+    error's class and attributes."""
+    try:
+        result = await call
+    except pynector.PynectorError as exc:
+        details: dict[str, Any] = {
+            "class": type(exc),
+            "message": str(exc),
+            "http_method": exc.http_method,
+            "request_sent": exc.request_sent,
+        }
+        if isinstance(exc, pynector.HTTPStatusError):
+            details.update(status=exc.status_code, retry_after=exc.retry_after)
+            if isinstance(exc.response, pynector.http.Response):
+                details["body"] = exc.response.content
+        return details
+    return describe(result)
+
+
+def describe(result: Any) -> Any:
+    """An HTTP response's status, headers, URL and body; other results as they are."""
+    if isinstance(result, pynector.http.Response):
+        return (
+            result.status_code,
+            result.reason_phrase,
+            result.http_version,
+            result.headers.multi_items(),
+            result.url,
+            result.content,
+            [hop.status_code for hop in result.history],
+        )
+    return result
+
+
+# --- HTTP, both engines ------------------------------------------------------------------------
+
+
+async def http_handler(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    """A small service: JSON, a redirect, error statuses, a gzip body, server-sent events."""
+    if request.path == "/items":
+        return HTTPResponse.json({"items": [1, 2], "query": request.target})
+    if request.path == "/create":
+        return HTTPResponse.json({"created": json.loads(request.body)}, status=201)
+    if request.path == "/old":
+        return HTTPResponse(302, [("Location", "/items")])
+    if request.path == "/missing":
+        return HTTPResponse.json({"error": "no such thing"}, status=404)
+    if request.path == "/busy":
+        return HTTPResponse(503, [("Retry-After", "7")], b"try later")
+    if request.path == "/gzip":
+        import gzip
+
+        return HTTPResponse(200, [("Content-Encoding", "gzip")], gzip.compress(b"squeezed " * 50))
+    if request.path == "/events":
+
+        async def events() -> AsyncIterator[bytes]:
+            for number in range(3):
+                yield f"data: {number}\n\n".encode()
+                await trio.sleep(0.01)
+
+        return HTTPResponse(200, [("Content-Type", "text/event-stream")], events())
+    return HTTPResponse(500, body=b"unexpected path")
+
+
+async def http_scenario(client: pynector.Pynector) -> list[Any]:
+    """Every kind of HTTP exchange: plain, with a body, redirected, errors, gzip, streamed."""
+    results = [
+        await outcome(client.request({"url": "/items", "params": {"page": "2"}})),
+        await outcome(client.request({"method": "POST", "url": "/create", "json": {"name": "x"}})),
+        await outcome(client.request({"url": "/old"}, follow_redirects=True)),
+        await outcome(client.request({"url": "/missing"})),
+        await outcome(client.request({"url": "/busy"})),
+        await outcome(client.request({"url": "/gzip"})),
+    ]
+    async with client.stream({"url": "/events"}) as response:
+        results.append([chunk async for chunk in response.aiter_bytes()])
+    async with client.stream({"url": "/gzip"}) as response:
+        results.append(await response.aread())
+    return results
+
+
+def http_transport(engine: str, url: str, **options: Any) -> Any:
+    """A fresh HTTP transport of *engine* for *url*."""
+    return get_transport_factory_registry().create_transport(engine, base_url=url, **options)
+
+
+async def test_http_round_trip_replays_with_the_server_gone(http_engine: str, tmp_path: Path) -> None:
+    """Responses, redirects, status errors, gzip and streamed bodies replay identically, offline."""
+    path = tmp_path / "http.jsonl"
+    async with open_http_server(http_handler) as server:
+        url = server.url
+        with Cassette(path) as cassette:
+            async with client_over(cassette, http_transport(http_engine, url)) as client:
+                recorded = await http_scenario(client)
+    assert 8 == len(lines(path))
+    assert 8 == sum(1 for _ in recorded)
+
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, http_transport(http_engine, url)) as client:
+            replayed = await http_scenario(client)
+
+    assert recorded == replayed
+    assert pynector.NotFoundError is replayed[3]["class"]
+    assert (503, 7.0) == (replayed[4]["status"], replayed[4]["retry_after"])
+    assert [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n"] == replayed[6]
+
+
+# --- timing on trio's clock ----------------------------------------------------------------------
+
+DEAD_URL = "http://127.0.0.1:9"  # nothing is sent: every answer comes from the cassette
+
+
+def write_cassette(path: Path, *exchanges: dict[str, Any]) -> Path:
+    """A cassette file written by hand (the format is plain JSON Lines)."""
+    header = {"pynector_cassette": 1, "recorded_with": "hand"}
+    path.write_text("\n".join(json.dumps(line) for line in [header, *exchanges]) + "\n")
+    return path
+
+
+def http_exchange(path: str, *, duration: float, op: str = "exchange", **outcome: Any) -> dict[str, Any]:
+    """One recorded GET of *path* on DEAD_URL."""
+    url = f"{DEAD_URL}{path}"
+    head = {"status": 200, "reason": "OK", "http_version": "HTTP/1.1", "url": url, "headers": []}
+    if "response" not in outcome and "error" not in outcome and "cancelled" not in outcome:
+        outcome["response"] = {**head, "body": {"text": "done"}} if op == "exchange" else head
+    return {
+        "id": 1,
+        "transport": "http",
+        "op": op,
+        "start": 0.0,
+        "duration": duration,
+        "request": {"method": "GET", "url": url, "headers": [], "body": {"text": ""}},
+        **outcome,
+    }
+
+
+async def test_an_hour_of_recorded_latency_replays_instantly_under_autojump(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A one-hour exchange takes exactly one hour of trio time on replay (and no real time)."""
+    path = write_cassette(tmp_path / "slow.jsonl", http_exchange("/slow", duration=3600.0))
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, http_transport("http", DEAD_URL)) as client:
+            start = trio.current_time()
+            response = await client.request({"url": "/slow"})
+            assert 3600.0 == trio.current_time() - start
+    assert b"done" == response.content
+
+
+async def test_a_recorded_slow_exchange_makes_a_timeout_fire_on_replay(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """timeout=30 against an exchange recorded at 45 s raises TimeoutError after exactly 30 s."""
+    path = write_cassette(tmp_path / "slow.jsonl", http_exchange("/slow", duration=45.0))
+    with Cassette(path, record_mode="none", allow_unused=True) as cassette:
+        async with client_over(cassette, http_transport("http", DEAD_URL)) as client:
+            start = trio.current_time()
+            with pytest.raises(pynector.TimeoutError):
+                await client.request({"url": "/slow"}, timeout=30)
+            assert 30.0 == trio.current_time() - start
+
+
+async def test_stream_chunks_arrive_at_their_recorded_offsets(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The head arrives after the recorded duration, each chunk at its recorded offset."""
+    exchange = http_exchange(
+        "/events",
+        duration=0.5,
+        op="stream",
+        chunks=[[1.0, {"text": "a"}], [60.0, {"text": "b"}], [3600.0, {"base64": "/w=="}]],
+        end={"complete": True},
+    )
+    path = write_cassette(tmp_path / "sse.jsonl", exchange)
+    arrivals: list[tuple[float, bytes]] = []
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, http_transport("http", DEAD_URL)) as client:
+            start = trio.current_time()
+            async with client.stream({"url": "/events"}, timeout=None) as response:
+                arrivals.append((trio.current_time() - start, b"<head>"))
+                async for chunk in response.aiter_bytes():
+                    arrivals.append((trio.current_time() - start, chunk))
+    assert [(0.5, b"<head>"), (1.0, b"a"), (60.0, b"b"), (3600.0, b"\xff")] == arrivals
+
+
+async def test_a_deadline_that_cancelled_the_recording_cancels_the_replay(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """An exchange cut by the caller's timeout is recorded as cancelled; the same timeout cuts it again."""
+    mock = MockTransport()
+    mock.route().hang()
+    path = tmp_path / "cut.jsonl"
+    with Cassette(path) as cassette:
+        async with client_over(cassette, mock) as client:
+            with pytest.raises(pynector.TimeoutError):
+                await client.request("ping", timeout=5)
+    assert [(True, 5.0)] == [(line["cancelled"], line["duration"]) for line in lines(path)]
+
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, MockTransport()) as client:
+            start = trio.current_time()
+            with pytest.raises(pynector.TimeoutError):
+                await client.request("ping", timeout=5)
+            assert 5.0 == trio.current_time() - start
+
+
+async def test_latency_zero_answers_at_once(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    """latency=0 ignores the recorded durations."""
+    path = write_cassette(tmp_path / "slow.jsonl", http_exchange("/slow", duration=3600.0))
+    with Cassette(path, record_mode="none", latency=0) as cassette:
+        async with client_over(cassette, http_transport("http", DEAD_URL)) as client:
+            start = trio.current_time()
+            await client.request({"url": "/slow"})
+            assert 0.0 == trio.current_time() - start
