@@ -270,3 +270,175 @@ async def test_latency_zero_answers_at_once(tmp_path: Path, autojump_clock: trio
             start = trio.current_time()
             await client.request({"url": "/slow"})
             assert 0.0 == trio.current_time() - start
+
+
+# --- tcp frames ----------------------------------------------------------------------------------
+
+
+async def tcp_handler(payload: bytes) -> Any:
+    """Echo in upper case; ``reset`` resets the connection."""
+    if payload == b"reset":
+        return reset_connection()
+    return payload.upper()
+
+
+async def tcp_scenario(client: pynector.Pynector) -> list[Any]:
+    """Two echoes, a reset and a message exchange."""
+    return [
+        await outcome(client.request(b"hello")),
+        await outcome(client.request(b"reset")),
+        await outcome(client.request(b"again")),
+    ]
+
+
+async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> None:
+    """Reply frames and a connection reset (ReadError) replay identically, offline."""
+    path = tmp_path / "tcp.jsonl"
+    registry = get_transport_factory_registry()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_tcp, tcp_handler)
+        port = server.port
+        with Cassette(path) as cassette:
+            async with client_over(cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)) as client:
+                recorded = await tcp_scenario(client)
+        nursery.cancel_scope.cancel()
+
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)) as client:
+            replayed = await tcp_scenario(client)
+
+    assert recorded == replayed
+    assert [b"HELLO", pynector.ReadError, b"AGAIN"] == [
+        r["class"] if isinstance(r, dict) else r for r in replayed
+    ]
+    assert [{"text": "hello"}, {"text": "HELLO"}] == [
+        lines(path)[0]["request"]["body"],
+        lines(path)[0]["response"]["body"],
+    ]
+
+
+async def test_message_types_are_rebuilt_by_the_transport(tmp_path: Path) -> None:
+    """With message_type="json", replay deserialises the recorded frame into the same message."""
+    path = tmp_path / "messages.jsonl"
+    registry = get_transport_factory_registry()
+
+    def transport(port: int) -> Any:
+        return registry.create_transport("tcp", host="127.0.0.1", port=port, message_type="json")
+
+    async def echo(payload: bytes) -> bytes:
+        return payload
+
+    request = pynector.message.JsonMessage({"kind": "ping"}, {"n": 1})
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_tcp, echo)
+        with Cassette(path) as cassette:
+            async with client_over(cassette, transport(server.port)) as client:
+                recorded = await client.request(request)
+        nursery.cancel_scope.cancel()
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, transport(server.port)) as client:
+            replayed = await client.request(request)
+    assert (recorded.get_headers(), recorded.get_payload()) == (
+        replayed.get_headers(),
+        replayed.get_payload(),
+    )
+
+
+# --- SDK calls -----------------------------------------------------------------------------------
+
+SDK_KEY = "sk-SENTINEL-cassette-0d9f2b7e41"
+
+
+def llm_script(request: Request) -> Reply | None:
+    """429 with Retry-After for the prompt "busy"; the default echo otherwise."""
+    if request.prompt == "busy":
+        return Reply(status=429, headers={"retry-after": "3"})
+    return None
+
+
+async def sdk_scenario(client: pynector.Pynector) -> list[Any]:
+    """A prompt, a dict request (SDK response object), a rate-limited prompt and a stream."""
+    results: list[Any] = [await outcome(client.request("hello there"))]
+    reply = await client.request({"messages": [{"role": "user", "content": "as dict"}]})
+    results.append((type(reply).__name__, reply.choices[0].message.content, reply.usage.total_tokens))
+    results.append(await outcome(client.request("busy")))
+    async with client.stream("stream me please") as deltas:
+        results.append([delta async for delta in deltas])
+    return results
+
+
+def sdk_transport(base_url: str) -> Any:
+    """The openai SDK transport for the fake API at *base_url*."""
+    return get_transport_factory_registry().create_transport(
+        "sdk", provider=OPENAI, api_key=SDK_KEY, base_url=base_url, model="fake-model"
+    )
+
+
+async def test_sdk_round_trip_replays_with_the_api_gone(tmp_path: Path) -> None:
+    """Text replies, SDK response objects, a RateLimitError and a token stream replay identically."""
+    path = tmp_path / "sdk.jsonl"
+    api = FakeLLMAPI(OPENAI, llm_script)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(api.serve)
+        base_url = api.base_url
+        with Cassette(path) as cassette:
+            async with client_over(cassette, sdk_transport(base_url)) as client:
+                recorded = await sdk_scenario(client)
+        nursery.cancel_scope.cancel()
+
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, sdk_transport(base_url)) as client:
+            replayed = await sdk_scenario(client)
+
+    assert recorded == replayed
+    assert "echo: hello there" == replayed[0]
+    assert ("ChatCompletion", "echo: as dict") == replayed[1][:2]
+    assert (pynector.RateLimitError, 429, 3.0) == (
+        replayed[2]["class"],
+        replayed[2]["status"],
+        replayed[2]["retry_after"],
+    )
+    assert "echo: stream me please" == "".join(replayed[3])
+    assert SDK_KEY not in path.read_text()
+
+
+async def test_callable_transport_results_and_errors_round_trip(tmp_path: Path) -> None:
+    """A callable transport's JSON results and its builtin and pynector errors replay as recorded."""
+    path = tmp_path / "callable.jsonl"
+    answers: dict[str, Any] = {
+        "json": {"a": [1, 2.5, None, True], "$odd": {"x": b"\x00\xff"}},
+        "text": "plain",
+        "bytes": b"\x89PNG",
+    }
+
+    async def call(prompt: str, **options: Any) -> Any:
+        if prompt == "bad":
+            raise ValueError("bad prompt")
+        if prompt == "conflict":
+            raise pynector.HTTPClientError("409 conflict", status_code=409, retry_after=2.5)
+        return answers[prompt]
+
+    prompts = ["json", "text", "bytes", "bad", "conflict"]
+
+    async def scenario(client: pynector.Pynector) -> list[Any]:
+        results = []
+        for prompt in prompts:
+            try:
+                results.append(await client.request(prompt, temperature=0))
+            except Exception as exc:
+                results.append((type(exc), str(exc), getattr(exc, "status_code", None)))
+        return results
+
+    with Cassette(path) as cassette:
+        async with client_over(cassette, pynector.transport.CallableTransport(call)) as client:
+            recorded = await scenario(client)
+
+    async def never(prompt: str, **options: Any) -> Any:
+        raise AssertionError("replay must not call the function")
+
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, pynector.transport.CallableTransport(never)) as client:
+            replayed = await scenario(client)
+    assert recorded == replayed
+    assert (ValueError, "bad prompt", None) == replayed[3]
+    assert pynector.HTTPClientError is replayed[4][0]
