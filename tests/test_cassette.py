@@ -299,12 +299,16 @@ async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> No
         server = await nursery.start(serve_tcp, tcp_handler)
         port = server.port
         with Cassette(path) as cassette:
-            async with client_over(cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)) as client:
+            async with client_over(
+                cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)
+            ) as client:
                 recorded = await tcp_scenario(client)
         nursery.cancel_scope.cancel()
 
     with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)) as client:
+        async with client_over(
+            cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)
+        ) as client:
             replayed = await tcp_scenario(client)
 
     assert recorded == replayed
@@ -442,3 +446,288 @@ async def test_callable_transport_results_and_errors_round_trip(tmp_path: Path) 
     assert recorded == replayed
     assert (ValueError, "bad prompt", None) == replayed[3]
     assert pynector.HTTPClientError is replayed[4][0]
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+SENTINELS = {
+    "authorization": "Bearer SENTINEL-auth-5c1e",
+    "cookie": "session=SENTINEL-cookie-77aa",
+    "api_key_header": "SENTINEL-apikey-hdr-19f0",
+    "custom": "SENTINEL-custom-hdr-a4b2",
+    "cassette_custom": "SENTINEL-cassette-hdr-0e6d",
+    "user": "SENTINEL-user-3b",
+    "password": "SENTINEL-pass-8d",
+    "query": "SENTINEL-query-token-c2",
+    "body_field": "SENTINEL-json-field-6a",
+    "set_cookie": "SENTINEL-set-cookie-91",
+}
+
+
+async def echo_secrets(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
+    """Echo every request header (secrets included) in the body, and set a cookie."""
+    headers = {name: value for name, value in request.headers}
+    body = {"seen": headers, "target": request.target, "access_token": SENTINELS["body_field"]}
+    if request.path == "/denied":
+        return HTTPResponse.json(body, status=401)
+    return HTTPResponse.json(body, headers=[("Set-Cookie", f"id={SENTINELS['set_cookie']}")])
+
+
+async def test_no_secret_ever_reaches_the_file(http_engine: str, tmp_path: Path) -> None:
+    """Credential headers, cookies, user-info, secret query values, secret_headers, a server echoing
+    them back and a JSON field named in scrub are all absent from the cassette."""
+    path = tmp_path / "secrets.jsonl"
+    async with open_http_server(echo_secrets) as server:
+        url = f"http://{SENTINELS['user']}:{SENTINELS['password']}@{server.host}:{server.port}"
+        transport = http_transport(
+            http_engine,
+            url,
+            headers={
+                "Authorization": SENTINELS["authorization"],
+                "X-API-Key": SENTINELS["api_key_header"],
+                "X-Tenant-Pass": SENTINELS["custom"],
+            },
+            secret_headers=["X-Tenant-Pass"],
+        )
+        with Cassette(
+            path, secret_headers=["X-Internal"], scrub=scrub_json_fields("access_token")
+        ) as cassette:
+            async with client_over(cassette, transport) as client:
+                request = {
+                    "url": "/data",
+                    "params": {"token": SENTINELS["query"], "page": "1"},
+                    "headers": {"Cookie": SENTINELS["cookie"], "X-Internal": SENTINELS["cassette_custom"]},
+                }
+                ok = await client.request(request)
+                assert SENTINELS["authorization"] in ok.text  # the server did see (and echo) them
+                with pytest.raises(pynector.UnauthorizedError):
+                    await client.request({**request, "url": "/denied"})
+                async with client.stream(request) as streamed:
+                    await streamed.aread()
+
+    written = path.read_text()
+    leaked = [name for name, secret in SENTINELS.items() if secret.split("=")[-1] in written]
+    assert [] == leaked
+    assert 3 == len(lines(path))
+    assert "REDACTED" in written
+
+
+async def test_redacted_requests_still_match_on_replay(tmp_path: Path) -> None:
+    """Matching compares redacted requests, so a replay with other credentials finds its answer."""
+    path = tmp_path / "auth.jsonl"
+    async with open_http_server(echo_secrets) as server:
+        url = server.url
+        with Cassette(path) as cassette:
+            transport = http_transport("http", url, headers={"Authorization": "Bearer first-token"})
+            async with client_over(cassette, transport) as client:
+                await client.request({"url": "/data", "params": {"api_key": "first-key"}})
+    with Cassette(path, record_mode="none") as cassette:
+        transport = http_transport("http", url, headers={"Authorization": "Bearer other-token"})
+        async with client_over(cassette, transport) as client:
+            response = await client.request({"url": "/data", "params": {"api_key": "other-key"}})
+    assert 200 == response.status_code
+
+
+async def test_sdk_call_arguments_that_are_credentials_are_redacted(tmp_path: Path) -> None:
+    """api_key= and credential headers passed as call arguments never reach the file."""
+    path = tmp_path / "args.jsonl"
+
+    async def call(prompt: str, **options: Any) -> str:
+        return f"saw {options['api_key']}"  # an echo of the secret in the result
+
+    with Cassette(path) as cassette:
+        callable_transport = pynector.transport.CallableTransport(call)
+        async with client_over(cassette, callable_transport) as client:
+            await client.request(
+                "hi", api_key="SENTINEL-arg-key-41", extra_headers={"X-Auth-Token": "SENTINEL-arg-hdr-42"}
+            )
+    written = path.read_text()
+    assert "SENTINEL-arg-key-41" not in written
+    assert "SENTINEL-arg-hdr-42" not in written
+
+
+# --- matching, order, modes ----------------------------------------------------------------------
+
+
+async def record_mock(path: Path, requests: list[Any], **options: Any) -> None:
+    """Record a MockTransport answering ``"re: <request>"`` to each request, in order."""
+    mock = MockTransport()
+    mock.route().respond_with(lambda data, **_: f"re: {data}", times=1000)
+    with Cassette(path, **options) as cassette:
+        async with client_over(cassette, mock) as client:
+            for request in requests:
+                await client.request(request)
+
+
+async def replay(path: Path, requests: list[Any], **options: Any) -> list[Any]:
+    """Replay *requests* in order against a mock that must not be called."""
+    with Cassette(path, **options) as cassette:
+        async with client_over(cassette, MockTransport()) as client:
+            return [await client.request(request) for request in requests]
+
+
+async def test_unmatched_request_lists_the_closest_recorded_ones(tmp_path: Path) -> None:
+    """The error names the request, the closest recorded exchanges and what differs."""
+    path = tmp_path / "m.jsonl"
+    async with open_http_server(http_handler) as server:
+        url = server.url
+        with Cassette(path) as cassette:
+            async with client_over(cassette, http_transport("http", url)) as client:
+                await client.request({"url": "/items", "params": {"page": "1"}})
+                await client.request({"method": "POST", "url": "/create", "json": {"name": "x"}})
+    cassette = Cassette(path, record_mode="none", order="any")
+    async with client_over(cassette, http_transport("http", url)) as client:
+        with pytest.raises(UnmatchedRequestError) as info:
+            await client.request({"method": "POST", "url": "/create", "json": {"name": "y"}})
+    message = str(info.value)
+    assert f"matches POST {url}/create" in message
+    assert f"#2 POST {url}/create (differs in body; unused)" in message
+    assert r'recorded body: {"text": "{\"name\":\"x\"}"}' in message
+    assert r'this body:     {"text": "{\"name\":\"y\"}"}' in message
+    assert f"#1 GET {url}/items?page=1 (differs in method, url, body; unused)" in message
+    with pytest.raises(CassetteError, match="1 request\\(s\\) matched no recorded exchange"):
+        cassette.close()
+
+
+async def test_sequence_order_refuses_a_reordered_run_and_any_accepts_it(tmp_path: Path) -> None:
+    """order="sequence" (default) fails when requests come in another order; order="any" does not."""
+    path = tmp_path / "o.jsonl"
+    await record_mock(path, ["a", "b", "c"])
+    with pytest.raises(UnmatchedRequestError, match="the next exchange in sequence is #1"):
+        await replay(path, ["b"], record_mode="none")
+    assert ["re: c", "re: a", "re: b"] == await replay(path, ["c", "a", "b"], order="any")
+
+
+async def test_identical_requests_replay_their_answers_in_recorded_order(tmp_path: Path) -> None:
+    """The same request made twice gets the first recorded answer, then the second."""
+    path = tmp_path / "same.jsonl"
+    mock = MockTransport()
+    mock.route().respond("first").respond("second")
+    with Cassette(path) as cassette:
+        async with client_over(cassette, mock) as client:
+            await client.request("poll")
+            await client.request("poll")
+    assert ["first", "second"] == await replay(path, ["poll", "poll"], order="any")
+
+
+async def test_a_concurrent_batch_replays_in_any_order(tmp_path: Path) -> None:
+    """A batch recorded with order="any" replays whatever order its items start in."""
+    path = tmp_path / "batch.jsonl"
+    requests = [(f"item {n}", {}) for n in range(20)]
+    mock = MockTransport()
+    mock.route().respond_with(lambda data, **_: data.upper(), times=20)
+    with Cassette(path, order="any") as cassette:
+        async with client_over(cassette, mock) as client:
+            recorded = await client.batch_request(list(reversed(requests)), max_concurrency=5)
+    with Cassette(path, record_mode="none", order="any") as cassette:
+        async with client_over(cassette, MockTransport()) as client:
+            replayed = await client.batch_request(requests, max_concurrency=7)
+    assert list(reversed(recorded)) == replayed
+
+
+async def test_unused_recorded_exchanges_fail_at_close_unless_allowed(tmp_path: Path) -> None:
+    """Strict by default: an exchange never replayed fails close(); allow_unused=True accepts it."""
+    path = tmp_path / "u.jsonl"
+    await record_mock(path, ["a", "b"])
+    with pytest.raises(CassetteError, match=r"1 recorded exchange\(s\) .* never replayed[^#]*#2 \"b\""):
+        await replay(path, ["a"])
+    assert ["re: a"] == await replay(path, ["a"], allow_unused=True)
+
+
+async def test_record_modes(tmp_path: Path) -> None:
+    """once records a missing file then replays; new_episodes adds; all rewrites; none never records."""
+    path = tmp_path / "modes.jsonl"
+    with pytest.raises(CassetteError, match="does not exist and record_mode is 'none'"):
+        Cassette(path, record_mode="none")
+    await record_mock(path, ["a"])  # once, no file: records
+    assert ["a"] == [line["request"]["body"] for line in lines(path)]
+    with pytest.raises(UnmatchedRequestError):
+        await replay(path, ["a", "b"])  # once, file exists: replay only
+    await record_mock(path, ["a", "b"], record_mode="new_episodes")
+    assert ["a", "b"] == [line["request"]["body"] for line in lines(path)]
+    await record_mock(path, ["c"], record_mode="all")
+    assert ["c"] == [line["request"]["body"] for line in lines(path)]
+    with pytest.raises(UnmatchedRequestError):
+        await replay(path, ["a"], record_mode="none")
+
+
+async def test_matchers_are_configurable(tmp_path: Path) -> None:
+    """match_on=["path"] ignores the host and query; a callable matcher decides alone."""
+    path = write_cassette(tmp_path / "p.jsonl", http_exchange("/v1/x", duration=0))
+    with Cassette(path, record_mode="none", match_on=["method", "path"], latency=0) as cassette:
+        async with client_over(cassette, http_transport("http", "http://elsewhere.invalid")) as client:
+            assert b"done" == (await client.request({"url": "/v1/x?q=1"})).content
+
+    def same_last_segment(recorded: Any, live: Any) -> bool:
+        return bool(recorded["url"].rsplit("/", 1)[-1] == live["url"].rsplit("/", 1)[-1])
+
+    with Cassette(path, record_mode="none", match_on=[same_last_segment], latency=0) as cassette:
+        async with client_over(cassette, http_transport("http", "http://other.invalid")) as client:
+            assert b"done" == (await client.request({"url": "/v2/x"})).content
+
+
+def test_invalid_options_are_configuration_errors(tmp_path: Path) -> None:
+    """Unknown modes, orders, matchers and negative latency are refused at construction."""
+    for options in (
+        {"record_mode": "sometimes"},
+        {"order": "random"},
+        {"match_on": ["colour"]},
+        {"match_on": "method"},
+        {"latency": -1},
+    ):
+        with pytest.raises(pynector.ConfigurationError):
+            Cassette(tmp_path / "x.jsonl", **options)
+
+
+def test_a_file_that_is_not_a_cassette_is_refused(tmp_path: Path) -> None:
+    """A file without the header line, or with a broken line, raises CassetteError naming it."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(CassetteError, match="is not a pynector cassette"):
+        Cassette(path)
+    path.write_text('{"pynector_cassette": 1}\n{not json\n')
+    with pytest.raises(CassetteError, match="bad.jsonl:2 is not a JSON line"):
+        Cassette(path)
+
+
+async def test_a_failing_block_keeps_the_recording_but_skips_the_checks(tmp_path: Path) -> None:
+    """An error inside ``with Cassette(...)`` is not hidden by the strict checks."""
+    path = tmp_path / "f.jsonl"
+    await record_mock(path, ["a", "b"])
+    with pytest.raises(KeyError), Cassette(path):
+        raise KeyError("the test's own failure")
+
+
+# --- the encodings -------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_values_round_trip_through_a_json_line(value: Any) -> None:
+    """Any JSON value, bytes included (and dict keys starting with $), survives encode, JSON, decode."""
+    assert value == decode_value(json.loads(json.dumps(encode_value(value))))
+
+
+@given(st.binary())
+def test_bodies_round_trip_as_text_or_base64(data: bytes) -> None:
+    """A body is text when it is UTF-8, base64 otherwise, and decodes to the same bytes."""
+    encoded = encode_body(data)
+    try:
+        data.decode("utf-8")
+        assert ["text"] == list(encoded)
+    except UnicodeDecodeError:
+        assert ["base64"] == list(encoded)
+    assert data == decode_body(json.loads(json.dumps(encoded)))
+
+
+def test_a_value_a_cassette_cannot_write_is_a_cassette_error() -> None:
+    """Results that are not JSON, bytes, messages, models or responses are refused with their type."""
+    with pytest.raises(CassetteError, match="cannot write a object"):
+        encode_value(object())

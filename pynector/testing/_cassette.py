@@ -464,6 +464,23 @@ def _is_secret_key(key: str, in_headers: bool, extra_headers: Sequence[str]) -> 
     return dashed in SENSITIVE_HEADERS or dashed in {e.lower() for e in extra_headers}
 
 
+def _collect_secret_values(
+    value: Any, names: Sequence[str], found: list[str], *, in_headers: bool = False
+) -> None:
+    """Add to *found* the string values :func:`_redact_record` redacts by their key (``api_key=``,
+    credential headers in ``extra_headers=``), so their echoes elsewhere are scrubbed too."""
+    if isinstance(value, list):
+        for item in value:
+            _collect_secret_values(item, names, found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and _is_secret_key(key, in_headers, names):
+                found.append(item)
+            else:
+                headers = isinstance(item, dict) and key.lower().endswith("headers")
+                _collect_secret_values(item, names, found, in_headers=headers)
+
+
 def _redact_record(
     value: Any, secrets: Sequence[str], extra_headers: Sequence[str], *, parent_is_headers: bool = False
 ) -> Any:
@@ -498,6 +515,8 @@ def scrub_json_fields(*names: str) -> Scrub:
     are left alone.
     """
     wanted = frozenset(names)
+    # Every body of the entry: the request's, the response's, a status error's response, each chunk
+    # of a stream (a chunk that is not a whole JSON document is left alone).
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
@@ -515,18 +534,26 @@ def scrub_json_fields(*names: str) -> Scrub:
             return {"text": json.dumps(walk(document), separators=(",", ":"), ensure_ascii=False)}
         return body
 
+    def scrub_record(value: Any) -> Any:
+        if isinstance(value, list):
+            return [scrub_record(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        result = {}
+        for key, item in value.items():
+            if key == "body":
+                result[key] = scrub_body(item)
+            elif key == "value":
+                result[key] = walk(item)
+            elif key == "chunks" and isinstance(item, list):
+                result[key] = [[at, scrub_body(body)] for at, body in item]
+            else:
+                result[key] = scrub_record(item)
+        return result
+
     def scrub(entry: dict[str, Any]) -> dict[str, Any]:
-        for part in ("request", "response"):
-            record = entry.get(part)
-            if isinstance(record, dict):
-                if "body" in record:
-                    record["body"] = scrub_body(record["body"])
-                if "value" in record:
-                    record["value"] = walk(record["value"])
-        chunks = entry.get("chunks")
-        if isinstance(chunks, list):
-            entry["chunks"] = [[at, scrub_body(body)] for at, body in chunks]
-        return entry
+        scrubbed: dict[str, Any] = scrub_record(entry)
+        return scrubbed
 
     return scrub
 
@@ -821,7 +848,10 @@ class Cassette:
         self, codec: _Codec, op: str, data: Any, options: Mapping[str, Any]
     ) -> tuple[dict[str, Any], _Secrets]:
         request, values = codec.request(data, options)
-        secrets = _Secrets(tuple(s for s in values if s), (*self.secret_headers, *codec.secret_headers))
+        names = (*self.secret_headers, *codec.secret_headers)
+        found = [str(v) for n, v in request.get("headers") or () if is_sensitive_header(str(n), names)]
+        _collect_secret_values(request, names, found)
+        secrets = _Secrets(tuple(s for s in (*values, *found) if s), names)
         request = _redact_record(request, secrets.values, secrets.names)
         if self.scrub is not None:
             entry = {"transport": codec.kind, "op": op, "request": request}
