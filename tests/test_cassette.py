@@ -9,7 +9,7 @@ results prove the cassette answered.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -291,10 +291,14 @@ async def tcp_scenario(client: pynector.Pynector) -> list[Any]:
     ]
 
 
+def tcp_transport(port: int) -> Any:
+    """A tcp transport (line framing) for 127.0.0.1:*port*."""
+    return get_transport_factory_registry().create_transport("tcp", host="127.0.0.1", port=port)
+
+
 async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> None:
     """Reply frames and a connection reset (ReadError) replay identically, offline."""
     path = tmp_path / "tcp.jsonl"
-    registry = get_transport_factory_registry()
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_tcp, tcp_handler)
         port = server.port
@@ -466,7 +470,7 @@ SENTINELS = {
 
 async def echo_secrets(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
     """Echo every request header (secrets included) in the body, and set a cookie."""
-    headers = {name: value for name, value in request.headers}
+    headers = dict(request.headers)
     body = {"seen": headers, "target": request.target, "access_token": SENTINELS["body_field"]}
     if request.path == "/denied":
         return HTTPResponse.json(body, status=401)
@@ -686,7 +690,7 @@ def test_a_file_that_is_not_a_cassette_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="is not a pynector cassette"):
         Cassette(path)
     path.write_text('{"pynector_cassette": 1}\n{not json\n')
-    with pytest.raises(CassetteError, match="bad.jsonl:2 is not a JSON line"):
+    with pytest.raises(CassetteError, match=r"bad\.jsonl:2 is not a JSON line"):
         Cassette(path)
 
 
