@@ -303,16 +303,12 @@ async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> No
         server = await nursery.start(serve_tcp, tcp_handler)
         port = server.port
         with Cassette(path) as cassette:
-            async with client_over(
-                cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)
-            ) as client:
+            async with client_over(cassette, tcp_transport(port)) as client:
                 recorded = await tcp_scenario(client)
         nursery.cancel_scope.cancel()
 
     with Cassette(path, record_mode="none") as cassette:
-        async with client_over(
-            cassette, registry.create_transport("tcp", host="127.0.0.1", port=port)
-        ) as client:
+        async with client_over(cassette, tcp_transport(port)) as client:
             replayed = await tcp_scenario(client)
 
     assert recorded == replayed
