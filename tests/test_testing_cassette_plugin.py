@@ -43,6 +43,14 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     return pytester
 
 
+def asking(*prompts: str) -> str:
+    """A test module whose test_weather asks for *prompts* through the cassette."""
+    return (
+        PROLOGUE
+        + f"async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, *{prompts!r})\n"
+    )
+
+
 def cassette_file(suite: pytest.Pytester, test: str = "test_weather") -> Path:
     """Where the fixture keeps *test*'s cassette by default."""
     return suite.path / "cassettes" / "test_user" / f"{test}.jsonl"
@@ -77,12 +85,12 @@ def test_an_unmatched_request_fails_with_the_closest_recorded_ones(
     """A request the cassette does not know fails the test, listing the recorded requests near it."""
     run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'paris')\n",
+        asking("paris"),
     ).assert_outcomes(passed=1)
     monkeypatch.setenv("OFFLINE", "1")
     result = run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'lima')\n",
+        asking("lima"),
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -100,7 +108,7 @@ def test_a_swallowed_unmatched_request_still_fails_at_teardown(
     """Application code that catches the error does not hide it: teardown reports it."""
     run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'paris')\n",
+        asking("paris"),
     ).assert_outcomes(passed=1)
     monkeypatch.setenv("OFFLINE", "1")
     result = run(
@@ -125,12 +133,12 @@ def test_recorded_exchanges_never_replayed_fail_at_teardown_unless_allowed(
     """Strict by default: a stale recorded exchange fails the test; allow_unused=True opts out."""
     run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'a', 'b')\n",
+        asking("a", "b"),
     ).assert_outcomes(passed=1)
     monkeypatch.setenv("OFFLINE", "1")
     result = run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'a')\n",
+        asking("a"),
     )
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
@@ -152,7 +160,7 @@ def test_mode_none_without_a_cassette_fails_at_setup(suite: pytest.Pytester) -> 
     """--pynector-record-mode=none refuses to run a test whose cassette was never recorded."""
     result = run(
         suite,
-        PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'a')\n",
+        asking("a"),
         "--pynector-record-mode=none",
     )
     result.assert_outcomes(errors=1)
@@ -163,9 +171,9 @@ def test_env_variable_and_option_choose_the_mode_and_the_marker_wins(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PYNECTOR_RECORD_MODE=all re-records; the option overrides the env; a marker overrides both."""
-    first = PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'a')\n"
+    first = asking("a")
     run(suite, first).assert_outcomes(passed=1)
-    second = PROLOGUE + "async def test_weather(pynector_cassette):\n    await ask(pynector_cassette, 'b')\n"
+    second = asking("b")
     monkeypatch.setenv("PYNECTOR_RECORD_MODE", "all")
     run(suite, second).assert_outcomes(passed=1)
     assert ["b"] == bodies(cassette_file(suite))
