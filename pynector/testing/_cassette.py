@@ -40,11 +40,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import difflib
 import importlib
 import json
 import math
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +136,10 @@ def decode_body(record: object) -> bytes:
     Raises:
         pynector.CassetteError: *record* is not a body.
     """
-    if isinstance(record, Mapping):
-        if isinstance(record.get("text"), str):
-            return str(record["text"]).encode("utf-8")
+    if type(record) is dict or isinstance(record, Mapping):
+        text = record.get("text")
+        if type(text) is str:
+            return text.encode("utf-8")
         if isinstance(record.get("base64"), str):
             try:
                 return base64.b64decode(str(record["base64"]), validate=True)
@@ -170,8 +173,15 @@ def encode_value(value: Any) -> Any:
     Raises:
         pynector.CassetteError: *value* has a type a cassette cannot write.
     """
-    if value is None or type(value) in (bool, int, float, str):
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
         return value
+    if kind is dict:
+        for key in value:
+            if type(key) is not str or key.startswith("$"):
+                break
+        else:
+            return {k: encode_value(v) for k, v in value.items()}
     if isinstance(value, TextReply):
         usage = value.usage
         return {
@@ -193,7 +203,6 @@ def encode_value(value: Any) -> Any:
         return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
     if isinstance(value, Response):
         return {"$http": encode_response(value)}
-    kind = type(value)
     if callable(getattr(value, "model_dump", None)) and callable(getattr(kind, "model_validate", None)):
         return {"$model": _class_path(value), "data": value.model_dump(mode="json")}
     if callable(getattr(value, "serialize", None)) and callable(getattr(kind, "deserialize", None)):
@@ -266,16 +275,16 @@ def rebuild_response(
     """The :class:`~pynector.http.Response` a record describes (the request's *method*, or GET)."""
     method = method or "GET"
     url = str(record["url"])
-    history = [rebuild_response(hop, method, 0.0) for hop in record.get("history", ())]
+    hops = record.get("history")
     return Response(
-        int(record["status"]),
-        str(record["reason"]),
-        str(record["http_version"]),
-        [(str(name), str(value)) for name, value in record["headers"]],
+        record["status"],
+        record["reason"],
+        record["http_version"],
+        [(name, value) for name, value in record["headers"]],
         url,
         RequestInfo(method, url),
         elapsed,
-        history or None,
+        [rebuild_response(hop, method, 0.0) for hop in hops] if hops else None,
         decode_body(record["body"]) if with_body else None,
     )
 
@@ -353,8 +362,16 @@ class _Codec:
         #: Header names the transport itself treats as credentials (the HTTP ``secret_headers``).
         self.secret_headers: tuple[str, ...] = tuple(getattr(transport, "_secret_headers", ()))
 
-    def request(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Sequence[str]]:
-        """The request record and the secret values it carried."""
+    def token_for(self, data: Any, options: Mapping[str, Any]) -> object:
+        """An object standing for this request's record (the same object, the same record), or
+        ``None``. The HTTP transport reuses one prepared request per simple request, which lets
+        replay skip encoding and redacting it again."""
+        return None
+
+    def request(
+        self, data: Any, options: Mapping[str, Any], token: object = None
+    ) -> tuple[dict[str, Any], Sequence[str]]:
+        """The request record and the secret values it carried (*token*: from :meth:`token_for`)."""
         record: dict[str, Any] = {"body": encode_value(data)}
         if options:
             record["options"] = encode_value(dict(options))
@@ -385,7 +402,9 @@ class _FramesCodec(_Codec):
     kind = "frames"
     transport: StreamTransport
 
-    def request(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Sequence[str]]:
+    def request(
+        self, data: Any, options: Mapping[str, Any], token: object = None
+    ) -> tuple[dict[str, Any], Sequence[str]]:
         payload = self.transport._serialize(data)
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             return super().request(data, options)  # the transport reports the bad payload
@@ -408,14 +427,24 @@ class _HTTPCodec(_Codec):
     kind = "http"
     transport: HTTPTransport
 
-    def request(self, data: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Sequence[str]]:
-        content = data.get("content") if isinstance(data, Mapping) else None
-        if content is not None and not isinstance(content, (str, bytes, bytearray, memoryview)):
-            # A streamed body can be sent once: it is not read here, only named.
+    def token_for(self, data: Any, options: Mapping[str, Any]) -> object:
+        """The transport's prepared request (the same object for a repeated simple request), or
+        ``None`` for a streamed body, which can be sent once and so is never prepared here."""
+        if type(data) is dict or isinstance(data, Mapping):
+            content = data.get("content")
+            if content is not None and not isinstance(content, (str, bytes, bytearray, memoryview)):
+                return None
+        return self.transport._prepare(data, options)
+
+    def request(
+        self, data: Any, options: Mapping[str, Any], token: object = None
+    ) -> tuple[dict[str, Any], Sequence[str]]:
+        if token is None:
+            # A streamed body: it is not read here, only named.
             method = str(data.get("method", "GET")).upper()
             url = str(self.transport._resolve(str(data.get("url", data.get("path", "")))))
             return {"method": method, "url": url, "body": {"text": "<streamed body not recorded>"}}, ()
-        prepared = self.transport._prepare(data, options)
+        prepared: Any = token
         headers = [[n, v] for n, v in prepared.headers if n.lower() not in _VOLATILE_HEADERS]
         body = prepared.body
         record = {
@@ -456,12 +485,14 @@ def _codec_for(transport: Any) -> _Codec:
 def _is_secret_key(key: str, in_headers: bool, extra_headers: Sequence[str]) -> bool:
     """Whether a mapping key names a credential: any credential-looking name inside a mapping of
     headers (``extra_headers={...}``), elsewhere only the names that always are (``api_key``...)."""
-    if key.startswith("$"):
-        return False
     if in_headers:
         return is_sensitive_header(key, extra_headers)
+    if key.startswith("$"):
+        return False
     dashed = key.strip().lower().replace("_", "-")
-    return dashed in SENSITIVE_HEADERS or dashed in {e.lower() for e in extra_headers}
+    if dashed in SENSITIVE_HEADERS:
+        return True
+    return bool(extra_headers) and dashed in {e.lower().replace("_", "-") for e in extra_headers}
 
 
 def _collect_secret_values(
@@ -469,15 +500,19 @@ def _collect_secret_values(
 ) -> None:
     """Add to *found* the string values :func:`_redact_record` redacts by their key (``api_key=``,
     credential headers in ``extra_headers=``), so their echoes elsewhere are scrubbed too."""
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is list:
         for item in value:
-            _collect_secret_values(item, names, found)
-    elif isinstance(value, dict):
+            if type(item) is dict or type(item) is list:
+                _collect_secret_values(item, names, found)
+    elif kind is dict:
         for key, item in value.items():
-            if isinstance(item, str) and _is_secret_key(key, in_headers, names):
-                found.append(item)
-            else:
-                headers = isinstance(item, dict) and key.lower().endswith("headers")
+            inner = type(item)
+            if inner is str:
+                if _is_secret_key(key, in_headers, names):
+                    found.append(item)
+            elif inner is dict or inner is list:
+                headers = inner is dict and key.lower().endswith("headers")
                 _collect_secret_values(item, names, found, in_headers=headers)
 
 
@@ -485,20 +520,23 @@ def _redact_record(
     value: Any, secrets: Sequence[str], extra_headers: Sequence[str], *, parent_is_headers: bool = False
 ) -> Any:
     """*value* with credential header values, URLs and known secret values redacted (recursively)."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return scrub_text(value, secrets) if secrets else value
-    if isinstance(value, list):
+    if kind is list:
         return [_redact_record(v, secrets, extra_headers) for v in value]
-    if not isinstance(value, dict):
+    if kind is not dict:
         return value
     result: dict[str, Any] = {}
     for key, item in value.items():
-        if key == "headers" and isinstance(item, list):
+        if item is None or type(item) in (int, float, bool):
+            result[key] = item
+        elif key == "headers" and isinstance(item, list):
             pairs = redact_headers([(str(n), str(v)) for n, v in item], extra_headers)
             result[key] = [[n, scrub_text(v, secrets)] for n, v in pairs]
         elif key == "url" and isinstance(item, str):
             result[key] = scrub_text(redact_url(item), secrets)
-        elif item is not None and _is_secret_key(key, parent_is_headers, extra_headers):
+        elif _is_secret_key(key, parent_is_headers, extra_headers):
             result[key] = REDACTED  # a credential passed as a call argument (api_key=, extra_headers=)
         elif isinstance(item, dict) and key.lower().endswith("headers"):
             result[key] = _redact_record(item, secrets, extra_headers, parent_is_headers=True)
@@ -589,6 +627,13 @@ _BUILTIN_MATCHERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
 }
 
 
+def _freeze(value: Any) -> Any:
+    """*value* (JSON data) as a hashable key: equal JSON, equal key, whatever the key order."""
+    if value is None or type(value) is str:
+        return value
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
 def _describe_request(request: Mapping[str, Any]) -> str:
     if "method" in request or "url" in request:
         return f"{request.get('method', '?')} {request.get('url', '?')}"
@@ -608,6 +653,17 @@ class _Secrets:
 
     values: tuple[str, ...]
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A request being made, as it is matched and recorded."""
+
+    kind: str
+    op: str
+    request: dict[str, Any]
+    secrets: _Secrets
+    key: tuple[Any, ...] | None
 
 
 @dataclass(eq=False)
@@ -696,6 +752,7 @@ class Cassette:
         self._keyed = all(isinstance(m, str) for m in self.match_on)
         self.entries = []
         self.unmatched = []
+        self._cache: dict[tuple[int, str], tuple[object, _Live]] = {}
         self._origin: float | None = None
         self._closed = False
         exists = self.path.exists()
@@ -713,10 +770,11 @@ class Cassette:
         if self.replaying:
             self._load()
         self._next = 0  # sequence mode: the first entry not yet used
-        self._index: dict[tuple[Any, ...], list[_Entry]] = {}
+        # order="any" with named matchers: the unused entries of each request key, oldest first.
+        self._index: dict[tuple[Any, ...], deque[_Entry]] = {}
         if self._keyed:
             for entry in self.entries:
-                self._index.setdefault(entry.key or (), []).append(entry)
+                self._index.setdefault(entry.key or (), deque()).append(entry)
 
     # -- the file --
 
@@ -755,7 +813,7 @@ class Cassette:
             return None
         parts: list[Any] = [kind, op]
         for name in self.match_on:
-            parts.append(json.dumps(_BUILTIN_MATCHERS[str(name)](request), sort_keys=True, default=str))
+            parts.append(_freeze(_BUILTIN_MATCHERS[str(name)](request)))
         return tuple(parts)
 
     def save(self) -> None:
@@ -844,22 +902,33 @@ class Cassette:
 
     # -- used by the transport --
 
-    def _prepare(
-        self, codec: _Codec, op: str, data: Any, options: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], _Secrets]:
-        request, values = codec.request(data, options)
+    def _prepare(self, codec: _Codec, op: str, data: Any, options: Mapping[str, Any]) -> _Live:
+        token = codec.token_for(data, options)
+        if token is not None:
+            cached = self._cache.get((id(token), op))
+            if cached is not None and cached[0] is token:
+                return cached[1]
+        request, values = codec.request(data, options, token)
+        live = self._redacted(codec, op, request, values)
+        if token is not None:
+            if len(self._cache) >= 512:
+                self._cache.clear()
+            self._cache[(id(token), op)] = (token, live)  # the token is kept alive: its id stays its own
+        return live
+
+    def _redacted(self, codec: _Codec, op: str, request: dict[str, Any], values: Sequence[str]) -> _Live:
         names = (*self.secret_headers, *codec.secret_headers)
         found = [str(v) for n, v in request.get("headers") or () if is_sensitive_header(str(n), names)]
         _collect_secret_values(request, names, found)
         secrets = _Secrets(tuple(s for s in (*values, *found) if s), names)
         request = _redact_record(request, secrets.values, secrets.names)
         if self.scrub is not None:
-            entry = {"transport": codec.kind, "op": op, "request": request}
+            entry: dict[str, Any] = {"transport": codec.kind, "op": op, "request": request}
             entry = self.scrub(entry) or entry
             request = entry["request"]
-        return request, secrets
+        return _Live(codec.kind, op, request, secrets, self._key(codec.kind, op, request))
 
-    def _find(self, kind: str, op: str, request: dict[str, Any]) -> _Entry | None:
+    def _find(self, live: _Live) -> _Entry | None:
         """The recorded exchange answering *request* (marked used), or ``None``."""
         if self.order == "sequence":
             entries = self.entries
@@ -867,18 +936,20 @@ class Cassette:
                 self._next += 1
             if self._next < len(entries):
                 entry = entries[self._next]
-                if self._matches(entry, kind, op, request):
+                if self._matches(entry, live):
                     entry.used = True
                     return entry
             return None
         if self._keyed:
-            for entry in self._index.get(self._key(kind, op, request) or (), ()):
+            waiting = self._index.get(live.key or ())
+            while waiting:
+                entry = waiting.popleft()
                 if not entry.used:
                     entry.used = True
                     return entry
             return None
         for entry in self.entries:
-            if not entry.used and not entry.new and self._matches(entry, kind, op, request):
+            if not entry.used and not entry.new and self._matches(entry, live):
                 entry.used = True
                 return entry
         return None
@@ -898,12 +969,13 @@ class Cassette:
                     failed.append(matcher)
         return failed
 
-    def _matches(self, entry: _Entry, kind: str, op: str, request: Mapping[str, Any]) -> bool:
-        if self._keyed and entry.key is not None:
-            return entry.key == self._key(kind, op, request)
-        return not self._failed_matchers(entry, kind, op, request)
+    def _matches(self, entry: _Entry, live: _Live) -> bool:
+        if live.key is not None and entry.key is not None:
+            return entry.key == live.key
+        return not self._failed_matchers(entry, live.kind, live.op, live.request)
 
-    def _unmatched(self, kind: str, op: str, request: dict[str, Any]) -> UnmatchedRequestError:
+    def _unmatched(self, live: _Live) -> UnmatchedRequestError:
+        kind, op, request = live.kind, live.op, live.request
         described = _describe_request(request)
         candidates = [e for e in self.entries if not e.new]
         text = json.dumps(request, sort_keys=True, ensure_ascii=False)
@@ -937,27 +1009,27 @@ class Cassette:
                         recorded = json.dumps(
                             entry.request.get(name.removeprefix("json_")), ensure_ascii=False
                         )
-                        live = json.dumps(request.get(name.removeprefix("json_")), ensure_ascii=False)
+                        this = json.dumps(request.get(name.removeprefix("json_")), ensure_ascii=False)
                         lines.append(f"      recorded {name}: {_short(recorded)}")
-                        lines.append(f"      this {name}:     {_short(live)}")
+                        lines.append(f"      this {name}:     {_short(this)}")
         else:
             lines.append("the cassette has no recorded exchanges")
         error = UnmatchedRequestError("\n".join(lines), request)
         self.unmatched.append(error)
         return error
 
-    def _start_recording(self, kind: str, op: str, request: dict[str, Any]) -> _Entry:
+    def _start_recording(self, live: _Live) -> _Entry:
         now = trio.current_time()
         if self._origin is None:
             self._origin = now
         number = len(self.entries) + 1
         record: dict[str, Any] = {
             "id": number,
-            "transport": kind,
-            "op": op,
+            "transport": live.kind,
+            "op": live.op,
             "start": round(now - self._origin, _ROUND),
             "duration": None,
-            "request": request,
+            "request": copy.deepcopy(live.request),  # a scrub hook may change it in place
         }
         entry = _Entry(record, new=True, done=False, used=True)
         self.entries.append(entry)
@@ -973,6 +1045,7 @@ class Cassette:
         entry.done = True
 
     async def _wait(self, seconds: object) -> None:
+        """Sleep *seconds* (times ``latency``) on trio's clock; at least a checkpoint."""
         delay = float(seconds) * self.latency if isinstance(seconds, (int, float)) else 0.0
         if delay > 0:
             await trio.sleep(delay)
@@ -984,13 +1057,17 @@ class Cassette:
         if record.get("cancelled"):
             # The caller's deadline or cancel scope ended this exchange while it was recorded: the
             # same deadline ends it now. Wait twice as long before saying nothing did.
-            duration = float(record.get("duration") or 0.0)
-            await self._wait(duration + max(duration, 1.0))
+            cut = float(record.get("duration") or 0.0)
+            await self._wait(cut + max(cut, 1.0))
             raise CassetteError(
                 f"exchange #{record.get('id')} ({_describe_request(entry.request)}) was cancelled after "
-                f"{duration:g}s when it was recorded, and nothing cancelled it on replay"
+                f"{cut:g}s when it was recorded, and nothing cancelled it on replay"
             )
-        await self._wait(record.get("duration"))
+        duration = record.get("duration")
+        if duration and self.latency:
+            await trio.sleep_until(started + float(duration) * self.latency)
+        else:
+            await trio.lowlevel.checkpoint()
         if "error" in record:
             raise rebuild_error(record["error"], codec.rebuild_error_response)
         return codec.rebuild(record["response"], entry.request, trio.current_time() - started)
@@ -1047,14 +1124,15 @@ class CassetteTransport:
         cassette = self.cassette
         codec = self._codec
         started = trio.current_time()
-        request, secrets = cassette._prepare(codec, "exchange", data, options)
+        live = cassette._prepare(codec, "exchange", data, options)
+        secrets = live.secrets
         if cassette.replaying:
-            entry = cassette._find(codec.kind, "exchange", request)
+            entry = cassette._find(live)
             if entry is not None:
                 return await cassette._replay_outcome(entry, codec, started)
             if not cassette.recording:
-                raise cassette._unmatched(codec.kind, "exchange", request)
-        entry = cassette._start_recording(codec.kind, "exchange", request)
+                raise cassette._unmatched(live)
+        entry = cassette._start_recording(live)
         try:
             result = await self.inner.exchange(data, **options)
         except Exception as exc:
@@ -1080,15 +1158,16 @@ class _StreamingCassetteTransport(CassetteTransport):
         cassette = self.cassette
         codec = self._codec
         started = trio.current_time()
-        request, secrets = cassette._prepare(codec, "stream", data, options)
+        live = cassette._prepare(codec, "stream", data, options)
+        secrets = live.secrets
         if cassette.replaying:
-            entry = cassette._find(codec.kind, "stream", request)
+            entry = cassette._find(live)
             if entry is not None:
                 yield await self._replay_stream(entry, codec, started)
                 return
             if not cassette.recording:
-                raise cassette._unmatched(codec.kind, "stream", request)
-        entry = cassette._start_recording(codec.kind, "stream", request)
+                raise cassette._unmatched(live)
+        entry = cassette._start_recording(live)
         tape = _Tape(started)
         outcome: dict[str, Any] = {}
         try:
