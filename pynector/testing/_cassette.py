@@ -1018,8 +1018,7 @@ class Cassette:
         self.unmatched.append(error)
         return error
 
-    def _start_recording(self, live: _Live) -> _Entry:
-        now = trio.current_time()
+    def _start_recording(self, live: _Live, now: float) -> _Entry:
         if self._origin is None:
             self._origin = now
         number = len(self.entries) + 1
@@ -1132,7 +1131,7 @@ class CassetteTransport:
                 return await cassette._replay_outcome(entry, codec, started)
             if not cassette.recording:
                 raise cassette._unmatched(live)
-        entry = cassette._start_recording(live)
+        entry = cassette._start_recording(live, started)
         try:
             result = await self.inner.exchange(data, **options)
         except Exception as exc:
@@ -1167,7 +1166,7 @@ class _StreamingCassetteTransport(CassetteTransport):
                 return
             if not cassette.recording:
                 raise cassette._unmatched(live)
-        entry = cassette._start_recording(live)
+        entry = cassette._start_recording(live, started)
         tape = _Tape(started)
         outcome: dict[str, Any] = {}
         try:
