@@ -33,8 +33,10 @@ def test_app_cassette_suite_refuses_an_unrecorded_city(pytester: pytest.Pytester
     """A test asking for a city the cassette never saw fails with the closest recorded requests."""
     pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
     shutil.copy(APP / "weather.py", pytester.path / "weather.py")
-    source = (APP / "test_app_cassette.py").read_text().replace(
-        'current_forecast(weather, "paris")', 'current_forecast(weather, "lima")'
+    source = (
+        (APP / "test_app_cassette.py")
+        .read_text()
+        .replace('current_forecast(weather, "paris")', 'current_forecast(weather, "lima")')
     )
     (pytester.path / "test_app_cassette.py").write_text(source)
     shutil.copytree(APP / "cassettes", pytester.path / "cassettes")
