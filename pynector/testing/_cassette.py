@@ -42,12 +42,13 @@ import binascii
 import contextlib
 import copy
 import difflib
+import functools
 import importlib
 import json
 import math
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -269,20 +270,29 @@ def encode_response(response: Response, *, with_body: bool = True) -> dict[str, 
     return record
 
 
+# RequestInfo is immutable: one per method and URL serves every response rebuilt for them.
+_REQUEST_INFO: dict[tuple[str, str], RequestInfo] = {}
+
+
 def rebuild_response(
     record: Mapping[str, Any], method: str | None, elapsed: float, *, with_body: bool = True
 ) -> Response:
     """The :class:`~pynector.http.Response` a record describes (the request's *method*, or GET)."""
     method = method or "GET"
-    url = str(record["url"])
+    url = record["url"]
     hops = record.get("history")
+    info = _REQUEST_INFO.get((method, url))
+    if info is None:
+        if len(_REQUEST_INFO) >= 512:
+            _REQUEST_INFO.clear()
+        info = _REQUEST_INFO[(method, url)] = RequestInfo(method, url)
     return Response(
         record["status"],
         record["reason"],
         record["http_version"],
-        [(name, value) for name, value in record["headers"]],
+        record["headers"],  # [name, value] lists, as (name, value) pairs
         url,
-        RequestInfo(method, url),
+        info,
         elapsed,
         [rebuild_response(hop, method, 0.0) for hop in hops] if hops else None,
         decode_body(record["body"]) if with_body else None,
@@ -361,11 +371,34 @@ class _Codec:
         self.transport = transport
         #: Header names the transport itself treats as credentials (the HTTP ``secret_headers``).
         self.secret_headers: tuple[str, ...] = tuple(getattr(transport, "_secret_headers", ()))
+        #: The redacted records of requests seen before, by :meth:`simple_key` or :meth:`cache_key`
+        #: (per transport: a simple request's record depends on the transport's settings).
+        self.cache: dict[tuple[Hashable, str], tuple[object, _Live]] = {}
 
     def token_for(self, data: Any, options: Mapping[str, Any]) -> object:
         """An object standing for this request's record (the same object, the same record), or
         ``None``. The HTTP transport reuses one prepared request per simple request, which lets
         replay skip encoding and redacting it again."""
+        return None
+
+    def simple_key(self, data: Any, options: Mapping[str, Any]) -> Hashable | None:
+        """A key for a request whose record depends on nothing but the key, found without
+        preparing the request (the common requests of replay's fast path), or ``None``."""
+        return None
+
+    def cache_key(self, data: Any, options: Mapping[str, Any], token: object) -> Hashable | None:
+        """A key equal for requests whose records are equal (the same *token*, or the same JSON
+        value and options), or ``None`` when there is none: replay then reuses the record."""
+        if token is not None:
+            return ("token", id(token))
+        kind = type(data)
+        if kind is str or kind is bytes:
+            return (kind, data) if not options else None
+        if kind is dict:
+            try:
+                return ("json", _STRICT_JSON((data, options)))
+            except (TypeError, ValueError):
+                return None
         return None
 
     def request(
@@ -427,6 +460,23 @@ class _HTTPCodec(_Codec):
     kind = "http"
     transport: HTTPTransport
 
+    def simple_key(self, data: Any, options: Mapping[str, Any]) -> Hashable | None:
+        """``(method, url, path)`` for a dict of only those strings and no options: the record of
+        such a request depends on them and the transport's fixed settings alone (the trace-context
+        headers it may add are never recorded)."""
+        if options or type(data) is not dict or len(data) > 2:
+            return None
+        method, url, path = data.get("method"), data.get("url"), data.get("path")
+        if len(data) != (method is not None) + (url is not None) + (path is not None):
+            return None
+        if (
+            (method is None or type(method) is str)
+            and (url is None or type(url) is str)
+            and (path is None or type(path) is str)
+        ):
+            return ("simple", method, url, path)
+        return None
+
     def token_for(self, data: Any, options: Mapping[str, Any]) -> object:
         """The transport's prepared request (the same object for a repeated simple request), or
         ``None`` for a streamed body, which can be sent once and so is never prepared here."""
@@ -482,7 +532,8 @@ def _codec_for(transport: Any) -> _Codec:
 # --- redaction --------------------------------------------------------------------------------
 
 
-def _is_secret_key(key: str, in_headers: bool, extra_headers: Sequence[str]) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str, in_headers: bool, extra_headers: tuple[str, ...]) -> bool:
     """Whether a mapping key names a credential: any credential-looking name inside a mapping of
     headers (``extra_headers={...}``), elsewhere only the names that always are (``api_key``...)."""
     if in_headers:
@@ -496,7 +547,7 @@ def _is_secret_key(key: str, in_headers: bool, extra_headers: Sequence[str]) -> 
 
 
 def _collect_secret_values(
-    value: Any, names: Sequence[str], found: list[str], *, in_headers: bool = False
+    value: Any, names: tuple[str, ...], found: list[str], *, in_headers: bool = False
 ) -> None:
     """Add to *found* the string values :func:`_redact_record` redacts by their key (``api_key=``,
     credential headers in ``extra_headers=``), so their echoes elsewhere are scrubbed too."""
@@ -517,7 +568,7 @@ def _collect_secret_values(
 
 
 def _redact_record(
-    value: Any, secrets: Sequence[str], extra_headers: Sequence[str], *, parent_is_headers: bool = False
+    value: Any, secrets: Sequence[str], extra_headers: tuple[str, ...], *, parent_is_headers: bool = False
 ) -> Any:
     """*value* with credential header values, URLs and known secret values redacted (recursively)."""
     kind = type(value)
@@ -631,7 +682,11 @@ def _freeze(value: Any) -> Any:
     """*value* (JSON data) as a hashable key: equal JSON, equal key, whatever the key order."""
     if value is None or type(value) is str:
         return value
-    return json.dumps(value, sort_keys=True, default=repr)
+    return _KEY_ENCODER(value)
+
+
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=repr).encode
+_STRICT_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
 def _describe_request(request: Mapping[str, Any]) -> str:
@@ -752,7 +807,6 @@ class Cassette:
         self._keyed = all(isinstance(m, str) for m in self.match_on)
         self.entries = []
         self.unmatched = []
-        self._cache: dict[tuple[int, str], tuple[object, _Live]] = {}
         self._origin: float | None = None
         self._closed = False
         exists = self.path.exists()
@@ -903,17 +957,26 @@ class Cassette:
     # -- used by the transport --
 
     def _prepare(self, codec: _Codec, op: str, data: Any, options: Mapping[str, Any]) -> _Live:
-        token = codec.token_for(data, options)
-        if token is not None:
-            cached = self._cache.get((id(token), op))
-            if cached is not None and cached[0] is token:
+        cache = codec.cache
+        key = codec.simple_key(data, options)
+        if key is not None:
+            cached = cache.get((key, op))
+            if cached is not None:
                 return cached[1]
+            token = codec.token_for(data, options)
+        else:
+            token = codec.token_for(data, options)
+            key = codec.cache_key(data, options, token)
+            if key is not None:
+                cached = cache.get((key, op))
+                if cached is not None and cached[0] is token:
+                    return cached[1]
         request, values = codec.request(data, options, token)
         live = self._redacted(codec, op, request, values)
-        if token is not None:
-            if len(self._cache) >= 512:
-                self._cache.clear()
-            self._cache[(id(token), op)] = (token, live)  # the token is kept alive: its id stays its own
+        if key is not None:
+            if len(cache) >= 512:
+                cache.clear()
+            cache[(key, op)] = (token, live)  # a token is kept alive: its id stays its own
         return live
 
     def _redacted(self, codec: _Codec, op: str, request: dict[str, Any], values: Sequence[str]) -> _Live:
