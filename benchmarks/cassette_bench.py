@@ -145,18 +145,24 @@ def main() -> None:
 
     print(f"{count} sequential requests per run, {args.rounds} interleaved rounds; us per request")
     print(f"  {'':36s} {'wall median':>11s} {'(range)':>15s} {'cpu median':>10s}")
-    floor = statistics.median(w for w, _ in samples[candidates[0][0]])
+    floor_name = candidates[0][0]
+    floor_wall = statistics.median(w for w, _ in samples[floor_name])
+    floor_cpu = statistics.median(c for _, c in samples[floor_name])
     for name in samples:
         walls = [w for w, _ in samples[name]]
         cpus = [c for _, c in samples[name]]
         median = statistics.median(walls)
         spread = f"({min(walls):.1f}-{max(walls):.1f})"
         print(f"  {name:36s} {median:11.1f} {spread:>15s} {statistics.median(cpus):10.1f}")
+    print("replay overhead per exchange (replay minus the floor), against the floor itself:")
     for name, _ in candidates[1:]:
-        overhead = statistics.median(w for w, _ in samples[name]) - floor
-        verdict = "below" if overhead < floor else "ABOVE"
+        wall = statistics.median(w for w, _ in samples[name]) - floor_wall
+        cpu = statistics.median(c for _, c in samples[name]) - floor_cpu
         label = name.removeprefix("replay, ")
-        print(f"  replay overhead, {label:20s} {overhead:7.1f} us per exchange ({verdict} the floor)")
+        print(
+            f"  {label:22s} wall {wall:5.1f} us (x{wall / floor_wall:.2f} of the floor), "
+            f"cpu {cpu:5.1f} us (x{cpu / floor_cpu:.2f})"
+        )
 
 
 if __name__ == "__main__":

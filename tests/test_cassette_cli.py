@@ -86,3 +86,20 @@ async def test_batch_replay_of_an_unknown_request_is_a_failed_record(tmp_path: P
     by_index = {r["index"]: r for r in records}
     assert 200 == by_index[0]["status"]
     assert "no recorded exchange of cassette" in by_index[1]["error"]["message"]
+
+
+def test_the_replay_benchmark_runs() -> None:
+    """benchmarks/cassette_bench.py runs (tiny sizes) and prints its overhead rows."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "cassette_bench.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--requests", "50", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "replay overhead per exchange" in done.stdout
+    assert "HTTP, order=any" in done.stdout

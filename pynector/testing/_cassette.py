@@ -461,21 +461,15 @@ class _HTTPCodec(_Codec):
     transport: HTTPTransport
 
     def simple_key(self, data: Any, options: Mapping[str, Any]) -> Hashable | None:
-        """``(method, url, path)`` for a dict of only those strings and no options: the record of
-        such a request depends on them and the transport's fixed settings alone (the trace-context
-        headers it may add are never recorded)."""
-        if options or type(data) is not dict or len(data) > 2:
+        """The items of a request dict whose values are all strings, with no options: the record
+        of such a request depends on them and the transport's fixed settings alone (the
+        trace-context headers the transport may add are never recorded)."""
+        if options or type(data) is not dict:
             return None
-        method, url, path = data.get("method"), data.get("url"), data.get("path")
-        if len(data) != (method is not None) + (url is not None) + (path is not None):
-            return None
-        if (
-            (method is None or type(method) is str)
-            and (url is None or type(url) is str)
-            and (path is None or type(path) is str)
-        ):
-            return ("simple", method, url, path)
-        return None
+        for value in data.values():
+            if type(value) is not str:
+                return None
+        return tuple(data.items())
 
     def token_for(self, data: Any, options: Mapping[str, Any]) -> object:
         """The transport's prepared request (the same object for a repeated simple request), or
@@ -805,6 +799,7 @@ class Cassette:
         self.path = Path(self.path)
         self.secret_headers = tuple(self.secret_headers)
         self._keyed = all(isinstance(m, str) for m in self.match_on)
+        self._sequence = self.order == "sequence"
         self.entries = []
         self.unmatched = []
         self._origin: float | None = None
@@ -993,13 +988,16 @@ class Cassette:
 
     def _find(self, live: _Live) -> _Entry | None:
         """The recorded exchange answering *request* (marked used), or ``None``."""
-        if self.order == "sequence":
+        if self._sequence:
             entries = self.entries
-            while self._next < len(entries) and (entries[self._next].used or entries[self._next].new):
-                self._next += 1
-            if self._next < len(entries):
-                entry = entries[self._next]
-                if self._matches(entry, live):
+            position = self._next
+            while position < len(entries) and (entries[position].used or entries[position].new):
+                position += 1
+            self._next = position
+            if position < len(entries):
+                entry = entries[position]
+                key = live.key
+                if (entry.key == key) if key is not None else self._matches(entry, live):
                     entry.used = True
                     return entry
             return None
@@ -1191,7 +1189,17 @@ class CassetteTransport:
         if cassette.replaying:
             entry = cassette._find(live)
             if entry is not None:
-                return await cassette._replay_outcome(entry, codec, started)
+                record = entry.record
+                response = record.get("response")
+                if response is None or "cancelled" in record:
+                    return await cassette._replay_outcome(entry, codec, started)
+                # The common case, inlined: a response after the recorded duration.
+                duration = record.get("duration")
+                if duration and cassette.latency:
+                    await trio.sleep_until(started + float(duration) * cassette.latency)
+                else:
+                    await trio.lowlevel.checkpoint()
+                return codec.rebuild(response, entry.request, trio.current_time() - started)
             if not cassette.recording:
                 raise cassette._unmatched(live)
         entry = cassette._start_recording(live, started)
