@@ -135,7 +135,7 @@ def decode_body(record: object) -> bytes:
     """The bytes of a body written by :func:`encode_body`.
 
     Raises:
-        pynector.CassetteError: *record* is not a body.
+        pynector.testing.CassetteError: *record* is not a body.
     """
     if type(record) is dict or isinstance(record, Mapping):
         text = record.get("text")
@@ -172,7 +172,7 @@ def encode_value(value: Any) -> Any:
     messages and HTTP responses are written as ``{"$bytes"|"$reply"|"$model"|"$message"|"$http": ...}``.
 
     Raises:
-        pynector.CassetteError: *value* has a type a cassette cannot write.
+        pynector.testing.CassetteError: *value* has a type a cassette cannot write.
     """
     kind = type(value)
     if value is None or kind is str or kind is int or kind is float or kind is bool:
@@ -218,7 +218,7 @@ def decode_value(record: Any) -> Any:
     """The value :func:`encode_value` wrote as *record*.
 
     Raises:
-        pynector.CassetteError: a tag names a class that cannot be imported or rebuilt.
+        pynector.testing.CassetteError: a tag names a class that cannot be imported or rebuilt.
     """
     if isinstance(record, list):
         return [decode_value(v) for v in record]
@@ -759,7 +759,7 @@ class Cassette:
 
     Raises:
         pynector.ConfigurationError: an unknown record mode, matcher or order.
-        pynector.CassetteError: the file cannot be read or is not a cassette; mode ``none`` and no
+        pynector.testing.CassetteError: the file cannot be read or is not a cassette; mode ``none`` and no
             file.
     """
 
@@ -869,7 +869,7 @@ class Cassette:
         """Write the file when exchanges were recorded (atomically: a temporary file, then a rename).
 
         Exchanges still in flight are left out. Raises:
-            pynector.CassetteError: the file cannot be written.
+            pynector.testing.CassetteError: the file cannot be written.
         """
         if not self.recording or not any(e.new for e in self.entries):
             return
@@ -895,7 +895,7 @@ class Cassette:
         exchanges were never replayed.
 
         Raises:
-            pynector.CassetteError: listing the unmatched requests or the unused exchanges.
+            pynector.testing.CassetteError: listing the unmatched requests or the unused exchanges.
         """
         if self.unmatched:
             raise CassetteError(
@@ -918,7 +918,7 @@ class Cassette:
         """Write what was recorded, then :meth:`check`. Idempotent.
 
         Raises:
-            pynector.CassetteError: as :meth:`save` and :meth:`check`.
+            pynector.testing.CassetteError: as :meth:`save` and :meth:`check`.
         """
         if self._closed:
             return
@@ -1177,9 +1177,9 @@ class CassetteTransport:
         Blocks for the recorded duration (times ``latency``) on replay.
 
         Raises:
-            pynector.UnmatchedRequestError: no recorded exchange matches and the mode does not record.
+            pynector.testing.UnmatchedRequestError: no recorded exchange matches and the mode does not record.
             pynector.PynectorError: a recorded error, raised again; or the wrapped transport's error.
-            pynector.CassetteError: the result cannot be written to a cassette.
+            pynector.testing.CassetteError: the result cannot be written to a cassette.
         """
         cassette = self.cassette
         codec = self._codec
@@ -1266,9 +1266,10 @@ class _StreamingCassetteTransport(CassetteTransport):
             raise
         finally:
             if "response" in outcome:
-                head_duration = outcome.pop("duration")
+                head_duration = outcome.pop("duration", None)
                 cassette._finish(entry, secrets, started, **outcome, chunks=tape.chunks, end=tape.end())
-                entry.record["duration"] = head_duration
+                if head_duration is not None:  # a stream's duration is until its head arrived
+                    entry.record["duration"] = head_duration
 
     async def _replay_stream(self, entry: _Entry, codec: _Codec, started: float) -> Any:
         record = entry.record
