@@ -1197,9 +1197,13 @@ class CassetteTransport:
                 duration = record.get("duration")
                 if duration and cassette.latency:
                     await trio.sleep_until(started + float(duration) * cassette.latency)
-                else:
-                    await trio.lowlevel.checkpoint()
-                return codec.rebuild(response, entry.request, trio.current_time() - started)
+                    return codec.rebuild(response, entry.request, trio.current_time() - started)
+                # No wait: a checkpoint on both sides, as the memory transport does (cheaper than
+                # trio.lowlevel.checkpoint's cancel scope), never losing a built result.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                result = codec.rebuild(response, entry.request, trio.current_time() - started)
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return result
             if not cassette.recording:
                 raise cassette._unmatched(live)
         entry = cassette._start_recording(live, started)
