@@ -321,6 +321,35 @@ async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> No
     ]
 
 
+async def test_unix_round_trip_with_length_framing_replays_binary_frames(tmp_path: Path) -> None:
+    """The unix transport's binary frames (not UTF-8: stored as base64) replay byte for byte."""
+    from functools import partial
+
+    from pynector.testing import serve_unix
+
+    path = tmp_path / "cassette.jsonl"
+    socket_path = tmp_path / "s.sock"
+    registry = get_transport_factory_registry()
+
+    def transport() -> Any:
+        return registry.create_transport("unix", path=socket_path, framing="length")
+
+    async def flip(payload: bytes) -> bytes:
+        return bytes(255 - byte for byte in payload)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(serve_unix, flip, path=socket_path, framing="length"))
+        with Cassette(path) as cassette:
+            async with client_over(cassette, transport()) as client:
+                recorded = await client.request(b"\x00\x01\xfe")
+        nursery.cancel_scope.cancel()
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, transport()) as client:
+            replayed = await client.request(b"\x00\x01\xfe")
+    assert b"\xff\xfe\x01" == recorded == replayed
+    assert {"base64": "//4B"} == lines(path)[0]["response"]["body"]
+
+
 async def test_message_types_are_rebuilt_by_the_transport(tmp_path: Path) -> None:
     """With message_type="json", replay deserialises the recorded frame into the same message."""
     path = tmp_path / "messages.jsonl"
@@ -731,3 +760,53 @@ def test_a_value_a_cassette_cannot_write_is_a_cassette_error() -> None:
     """Results that are not JSON, bytes, messages, models or responses are refused with their type."""
     with pytest.raises(CassetteError, match="cannot write a object"):
         encode_value(object())
+
+
+async def test_a_recorded_timeout_error_replays_at_the_same_moment(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A transport's own TimeoutError after 7 s is raised again after 7 s, same class and message."""
+    mock = MockTransport()
+    mock.route().fail_timeout(delay=7)
+    path = tmp_path / "timeout.jsonl"
+
+    async def attempt() -> tuple[type[BaseException], str, float]:
+        start = trio.current_time()
+        try:
+            await client.request("ping")
+        except pynector.TimeoutError as exc:
+            return type(exc), str(exc), trio.current_time() - start
+        raise AssertionError("no timeout")
+
+    with Cassette(path) as cassette:
+        async with client_over(cassette, mock) as client:
+            recorded = await attempt()
+    with Cassette(path, record_mode="none") as cassette:
+        async with client_over(cassette, MockTransport()) as client:
+            replayed = await attempt()
+    assert recorded == replayed
+    assert 7.0 == replayed[2]
+
+
+@given(st.text(alphabet="abcdefghijkmnopqrstuvwxyz0123456789", min_size=6, max_size=40))
+def test_a_credential_and_its_echoes_never_reach_the_file(token: str) -> None:
+    """Whatever its value, a credential sent in a header and echoed back in the answer is not written."""
+    secret = f"SECRET{token}"
+
+    async def echo(request: Any, **options: Any) -> Any:
+        return {"echo": request["headers"], "note": f"called with {secret}"}
+
+    async def main(path: Path) -> None:
+        with Cassette(path) as cassette:
+            transport = pynector.transport.CallableTransport(echo)
+            async with client_over(cassette, transport) as client:
+                await client.request({"headers": {"Authorization": secret}, "q": 1})
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.jsonl"
+        trio.run(main, path)
+        written = path.read_text()
+    assert secret not in written
+    assert written.count("REDACTED") >= 3  # the header, its echo, the echo in the note
