@@ -1183,7 +1183,6 @@ class CassetteTransport:
         """
         cassette = self.cassette
         codec = self._codec
-        started = trio.current_time()
         live = cassette._prepare(codec, "exchange", data, options)
         secrets = live.secrets
         if cassette.replaying:
@@ -1192,20 +1191,22 @@ class CassetteTransport:
                 record = entry.record
                 response = record.get("response")
                 if response is None or "cancelled" in record:
-                    return await cassette._replay_outcome(entry, codec, started)
-                # The common case, inlined: a response after the recorded duration.
+                    return await cassette._replay_outcome(entry, codec, trio.current_time())
+                # The common case, inlined: a response after the recorded duration (its elapsed).
                 duration = record.get("duration")
-                if duration and cassette.latency:
-                    await trio.sleep_until(started + float(duration) * cassette.latency)
-                    return codec.rebuild(response, entry.request, trio.current_time() - started)
+                elapsed = float(duration or 0.0) * cassette.latency
+                if elapsed > 0:
+                    await trio.sleep(elapsed)
+                    return codec.rebuild(response, entry.request, elapsed)
                 # No wait: a checkpoint on both sides, as the memory transport does (cheaper than
                 # trio.lowlevel.checkpoint's cancel scope), never losing a built result.
                 await trio.lowlevel.checkpoint_if_cancelled()
-                result = codec.rebuild(response, entry.request, trio.current_time() - started)
+                result = codec.rebuild(response, entry.request, elapsed)
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return result
             if not cassette.recording:
                 raise cassette._unmatched(live)
+        started = trio.current_time()
         entry = cassette._start_recording(live, started)
         try:
             result = await self.inner.exchange(data, **options)
