@@ -305,6 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="'NAME: VALUE'",
         help="a header sent with every request (repeatable; a line's own headers win)",
     )
+    recording = batch.add_argument_group("recording")
+    recording.add_argument(
+        "--cassette",
+        default=None,
+        metavar="PATH",
+        help="record the run's exchanges into the cassette PATH, or answer from it (see --record-mode); "
+        "credentials are never written",
+    )
+    recording.add_argument(
+        "--record-mode",
+        default="once",
+        choices=("once", "new_episodes", "none", "all"),
+        help="once (default): replay PATH if it exists, else record it; new_episodes: replay, and record "
+        "what PATH lacks; none: replay only; all: record again",
+    )
     # An in-process target answering 200 at once: measures the command itself (memory, overhead).
     batch.add_argument("--memory-target", action="store_true", help=argparse.SUPPRESS)
     _add_run_options(batch)
@@ -1035,6 +1050,8 @@ class _RunSettings:
     no_body: bool
     transport_type: str
     transport_options: Mapping[str, Any]
+    cassette: str | None = None
+    record_mode: str = "once"
 
 
 @dataclass(slots=True)
@@ -1090,6 +1107,13 @@ async def run_batch(
     """
     registry = get_transport_factory_registry()
     inner = registry.create_transport(settings.transport_type, **settings.transport_options)
+    cassette = None
+    if settings.cassette is not None:
+        from .testing import Cassette
+
+        # A batch's order varies from run to run: any unused recorded exchange that matches answers.
+        cassette = Cassette(settings.cassette, record_mode=settings.record_mode, order="any")
+        inner = cassette.wrap(inner)
     transport = _RecordingTransport(
         inner,
         name=settings.transport_type,
@@ -1145,6 +1169,11 @@ async def run_batch(
                 await inner.disconnect()
             except Exception as exc:
                 logger.warning("closing the transport failed: {}", describe_exception(exc))
+    if cassette is not None and not outcome.interrupted:
+        cassette.save()
+        unused = len(cassette.unused())
+        if unused:
+            logger.warning("{} recorded exchange(s) of {} were not replayed", unused, settings.cassette)
     if failure is not None:
         raise failure
     if writer.broken:
@@ -1168,6 +1197,8 @@ def _settings(
         no_body=getattr(args, "no_body", False),
         transport_type=transport_type,
         transport_options=transport_options,
+        cassette=getattr(args, "cassette", None),
+        record_mode=getattr(args, "record_mode", "once"),
     )
 
 

@@ -108,3 +108,16 @@ def test_public_submodules_export_what_they_list() -> None:
         assert len(set(listed)) == len(listed), name
         missing = [item for item in listed if not hasattr(module, item)]
         assert [] == missing, name
+
+
+def test_testing_exports_the_cassette_names() -> None:
+    """pynector.testing lists the cassette API, shown under its public path."""
+    import pynector.testing
+
+    for name in ("Cassette", "CassetteError", "CassetteTransport", "UnmatchedRequestError"):
+        assert name in pynector.testing.__all__
+        assert "pynector.testing" == getattr(pynector.testing, name).__module__
+    assert "scrub_json_fields" in pynector.testing.__all__
+    assert issubclass(pynector.testing.UnmatchedRequestError, pynector.testing.CassetteError)
+    assert issubclass(pynector.testing.CassetteError, pynector.PynectorError)
+    assert not issubclass(pynector.testing.CassetteError, pynector.TransportError)  # never retried

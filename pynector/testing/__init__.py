@@ -14,12 +14,19 @@
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
   for real-socket tests, examples and demos, streaming async-iterable bodies;
 - scripted server-sent event streams for both (``HTTPResponse.sse(steps, conn)`` on the server,
-  ``route.respond_sse(steps)`` on the mock): events, :class:`SSEDelay` on trio's clock, :class:`SSEDrop`.
+  ``route.respond_sse(steps)`` on the mock): events, :class:`SSEDelay` on trio's clock, :class:`SSEDrop`;
+- :class:`Cassette`: record the exchanges of any transport into a file once (``cassette.wrap(transport)``)
+  and replay them afterwards on trio's clock, secrets redacted (``pynector_cassette`` fixture).
 """
 
 from ._capture import CapturedLogs as CapturedLogs
 from ._capture import capture_logs as capture_logs
 from ._capture import capture_spans as capture_spans
+from ._cassette import Cassette as Cassette
+from ._cassette import CassetteError as CassetteError
+from ._cassette import CassetteTransport as CassetteTransport
+from ._cassette import UnmatchedRequestError as UnmatchedRequestError
+from ._cassette import scrub_json_fields as scrub_json_fields
 from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
@@ -45,6 +52,9 @@ from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
     "CapturedLogs",
+    "Cassette",
+    "CassetteError",
+    "CassetteTransport",
     "HTTPRequest",
     "HTTPResponse",
     "HTTPServer",
@@ -59,12 +69,14 @@ __all__ = [
     "StreamAction",
     "StreamServer",
     "UnexpectedRequestError",
+    "UnmatchedRequestError",
     "capture_logs",
     "capture_spans",
     "close_connection",
     "no_retry_wait",
     "open_http_server",
     "reset_connection",
+    "scrub_json_fields",
     "send_raw",
     "serve_http",
     "serve_tcp",
