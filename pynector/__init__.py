@@ -7,6 +7,7 @@ guards this list.
 from loguru import logger as _logger
 
 from . import framing as framing
+from . import sse as sse
 from . import transport as transport
 from ._batch import BatchResults as BatchResults
 from ._client import Pynector as Pynector

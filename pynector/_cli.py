@@ -74,6 +74,7 @@ from . import (
 )
 from ._config import validate_timeout
 from ._errors import describe_exception
+from ._net import CLOSE_TIMEOUT
 
 __all__ = [
     "EXIT_FAILED",
@@ -322,6 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="'NAME: VALUE'",
         help="a header sent with every request (repeatable; a line's own headers win)",
+    )
+    recording = batch.add_argument_group("recording")
+    recording.add_argument(
+        "--cassette",
+        default=None,
+        metavar="PATH",
+        help="record the run's exchanges into the cassette PATH, or answer from it (see --record-mode); "
+        "credentials are never written",
+    )
+    recording.add_argument(
+        "--record-mode",
+        default="once",
+        choices=("once", "new_episodes", "none", "all"),
+        help="once (default): replay PATH if it exists, else record it; new_episodes: replay, and record "
+        "what PATH lacks; none: replay only; all: record again",
     )
     # An in-process target answering 200 at once: measures the command itself (memory, overhead).
     batch.add_argument("--memory-target", action="store_true", help=argparse.SUPPRESS)
@@ -1039,6 +1055,8 @@ class _RunSettings:
     no_body: bool
     transport_type: str
     transport_options: Mapping[str, Any]
+    cassette: str | None = None
+    record_mode: str = "once"
 
 
 @dataclass(slots=True)
@@ -1099,13 +1117,29 @@ async def run_batch(
     def on_finish(request: Any, details: RetryDetails) -> None:
         reported[id(request)] = details
 
+    cassette = None
+    inner = None
+    if settings.cassette is not None:
+        from .testing import Cassette
+        from .transport import get_transport_factory_registry
+
+        registry = get_transport_factory_registry()
+        # A batch's order varies from run to run: any unused recorded exchange that matches answers.
+        cassette = Cassette(settings.cassette, record_mode=settings.record_mode, order="any")
+        inner = cassette.wrap(
+            registry.create_transport(settings.transport_type, **settings.transport_options)
+        )
     policy = RetryPolicy(
         max_retries=settings.retries,
         initial_delay=settings.retry_delay,
         retry_statuses=settings.retry_on,
         on_finish=on_finish,
     )
-    client = Pynector(transport_type=settings.transport_type, **settings.transport_options)
+    client = (
+        Pynector(transport_type=settings.transport_type, **settings.transport_options)
+        if inner is None
+        else Pynector(transport=inner)
+    )
     outcome = _Outcome()
     no_body = settings.no_body
     check_status = settings.check_status
@@ -1149,6 +1183,17 @@ async def run_batch(
             await client.aclose()  # shielded from cancellation and bounded in time
         except PynectorError as exc:
             logger.warning("closing the transport failed: {}", describe_exception(exc))
+        if inner is not None:  # the client does not close a transport it was given
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                try:
+                    await inner.disconnect()
+                except Exception as exc:
+                    logger.warning("closing the transport failed: {}", describe_exception(exc))
+    if cassette is not None and not outcome.interrupted:
+        cassette.save()
+        unused = len(cassette.unused())
+        if unused:
+            logger.warning("{} recorded exchange(s) of {} were not replayed", unused, settings.cassette)
     if failure is not None:
         raise failure
     if writer.broken:
@@ -1172,6 +1217,8 @@ def _settings(
         no_body=getattr(args, "no_body", False),
         transport_type=transport_type,
         transport_options=transport_options,
+        cassette=getattr(args, "cassette", None),
+        record_mode=getattr(args, "record_mode", "once"),
     )
 
 

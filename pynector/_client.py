@@ -25,7 +25,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -58,6 +58,7 @@ from ._rate import RateLimiter
 from ._retry import RetryDetails, RetryPolicy, call_with_retry
 from ._statistics import BatchTally, ClientStatistics, Counters
 from ._telemetry import AttemptObservation, ClientTelemetry, TraceHider
+from .sse import DEFAULT_MAX_EVENT_SIZE, EventStream, open_subscription
 from .transport._base import Transport, adapt_transport, inspect_transport
 from .transport._registry import get_transport_factory_registry
 
@@ -128,6 +129,12 @@ class _BatchPlan:
     timeout: float | None
     call: Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]
     tally: BatchTally
+
+
+#: The per-connection timeout of a subscription's streams: none in practice (about 31 years). A
+#: subscription's deadlines are its own (idle and total); the client's per-request timeout would cut
+#: every long-lived connection.
+_NO_CONNECTION_DEADLINE = 1e9
 
 
 class Pynector:
@@ -781,6 +788,48 @@ class Pynector:
         counters.completed += 1
         if observed is not None:
             observed.succeeded(response)
+
+    def subscribe(
+        self,
+        request: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        idle_timeout: float | None = None,
+        timeout: float | None = None,
+        last_event_id: str = "",
+        reconnect: bool = True,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> AbstractAsyncContextManager[EventStream]:
+        """Subscribe to a server-sent event stream and keep it alive (HTTP transports).
+
+        ``async with client.subscribe("/events") as events: async for event in events: ...``. Each
+        connection is one :meth:`stream` (one attempt in statistics and telemetry); after a drop the
+        subscription reconnects with ``Last-Event-ID``, waiting as the server asked (``retry:``,
+        ``Retry-After``) or with *retry*'s backoff. See :func:`pynector.sse.open_subscription` for
+        the arguments. The client's ``timeout`` does not cut connections: *idle_timeout* (no event for
+        N seconds: reconnect) and *timeout* (the whole subscription) are the subscription's deadlines.
+
+        Raises:
+            pynector.ConfigurationError: invalid arguments, or a transport without ``stream()``.
+            Errors of the subscription come from the ``async for`` (see :class:`pynector.sse.EventStream`).
+        """
+
+        if getattr(self._transport, "stream", None) is None:
+            raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
+
+        def open_stream(data: Any, _: float | None) -> AbstractAsyncContextManager[Any]:
+            return self.stream(data, timeout=_NO_CONNECTION_DEADLINE)
+
+        return open_subscription(
+            open_stream,
+            request,
+            retry=retry,
+            idle_timeout=idle_timeout,
+            timeout=timeout,
+            last_event_id=last_event_id,
+            reconnect=reconnect,
+            max_event_size=max_event_size,
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -120,3 +120,18 @@ def test_app_suite_passes(pytester: pytest.Pytester) -> None:
         pytester.path.joinpath(name).write_text((EXAMPLES / "app" / name).read_text())
     result = pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=6)
+
+
+def test_event_streams() -> None:
+    """examples/event_streams.py resumes its subscription across drops and batches twelve feeds."""
+    out = run_example("event_streams")
+    assert "event 7: ACME 107" in out
+    assert "3 connections, resume from id 7" in out
+    assert 12 == out.count(": 101 102 103 104 105\n")
+
+
+def test_line_protocols() -> None:
+    """examples/line_protocols.py gets whole RESP replies: binary values, nulls, arrays, errors."""
+    out = run_example("line_protocols")
+    assert "b'hello\\r\\nworld'\n[b'hello\\r\\nworld', None]\n100\n" in out
+    assert "RespError ERR unknown command 'FLY'" in out

@@ -54,7 +54,7 @@ def test_all_is_exactly_the_public_surface() -> None:
 
 def test_nothing_public_is_left_out_of_all() -> None:
     """Every public attribute of the package is either in __all__ or a public submodule."""
-    submodules = {"transport", "http", "message", "testing", "framing"} | set(ORIGINAL_DESIGN_MODULES)
+    submodules = {"transport", "http", "message", "testing", "framing", "sse"} | set(ORIGINAL_DESIGN_MODULES)
     # (pytest's assertion rewriting of the pytest11 plugin's package adds non-identifier names)
     public = {name for name in vars(pynector) if name.isidentifier() and not name.startswith("_")}
     assert set() == public - set(pynector.__all__) - submodules
@@ -135,21 +135,30 @@ def test_import_is_light() -> None:
 
 
 #: The reviewed surface of pynector.transport: the contract, the registry, the transports users build
-#: and the SDK reply vocabulary the README documents. Adapters (SerializedTransport) stay private.
+#: and the SDK reply and stream-event vocabulary the README documents. Adapters (SerializedTransport)
+#: stay private.
 EXPECTED_TRANSPORT_ALL = [
     "CallableTransport",
+    "Embedding",
+    "Finish",
     "FramedMemoryTransport",
     "MemoryTransport",
+    "OtherEvent",
     "SDKTransport",
+    "StreamEvent",
     "StreamTransport",
     "TCPTransport",
+    "TextDelta",
     "TextReply",
+    "ToolCall",
+    "ToolCallDelta",
     "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",
     "UnixTransport",
     "Usage",
+    "UsageUpdate",
     "get_transport_factory_registry",
     "sum_usage",
 ]
@@ -203,9 +212,22 @@ def test_public_submodules_export_what_they_list() -> None:
     """pynector.transport, .http, .message, .framing and .testing: every listed name exists, once."""
     import importlib
 
-    for name in ("transport", "http", "message", "framing", "testing"):
+    for name in ("transport", "http", "message", "framing", "testing", "sse"):
         module = importlib.import_module(f"pynector.{name}")
         listed = module.__all__
         assert len(set(listed)) == len(listed), name
         missing = [item for item in listed if not hasattr(module, item)]
         assert [] == missing, name
+
+
+def test_testing_exports_the_cassette_names() -> None:
+    """pynector.testing lists the cassette API, shown under its public path."""
+    import pynector.testing
+
+    for name in ("Cassette", "CassetteError", "CassetteTransport", "UnmatchedRequestError"):
+        assert name in pynector.testing.__all__
+        assert "pynector.testing" == getattr(pynector.testing, name).__module__
+    assert "scrub_json_fields" in pynector.testing.__all__
+    assert issubclass(pynector.testing.UnmatchedRequestError, pynector.testing.CassetteError)
+    assert issubclass(pynector.testing.CassetteError, pynector.PynectorError)
+    assert not issubclass(pynector.testing.CassetteError, pynector.TransportError)  # never retried

@@ -32,7 +32,7 @@ openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
 
 # Under trio, the SDKs' and httpx's nested async generators are dropped unclosed when a stream ends
-# (see pynector/transport/_sdk.py); Python ignores this ResourceWarning by default, the suite errors on
+# (see pynector/transport/_sdk); Python ignores this ResourceWarning by default, the suite errors on
 # warnings, so only these upstream ones are ignored here.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning"

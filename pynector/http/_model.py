@@ -38,6 +38,7 @@ from .._errors import (
 )
 from .._httpcommon import HTTP_TOKEN, parse_retry_after
 from .._redact import redact_headers, redact_url
+from ..sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, aiter_sse
 
 __all__ = [
     "DECODE_CHUNK",
@@ -515,6 +516,17 @@ class Response:
             return _once(self._content)
         return self._open_reader()
 
+    def aiter_sse(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> AsyncIterator[ServerSentEvent]:
+        """Iterate the body as server-sent events (see :func:`pynector.sse.aiter_sse`).
+
+        Raises:
+            pynector.ProtocolError: the response is not ``text/event-stream`` (at once), or an event
+                is larger than *max_event_size* characters (while iterating).
+            pynector.ReadError: the stream was closed or already consumed (at once).
+            pynector.TransportError: the connection failed while reading (while iterating).
+        """
+        return aiter_sse(self, max_event_size=max_event_size)
+
     def aiter_raw(self) -> AsyncIterator[bytes]:
         """Iterate the body as received (still content-encoded), with the raw size cap."""
         return self._open_reader().iter_raw()
@@ -631,6 +643,31 @@ def build_response(
         request=RequestInfo(method.upper(), url),
         _content=body,
     )
+
+
+def build_streamed_response(
+    method: str,
+    url: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None = None,
+) -> Response:
+    """A streamed :class:`Response` whose body is read from *chunks* (for test doubles).
+
+    As :func:`build_response`, but the body is not there yet: ``aiter_bytes()`` / ``aiter_sse()``
+    read it from *chunks* as the transport's streamed responses do from the connection.
+
+    Raises:
+        pynector.ConfigurationError: an invalid status or invalid headers.
+    """
+    pairs = header_pairs(headers, "response headers")
+    if not any(name.lower() in {"content-length", "transfer-encoding"} for name, _ in pairs):
+        pairs.append(("Transfer-Encoding", "chunked"))
+    response = build_response(method, url, status=status, headers=pairs)
+    response._content = None
+    response._reader = BodyReader(chunks, None, None, response.request)
+    return response
 
 
 def status_error(response: Response) -> HTTPStatusError:

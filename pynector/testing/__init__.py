@@ -13,17 +13,29 @@
   the ``pynector_mock``, ``pynector_client``, ``pynector_logs``, ``pynector_spans``,
   ``pynector_no_retry_wait`` and ``pynector_http_server`` fixtures;
 - :func:`serve_http` / :func:`open_http_server`: a scriptable loopback HTTP/1.1 server (trio + h11)
-  for real-socket tests, examples and demos, streaming async-iterable bodies (server-sent events).
+  for real-socket tests, examples and demos, streaming async-iterable bodies;
+- scripted server-sent event streams for both (``HTTPResponse.sse(steps, conn)`` on the server,
+  ``route.respond_sse(steps)`` on the mock): events, :class:`SSEDelay` on trio's clock, :class:`SSEDrop`;
+- :class:`Cassette`: record the exchanges of any transport into a file once (``cassette.wrap(transport)``)
+  and replay them afterwards on trio's clock, secrets redacted (``pynector_cassette`` fixture).
 """
 
 from .._public import show_public_module as _show_public_module
 from ._capture import CapturedLogs as CapturedLogs
 from ._capture import capture_logs as capture_logs
 from ._capture import capture_spans as capture_spans
+from ._cassette import Cassette as Cassette
+from ._cassette import CassetteError as CassetteError
+from ._cassette import CassetteTransport as CassetteTransport
+from ._cassette import UnmatchedRequestError as UnmatchedRequestError
+from ._cassette import scrub_json_fields as scrub_json_fields
 from ._http_server import HTTPRequest as HTTPRequest
 from ._http_server import HTTPResponse as HTTPResponse
 from ._http_server import HTTPServer as HTTPServer
 from ._http_server import ServerConnection as ServerConnection
+from ._http_server import SSEDelay as SSEDelay
+from ._http_server import SSEDrop as SSEDrop
+from ._http_server import SSEStep as SSEStep
 from ._http_server import open_http_server as open_http_server
 from ._http_server import serve_http as serve_http
 from ._mock import MockTransport as MockTransport
@@ -44,6 +56,9 @@ from ._stream_server import serve_unix as serve_unix
 
 __all__ = [
     "CapturedLogs",
+    "Cassette",
+    "CassetteError",
+    "CassetteTransport",
     "HTTPRequest",
     "HTTPResponse",
     "HTTPServer",
@@ -51,10 +66,14 @@ __all__ = [
     "RecordedCall",
     "Recorder",
     "Route",
+    "SSEDelay",
+    "SSEDrop",
+    "SSEStep",
     "ServerConnection",
     "StreamAction",
     "StreamServer",
     "UnexpectedRequestError",
+    "UnmatchedRequestError",
     "capture_logs",
     "capture_spans",
     "close_connection",
@@ -63,6 +82,7 @@ __all__ = [
     "open_tcp_server",
     "open_unix_server",
     "reset_connection",
+    "scrub_json_fields",
     "send_raw",
     "serve_http",
     "serve_tcp",

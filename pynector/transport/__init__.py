@@ -18,9 +18,17 @@ from ._registry import TransportFactory as TransportFactory
 from ._registry import TransportFactoryRegistry as TransportFactoryRegistry
 from ._registry import get_transport_factory_registry as get_transport_factory_registry
 from ._sdk import CallableTransport as CallableTransport
+from ._sdk import Embedding as Embedding
+from ._sdk import Finish as Finish
+from ._sdk import OtherEvent as OtherEvent
 from ._sdk import SDKTransport as SDKTransport
+from ._sdk import StreamEvent as StreamEvent
+from ._sdk import TextDelta as TextDelta
 from ._sdk import TextReply as TextReply
+from ._sdk import ToolCall as ToolCall
+from ._sdk import ToolCallDelta as ToolCallDelta
 from ._sdk import Usage as Usage
+from ._sdk import UsageUpdate as UsageUpdate
 from ._sdk import sum_usage as sum_usage
 from ._stream import StreamTransport as StreamTransport
 from ._stream import TCPTransport as TCPTransport
@@ -28,18 +36,26 @@ from ._stream import UnixTransport as UnixTransport
 
 __all__ = [
     "CallableTransport",
+    "Embedding",
+    "Finish",
     "FramedMemoryTransport",
     "MemoryTransport",
+    "OtherEvent",
     "SDKTransport",
+    "StreamEvent",
     "StreamTransport",
     "TCPTransport",
+    "TextDelta",
     "TextReply",
+    "ToolCall",
+    "ToolCallDelta",
     "TracedTransport",
     "Transport",
     "TransportFactory",
     "TransportFactoryRegistry",
     "UnixTransport",
     "Usage",
+    "UsageUpdate",
     "get_transport_factory_registry",
     "sum_usage",
 ]

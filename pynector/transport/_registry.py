@@ -129,6 +129,12 @@ def _create_native(**options: Any) -> Transport:
     return create_native_transport(**options)
 
 
+def _create_sse(**options: Any) -> Transport:
+    from ..sse import create_sse_transport  # subscriptions over an HTTP transport (imported on first use)
+
+    return create_sse_transport(**options)
+
+
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import create_memory_transport
     from ._stream import TCPTransport, UnixTransport
@@ -143,6 +149,7 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     registry.register("callable", CallableTransport)
     registry.register("httpx", _create_httpx)
     registry.register("http", _create_native)
+    registry.register("sse", _create_sse)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:

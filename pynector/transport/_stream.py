@@ -49,6 +49,7 @@ from .._errors import (
     ConnectTimeout,
     DeserializationError,
     MessageError,
+    ProtocolError,
     PynectorError,
     ReadError,
     SerializationError,
@@ -59,7 +60,7 @@ from .._errors import (
 from .._exctools import iter_chain, map_exceptions
 from .._net import host_port, open_tcp_stream
 from .._pool import ConnectionPool, PoolStatistics, close_quietly
-from ..framing import FramedStream, Framing, make_framing
+from ..framing import FramedStream, Framing, Reply, make_framing
 from ._base import closed_error
 
 __all__ = ["StreamTransport", "TCPTransport", "UnixTransport", "resolve_message_type"]
@@ -136,8 +137,13 @@ class StreamTransport:
         open_stream: opens one connection (called by the pool when it needs a new one).
         name: the transport's name in messages (``"tcp"``).
         label: the peer in messages (``"tcp://127.0.0.1:9000"``).
-        framing: ``"line"`` (default), ``"length"``, ``"raw"`` or a :class:`~pynector.framing.Framing`.
+        framing: ``"line"`` (default), ``"length"``, ``"raw"``, ``"resp"`` (redis) or a
+            :class:`~pynector.framing.Framing`.
         max_frame_size: the largest payload sent or accepted in bytes (default 16 MiB).
+        delimiter: the line end of ``"line"`` framing (default ``b"\\n"``; ``b"\\r\\n"`` for redis,
+            memcached and most text protocols).
+        reply_decoder: for ``"line"`` framing, what reads one reply of several lines: ``"resp"`` or a
+            factory of :class:`~pynector.framing.ReplyDecoder` (default: one line is one reply).
         max_connections: the pool size: the most connections, hence concurrent exchanges (10).
         message_type: a class with ``serialize() -> bytes`` and classmethod ``deserialize(bytes)``,
             or ``"json"``/``"binary"``; then ``request()`` takes and returns messages.
@@ -158,11 +164,15 @@ class StreamTransport:
         max_connections: object = DEFAULT_MAX_CONNECTIONS,
         message_type: object = None,
         connect_timeout: object = DEFAULT_CONNECT_TIMEOUT,
+        delimiter: object = None,
+        reply_decoder: object = None,
     ) -> None:
         self.name = name
         self.label = label
         self._open_stream = open_stream
-        self.framing: Framing = make_framing(framing, max_frame_size)
+        self.framing: Framing = make_framing(
+            framing, max_frame_size, delimiter=delimiter, reply_decoder=reply_decoder
+        )
         self.max_connections = validate_concurrency(max_connections, "max_connections")
         self.message_type = resolve_message_type(message_type)
         self.connect_timeout = validate_timeout(connect_timeout, "connect_timeout")
@@ -352,13 +362,24 @@ class StreamTransport:
                         fresh = True
                         continue
                     raise ReadError(f"{self.label} closed the connection before replying")
+                if framed.buffered:
+                    # The peer sent more than one reply: the framing or reply decoder stopped early
+                    # (redis's "$5" read as a whole line...). Returning the part read would be a
+                    # silently truncated reply; the connection is closed, not reused.
+                    raise ProtocolError(
+                        f"{self.label} sent {framed.buffered} more bytes after the reply: the reply was "
+                        f"longer than the {self.framing.name!r} framing read (a reply decoder for "
+                        "replies of several frames is needed)"
+                    )
                 # The very last step: only a clean exchange with nothing read ahead goes back.
-                if not self._raw and not framed.buffered:
+                if not self._raw:
                     lease.reusable = True
                 break
             finally:
                 active.discard(framed)
                 await pool.release(lease)
+        if isinstance(reply, Reply):  # a reply decoder's value (which may be None: redis's null)
+            return reply.value
         return self._deserialize(reply)
 
     def __repr__(self) -> str:
@@ -393,8 +414,8 @@ class TCPTransport(StreamTransport):
         tls: use TLS with :func:`ssl.create_default_context` (certificate and host name verified).
         ssl_context: use TLS with this context (implies ``tls``); verification is whatever it says.
         server_hostname: the name sent as SNI and checked against the certificate (default *host*).
-        **options: ``framing``, ``max_frame_size``, ``max_connections``, ``message_type``,
-            ``connect_timeout``, as in :class:`StreamTransport`.
+        **options: ``framing``, ``max_frame_size``, ``delimiter``, ``reply_decoder``,
+            ``max_connections``, ``message_type``, ``connect_timeout``, as in :class:`StreamTransport`.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option, or raw framing with TLS (TLS
@@ -448,8 +469,8 @@ class UnixTransport(StreamTransport):
 
     Args:
         path: the socket's file system path.
-        **options: ``framing``, ``max_frame_size``, ``max_connections``, ``message_type``,
-            ``connect_timeout``, as in :class:`StreamTransport`.
+        **options: ``framing``, ``max_frame_size``, ``delimiter``, ``reply_decoder``,
+            ``max_connections``, ``message_type``, ``connect_timeout``, as in :class:`StreamTransport`.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option, or on a platform without Unix
@@ -471,7 +492,15 @@ class UnixTransport(StreamTransport):
 
 
 _STREAM_OPTIONS = frozenset(
-    {"framing", "max_frame_size", "max_connections", "message_type", "connect_timeout"}
+    {
+        "framing",
+        "max_frame_size",
+        "max_connections",
+        "message_type",
+        "connect_timeout",
+        "delimiter",
+        "reply_decoder",
+    }
 )
 
 
