@@ -17,6 +17,7 @@ SCRIPTS = [
     "tcp_bench",
     "telemetry_bench",
     "mock_transport",
+    "cassette_bench",
     "sdk_overhead",
     "cli_batch",
     "quota_bench",

@@ -1,6 +1,6 @@
 """What pynector adds on top of a raw SDK call, measured against a loopback fake of each API.
 
-For each provider, the same N prompts go to the same loopback fake (tests/fake_llm_api.py) at the same
+For each provider, the same N prompts go to the same loopback fake (tests/helpers/fake_llm_api.py) at the same
 concurrency, three ways:
 
 - raw: the SDK client alone, one task per prompt under a ``trio.CapacityLimiter`` (what people write);
@@ -28,7 +28,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI
 
 import pynector
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from loguru import logger as _logger
 
 from . import framing as framing
+from . import sse as sse
 from . import transport as transport
 from ._batch import BatchResults as BatchResults
 from ._client import Pynector as Pynector
@@ -46,13 +47,15 @@ from ._job import JobItem as JobItem
 from ._job import JobResult as JobResult
 from ._job import JobStatistics as JobStatistics
 from ._job import JsonlCheckpoint as JsonlCheckpoint
+from ._public import show_public_module as _show_public_module
 from ._quota import Quota as Quota
 from ._quota import QuotaKeyStatistics as QuotaKeyStatistics
 from ._retry import RetryBudget as RetryBudget
 from ._retry import RetryBudgetStatistics as RetryBudgetStatistics
+from ._retry import RetryDetails as RetryDetails
 from ._retry import RetryPolicy as RetryPolicy
-from ._telemetry import ClientStatistics as ClientStatistics
-from ._telemetry import configure_telemetry as configure_telemetry
+from ._statistics import ClientStatistics as ClientStatistics
+from ._telemetry_config import configure_telemetry as configure_telemetry
 from ._version import __version__ as __version__
 
 # A library never configures logging for the application: events stay off until the application
@@ -97,6 +100,7 @@ __all__ = [
     "Response",
     "RetryBudget",
     "RetryBudgetStatistics",
+    "RetryDetails",
     "RetryPolicy",
     "SerializationError",
     "TLSError",
@@ -129,10 +133,4 @@ if _TYPE_CHECKING:
     from .http import Response as Response
 
 # Tracebacks and reprs show the public path (pynector.Pynector), not the private module.
-for _name in __all__:
-    if _name in _LAZY:
-        continue
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("pynector."):
-        _obj.__module__ = "pynector"
-del _name, _obj
+_show_public_module(globals(), [name for name in __all__ if name not in _LAZY])

@@ -65,8 +65,9 @@ from ._errors import (
     TimeoutError,
     describe_exception,
 )
+from ._exctools import collapse_group
 
-__all__ = ["BatchResults", "collapse_group", "open_batch_stream", "run_ordered"]
+__all__ = ["BatchResults", "open_batch_stream", "run_ordered"]
 
 T = TypeVar("T")
 
@@ -79,28 +80,6 @@ BUFFER_FACTOR = 2
 
 Call = Callable[[Any], Awaitable[Any]]
 Check = Callable[[int, Any], Any]
-
-
-def collapse_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """Pick the one exception to re-raise from a nursery's ExceptionGroup.
-
-    Workers never let an ``Exception`` escape, so a group holds ``Cancelled``, at most a few
-    ``BaseException`` such as ``KeyboardInterrupt``, and (for a stream) what the consumer's block
-    raised; the first non-``Cancelled`` one wins, otherwise a ``Cancelled`` (its cancel scope catches
-    it as usual).
-    """
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(reversed(exc.exceptions))
-        else:
-            leaves.append(exc)
-    for leaf in leaves:
-        if not isinstance(leaf, trio.Cancelled):
-            return leaf
-    return leaves[0]
 
 
 def _reraise(exc: BaseException) -> NoReturn:

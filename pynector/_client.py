@@ -14,6 +14,7 @@ inherit the caller's context and can never outlive it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -25,6 +26,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -51,25 +53,19 @@ from ._errors import (
     describe_exception,
     map_builtin_exception,
 )
+from ._net import CLOSE_TIMEOUT
 from ._quota import Quota, QuotaSender, resolve_quota
 from ._rate import RateLimiter
-from ._retry import RetryPolicy, call_with_retry
-from ._telemetry import (
-    AttemptObservation,
-    BatchTally,
-    ClientStatistics,
-    ClientTelemetry,
-    Counters,
-    TraceHider,
-)
+from ._retry import RetryDetails, RetryPolicy, call_with_retry
+from ._statistics import BatchTally, ClientStatistics, Counters
+from ._telemetry import AttemptObservation, ClientTelemetry, TraceHider
 from ._verbs import HTTPVerbs
-from .transport._base import SerializedTransport, Transport, adapt_transport
+from .sse import DEFAULT_MAX_EVENT_SIZE, EventStream, open_subscription
+from .transport._base import Transport, adapt_transport, inspect_transport
 from .transport._registry import get_transport_factory_registry
 
 __all__ = ["Pynector"]
 
-#: Seconds that closing the transport may take before the client gives up on it.
-CLOSE_TIMEOUT = 5.0
 
 _NO_OPTIONS: Mapping[str, Any] = {}
 
@@ -120,6 +116,29 @@ async def _read_all(requests: object) -> list[Any]:
             f"reading batch item {len(items)} from the requests iterable failed: {describe_exception(exc)}"
         ) from exc
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchPlan:
+    """A batch's validated settings and its per-item call, shared by both batch forms.
+
+    Attributes:
+        concurrency: the most items in flight at once.
+        timeout: seconds the whole batch may take, or ``None``.
+        call: runs one ``(data, options)`` item (its rate limit, retries and statistics included).
+        tally: the batch's statistics and span, which *call* counts into (started by the caller).
+    """
+
+    concurrency: int
+    timeout: float | None
+    call: Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]]
+    tally: BatchTally
+
+
+#: The per-connection timeout of a subscription's streams: none in practice (about 31 years). A
+#: subscription's deadlines are its own (idle and total); the client's per-request timeout would cut
+#: every long-lived connection.
+_NO_CONNECTION_DEADLINE = 1e9
 
 
 class Pynector(HTTPVerbs):
@@ -174,25 +193,24 @@ class Pynector(HTTPVerbs):
                 )
             self._transport: Transport = adapt_transport(transport)
             self._owns_transport = False
-            name = getattr(transport, "name", None)
-            self._transport_name = name if isinstance(name, str) and name else type(transport).__name__
+            capabilities = inspect_transport(self._transport, transport)
         else:
             registry = get_transport_factory_registry()
-            self._transport = adapt_transport(
-                registry.create_transport(self.config.transport_type, **transport_options)
-            )
+            created = registry.create_transport(self.config.transport_type, **transport_options)
+            self._transport = adapt_transport(created)
             self._owns_transport = True
-            self._transport_name = self.config.transport_type
+            capabilities = inspect_transport(self._transport, created, self.config.transport_type)
+        #: The transport's optional capabilities, checked once here (never looked up per request).
+        self._capabilities = capabilities
+        self._transport_name = capabilities.name
         self._connected = False
         self._closed = False
         self._connect_lock = trio.Lock()
         self._counters = Counters()
         self._telemetry: ClientTelemetry | None = None
-        inner = self._transport
-        hooks: Any = inner.inner if isinstance(inner, SerializedTransport) else inner
         if self.config.enable_telemetry:
-            self._telemetry = ClientTelemetry(hooks, self._transport_name, tracer_provider)
-        elif getattr(hooks, "propagate_trace_context", None) is True:
+            self._telemetry = ClientTelemetry(capabilities, tracer_provider)
+        elif capabilities.propagate_trace_context:
             # False means no telemetry work at all: not even the caller's span is propagated.
             self._telemetry = TraceHider()
         self._rate_limiter = (
@@ -318,30 +336,20 @@ class Pynector(HTTPVerbs):
                     await limiter.acquire()
                 result = await transport.exchange(data, **options)
             else:
-                with trio.fail_after(timeout):
+                # A plain scope, not fail_after: a TooSlowError raised inside the transport is the
+                # transport's failure; the deadline is ours only when this scope caught its cancel.
+                scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+                with scope:
                     if limiter is not None:
                         await limiter.acquire()
                     result = await transport.exchange(data, **options)
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"request through {self._transport_name} transport timed out after {timeout:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
-        except PynectorError as exc:
-            self._attempt_failed(observed, exc)
-            raise
-        except Exception as exc:
-            mapped = map_builtin_exception(exc, f"request through {self._transport_name} transport")
-            self._attempt_failed(observed, exc if mapped is None else mapped)
-            if mapped is None:
+                if scope.cancelled_caught:
+                    raise self._deadline_passed("request", timeout)
+        except BaseException as exc:
+            error = self._attempt_ended(observed, exc, "request")
+            if error is exc:
                 raise
-            raise mapped from exc
-        except BaseException as exc:  # trio.Cancelled, KeyboardInterrupt: not failures, re-raised
-            counters.in_flight -= 1
-            if observed is not None:
-                observed.cancelled(exc)
-            raise
+            raise error from exc
         counters.in_flight -= 1
         counters.completed += 1
         if observed is not None:
@@ -354,14 +362,41 @@ class Pynector(HTTPVerbs):
             quota.telemetry = True
         return QuotaSender(quota, self._transport, self._exchange)
 
-    def _attempt_failed(self, observed: AttemptObservation | None, error: Exception) -> None:
+    def _deadline_passed(self, verb: str, timeout: float) -> TimeoutError:
+        """The error for this client's own *timeout* passing (its cause: a ``trio.TooSlowError``)."""
+        error = TimeoutError(f"{verb} through {self._transport_name} transport timed out after {timeout:g}s")
+        error.__cause__ = trio.TooSlowError()
+        return error
+
+    def _attempt_ended(
+        self, observed: AttemptObservation | None, exc: BaseException, verb: str, *, mapped: bool = True
+    ) -> BaseException:
+        """Record the end of an attempt (a request or a stream) that raised *exc*; return what to raise.
+
+        The one place an attempt's exception is judged, for both :meth:`_exchange` and :meth:`stream`:
+        ``trio.Cancelled`` and ``KeyboardInterrupt`` end it as cancelled (not a failure) and are
+        returned as they are; a builtin I/O error (a ``trio.TooSlowError`` of the transport's own
+        deadline included) becomes the matching pynector error (unless *mapped* is false: an error
+        from the caller's block inside a stream is not the transport's); anything else, the
+        :class:`pynector.TimeoutError` of the client's own deadline included, is returned unchanged.
+        Failures are counted in the statistics and end the attempt's span. The caller raises the
+        result, ``from exc`` when it is not *exc*.
+        """
         counters = self._counters
         counters.in_flight -= 1
+        if not isinstance(exc, Exception):  # trio.Cancelled, KeyboardInterrupt, GeneratorExit
+            if observed is not None:
+                observed.cancelled(exc)
+            return exc
+        error: Exception = exc
+        if not isinstance(exc, PynectorError) and mapped:
+            error = map_builtin_exception(exc, f"{verb} through {self._transport_name} transport") or exc
         counters.failed += 1
         if isinstance(error, TimeoutError):
             counters.timed_out += 1
         if observed is not None:
             observed.failed(error)
+        return error
 
     def _timeout_for(self, timeout: object) -> float | None:
         return self.config.timeout if timeout is None else validate_timeout(timeout)
@@ -396,7 +431,7 @@ class Pynector(HTTPVerbs):
         retry: RetryPolicy | None,
         options: Mapping[str, Any],
         rate_limit: object = None,
-    ) -> tuple[int, float | None, Callable[[tuple[Any, Mapping[str, Any]]], Awaitable[Any]], BatchTally]:
+    ) -> _BatchPlan:
         """Validate the batch arguments shared by both batch forms; build the per-item call and the
         :class:`BatchTally` it counts into (started by the caller)."""
         concurrency = (
@@ -471,7 +506,7 @@ class Pynector(HTTPVerbs):
             tally.finished += 1
             return result
 
-        return concurrency, batch_timeout, one, tally
+        return _BatchPlan(concurrency, batch_timeout, one, tally)
 
     async def batch_request(
         self,
@@ -529,21 +564,22 @@ class Pynector(HTTPVerbs):
             pynector.BatchInputError: iterating *requests* raised (nothing was sent).
             pynector.PynectorError: with ``raise_on_error=True``, the first failed slot's exception.
         """
-        concurrency, batch_timeout, one, tally = self._batch_setup(
+        plan = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
+        tally = plan.tally
         items = requests if isinstance(requests, Sequence) else await _read_all(requests)
         for position, item in enumerate(items):  # validated up front; bare items are paired in one()
             check_batch_pair(position, item)
         await self._ensure_connected()
-        tally.start(self._telemetry, len(items), concurrency)
+        tally.start(self._telemetry, len(items), plan.concurrency)
         try:
             results = await run_ordered(
                 items,
                 len(items),
-                one,
-                max_concurrency=concurrency,
-                timeout=batch_timeout,
+                plan.call,
+                max_concurrency=plan.concurrency,
+                timeout=plan.timeout,
                 fail_fast=fail_fast,
             )
         except BaseException as exc:
@@ -615,21 +651,22 @@ class Pynector(HTTPVerbs):
                 the ``async for``, after the results already finished).
             pynector.BatchInputError: iterating *requests* raised (from the ``async for``, likewise).
         """
-        concurrency, batch_timeout, one, tally = self._batch_setup(
+        plan = self._batch_setup(
             max_concurrency, timeout, fail_fast, max_per_second, burst, rate_key, retry, options, rate_limit
         )
+        tally = plan.tally
         if not isinstance(ordered, bool):
             raise ConfigurationError(f"ordered must be True or False, got {ordered!r}")
         await self._ensure_connected()
-        tally.start(self._telemetry, None, concurrency)
+        tally.start(self._telemetry, None, plan.concurrency)
         results: BatchResults | None = None
         ran_out = False  # whether the engine had ended by itself when the caller's block exited
         try:
             async with open_batch_stream(
                 requests,
-                one,
-                max_concurrency=concurrency,
-                timeout=batch_timeout,
+                plan.call,
+                max_concurrency=plan.concurrency,
+                timeout=plan.timeout,
                 ordered=ordered,
                 fail_fast=fail_fast,
                 check=check_batch_pair,
@@ -683,9 +720,11 @@ class Pynector(HTTPVerbs):
                 initial_delay=self.config.retry_delay if retry_delay is None else retry_delay,
             )
             # A transport may name the statuses its API retries (the sdk transport adds 5xx).
-            statuses = getattr(self._transport, "retry_statuses", None)
+            statuses = self._capabilities.retry_statuses
             if statuses is not None:
-                retry = dataclasses.replace(retry, retry_statuses=frozenset(statuses))
+                retry = dataclasses.replace(retry, retry_statuses=statuses)
+        elif not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy or None, got {retry!r}")
         elif max_retries is not None or retry_delay is not None:
             raise ConfigurationError("pass either retry=RetryPolicy(...) or max_retries/retry_delay")
         return await self._retrying(retry, data, self._timeout_for(timeout), options, None)
@@ -707,19 +746,25 @@ class Pynector(HTTPVerbs):
         send = self._send if exchange is None else exchange
         counters = self._counters
         observed = None if self._telemetry is None else self._telemetry.start_retry(policy.max_retries)
+        report = policy.on_finish
         attempts = 0
+        begun = 0  # attempts that got past before_attempt (what *report* counts)
         sleeping = False
+        started = 0.0  # when the first attempt started (read only by *report*)
 
         running = False  # still True if the retry deadline interrupted an attempt
 
         async def attempt(number: int) -> Any:
-            nonlocal attempts, sleeping, running
+            nonlocal attempts, begun, sleeping, running, started
             attempts = number
             if sleeping:
                 sleeping = False
                 counters.waiting -= 1
             if before_attempt is not None:
                 await before_attempt()
+            if number == 1 and report is not None:
+                started = trio.current_time()
+            begun = number
             running = True
             try:
                 result = await send(data, attempt_timeout, options, number - 1)
@@ -745,12 +790,17 @@ class Pynector(HTTPVerbs):
                 counters.timed_out += 1
             if observed is not None:
                 observed.retry_finished(attempts, exc)
+            if report is not None and begun:
+                error = exc if isinstance(exc, Exception) else None
+                report(data, RetryDetails(begun, started, trio.current_time(), error, error is None))
             raise
         finally:
             if sleeping:  # cancelled during a wait
                 counters.waiting -= 1
         if observed is not None:
             observed.retry_finished(attempts, None)
+        if report is not None:
+            report(data, RetryDetails(begun, started, trio.current_time()))
         return result
 
     @asynccontextmanager
@@ -769,12 +819,14 @@ class Pynector(HTTPVerbs):
             pynector.TimeoutError: the block took longer than *timeout*.
             pynector.TransportError: the transport failed.
         """
-        transport = self._transport if self._connected else await self._ensure_connected()
-        open_stream = getattr(transport, "stream", None)
+        if not self._connected:
+            await self._ensure_connected()
+        open_stream = self._capabilities.stream
         if open_stream is None:
             raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
         limit = self._timeout_for(timeout)
-        scope = trio.CancelScope() if limit is None else trio.fail_after(limit)
+        # As in _exchange: the deadline is ours only when this scope caught its cancel.
+        scope = trio.CancelScope(deadline=math.inf if limit is None else trio.current_time() + limit)
         telemetry = self._telemetry
         observed = None if telemetry is None else telemetry.start_attempt(data, options, 0)
         counters = self._counters
@@ -787,36 +839,62 @@ class Pynector(HTTPVerbs):
                     if observed is not None:
                         observed.leave_context()  # the request (and its traceparent) is built
                     yield response
-        except trio.TooSlowError as exc:
-            error = TimeoutError(
-                f"stream through {self._transport_name} transport timed out after {limit:g}s"
-            )
-            self._attempt_failed(observed, error)
-            raise error from exc
-        except PynectorError as exc:
-            self._attempt_failed(observed, exc)
-            raise
-        except Exception as exc:
-            # Opening failed with a builtin error: map it. An error from the caller's block (or from
-            # reading the stream) ends the attempt as failed but is re-raised as it is.
-            mapped = (
-                None
-                if opened
-                else map_builtin_exception(exc, f"stream through {self._transport_name} transport")
-            )
-            self._attempt_failed(observed, exc if mapped is None else mapped)
-            if mapped is None:
+            if scope.cancelled_caught:
+                assert limit is not None  # only a deadline cancels this scope
+                raise self._deadline_passed("stream", limit)
+        except BaseException as exc:
+            # Opening failed with a builtin error: it is mapped. An error from the caller's block (or
+            # from reading the stream) ends the attempt as failed but is re-raised as it is.
+            error = self._attempt_ended(observed, exc, "stream", mapped=not opened)
+            if error is exc:
                 raise
-            raise mapped from exc
-        except BaseException as exc:  # trio.Cancelled, GeneratorExit, KeyboardInterrupt: not failures
-            counters.in_flight -= 1
-            if observed is not None:
-                observed.cancelled(exc)
-            raise
+            raise error from exc
         counters.in_flight -= 1
         counters.completed += 1
         if observed is not None:
             observed.succeeded(response)
+
+    def subscribe(
+        self,
+        request: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        idle_timeout: float | None = None,
+        timeout: float | None = None,
+        last_event_id: str = "",
+        reconnect: bool = True,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> AbstractAsyncContextManager[EventStream]:
+        """Subscribe to a server-sent event stream and keep it alive (HTTP transports).
+
+        ``async with client.subscribe("/events") as events: async for event in events: ...``. Each
+        connection is one :meth:`stream` (one attempt in statistics and telemetry); after a drop the
+        subscription reconnects with ``Last-Event-ID``, waiting as the server asked (``retry:``,
+        ``Retry-After``) or with *retry*'s backoff. See :func:`pynector.sse.open_subscription` for
+        the arguments. The client's ``timeout`` does not cut connections: *idle_timeout* (no event for
+        N seconds: reconnect) and *timeout* (the whole subscription) are the subscription's deadlines.
+
+        Raises:
+            pynector.ConfigurationError: invalid arguments, or a transport without ``stream()``.
+            Errors of the subscription come from the ``async for`` (see :class:`pynector.sse.EventStream`).
+        """
+
+        if getattr(self._transport, "stream", None) is None:
+            raise ConfigurationError(f"the {self._transport_name} transport does not support streaming")
+
+        def open_stream(data: Any, _: float | None) -> AbstractAsyncContextManager[Any]:
+            return self.stream(data, timeout=_NO_CONNECTION_DEADLINE)
+
+        return open_subscription(
+            open_stream,
+            request,
+            retry=retry,
+            idle_timeout=idle_timeout,
+            timeout=timeout,
+            last_event_id=last_event_id,
+            reconnect=reconnect,
+            max_event_size=max_event_size,
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

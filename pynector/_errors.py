@@ -36,6 +36,12 @@ exception that caused it (an ``OSError``, a ``trio.TooSlowError``, an ``httpx`` 
 ``except TimeoutError`` written against the builtin still catches it; the original design shadowed the
 builtin instead, which silently broke such handlers.
 
+A deadline is attributed to a scope only when that scope fired (its ``cancelled_caught``): a
+:class:`TimeoutError` names the caller's timeout only then. A ``trio.TooSlowError`` (or builtin
+``TimeoutError``) raised *inside* a transport, by a deadline of its own, is that transport's failure:
+:func:`map_builtin_exception` turns it into a :class:`TimeoutError` whose message says a deadline inside
+the transport passed, with the original as ``__cause__``.
+
 ``trio.Cancelled`` and ``KeyboardInterrupt`` are never wrapped: they are ``BaseException`` and pass
 through pynector untouched.
 """
@@ -47,6 +53,8 @@ import errno
 import ssl
 
 import trio
+
+from ._exctools import iter_chain
 
 __all__ = [
     "BatchCancelledError",
@@ -87,7 +95,8 @@ class PynectorError(Exception):
             retry loop (``request_with_retry`` or a ``RetryPolicy``); ``None`` otherwise.
         http_method: for errors of an HTTP exchange, the request's method; ``None`` otherwise.
         request_sent: for errors of an HTTP exchange, whether the request may have reached the server
-            (``False`` for connect, TLS and pool failures). ``RetryPolicy`` reads both (rule R3).
+            (``False`` for connect, TLS and pool failures). ``RetryPolicy`` reads both: a request
+            that may have reached the server is resent only when its method is idempotent.
     """
 
     attempts: int | None = None
@@ -269,17 +278,11 @@ def describe_exception(exc: BaseException) -> str:
     reason three causes deep, with an empty message on top); this finds the deepest message, also
     looking into the first member of an exception group that has no cause.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
     best = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    # trio's happy eyeballs reports one failed attempt per address in a group: the first says enough.
+    for current in iter_chain(exc, "first"):
         if str(current):
             best = current
-        following = current.__cause__ or current.__context__
-        if following is None and isinstance(current, BaseExceptionGroup):
-            following = current.exceptions[0]  # trio's happy eyeballs reports the attempts as a group
-        current = following
     text = str(best)
     if isinstance(best, ssl.SSLCertVerificationError) and best.verify_message:
         text = best.verify_message
@@ -302,8 +305,13 @@ def map_builtin_exception(exc: Exception, action: str) -> PynectorError | None:
     if isinstance(exc, PynectorError):
         return exc
     if isinstance(exc, (trio.TooSlowError, builtins.TimeoutError)):
-        cls = TimeoutError
-    elif isinstance(exc, ssl.SSLError):
+        # Only the cancel scope that fired owns a deadline: a timeout raised inside the transport (a
+        # handler's own fail_after, a socket timeout) is the transport's, never the caller's timeout.
+        return TimeoutError(
+            f"{action} failed: {describe_exception(exc)} (a deadline inside the transport passed, "
+            "not the request's timeout)"
+        )
+    if isinstance(exc, ssl.SSLError):
         cls = TLSError
     elif isinstance(exc, ConnectionRefusedError):
         cls = ConnectError

@@ -1,4 +1,5 @@
-"""HTTP facts shared by the HTTP layer (:mod:`pynector.http`) and the SDK transport.
+"""HTTP facts shared by the HTTP layer (:mod:`pynector.http`), the retry policy, the command line and the
+SDK transport: the token grammar, the idempotent methods, ``Retry-After``, httpx error classes.
 
 Both read ``Retry-After`` and both meet httpx exceptions (the SDKs use httpx, or its fork ``httpx2``,
 underneath), so the parser and the httpx error classification live here, once. This module imports
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import ssl
 from datetime import UTC, datetime
 from types import ModuleType
+from typing import Final
 
 from ._errors import (
     ConfigurationError,
@@ -29,8 +32,17 @@ from ._errors import (
     TransportError,
     WriteError,
 )
+from ._exctools import iter_chain
 
-__all__ = ["classify_httpx_error", "parse_retry_after"]
+__all__ = ["HTTP_TOKEN", "IDEMPOTENT_METHODS", "classify_httpx_error", "parse_retry_after"]
+
+#: An HTTP token (RFC 9110 section 5.6.2): what a method or a header name may consist of.
+HTTP_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+#: Methods whose request may be sent twice with the effect of once (RFC 9110 section 9.2.2): the only
+#: ones resent after they may have reached the server, by the retry policy and by a pool retrying a
+#: stale keep-alive connection.
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
 def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
@@ -68,14 +80,7 @@ def _parse_http_date(text: str) -> datetime | None:
 
 
 def _ssl_in_chain(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(current, ssl.SSLError) for current in iter_chain(exc))
 
 
 def _closed_early(exc: BaseException) -> bool:

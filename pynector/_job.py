@@ -60,8 +60,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
 
-from ._batch import _reraise, collapse_group
+from ._batch import _reraise
 from ._errors import ConfigurationError, HTTPStatusError, JobOutputError, PynectorError, describe_exception
+from ._exctools import collapse_group
 
 if TYPE_CHECKING:
     from ._client import Pynector

@@ -7,6 +7,8 @@ are kept, so a reader still sees *that* a credential was sent, never *what* it w
 What counts as secret:
 
 - URL user-info (``https://user:password@host``): the whole user-info is replaced;
+- URL fragments (``#access_token=...``, where OAuth's implicit flow puts tokens): dropped entirely. A
+  fragment never goes on the wire, so a rendered URL loses nothing a server saw;
 - query parameters whose name looks like a credential (``token``, ``api_key``, ``key``, ``password``,
   ``secret``, ``signature``, ``X-Amz-Credential``...), matched on normalised names (lower case, ``-``
   and ``_`` removed) against exact names and a few telling fragments;
@@ -108,8 +110,8 @@ def redact_headers(
 def redact_url(url: object) -> str:
     """Return *url* (a string or an ``httpx.URL``-like object) with credentials replaced.
 
-    User-info becomes ``REDACTED@`` and sensitive query values become ``REDACTED``; everything else
-    is kept as it was written. Never raises.
+    User-info becomes ``REDACTED@``, sensitive query values become ``REDACTED`` and the fragment is
+    dropped; everything else is kept as it was written. Never raises.
     """
     text = str(url)
     try:
@@ -125,7 +127,7 @@ def redact_url(url: object) -> str:
                     f"{quote(k, safe='')}={REDACTED if is_sensitive_query_key(k) else quote(v, safe='')}"
                     for k, v in pairs
                 )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     except Exception:  # a malformed URL must not leak through an error path
         return REDACTED
 

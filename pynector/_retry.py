@@ -27,7 +27,7 @@ thousandths as integers, so the arithmetic is exact. Non-retryable failures (a 4
 tokens. Failure recording and the retry decision happen with no checkpoint in between, so concurrent
 attempts sharing a budget see a consistent count.
 
-HTTP methods (R3): a request that may have reached the server is resent only when its method is
+HTTP methods (the resend rule): a request that may have reached the server is resent only when its method is
 idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) or the policy sets ``retry_non_idempotent``.
 The HTTP layer marks its errors with ``http_method`` and ``request_sent`` (``False`` for failures
 before any byte left the client: connect errors, pool timeouts), so a connect failure is retried for
@@ -38,6 +38,12 @@ itself.
 Only ``Exception`` subclasses are considered; ``trio.Cancelled`` and ``KeyboardInterrupt`` propagate
 at once, including from the middle of a wait. All timing reads trio's clock, so ``MockClock`` and
 ``autojump_clock`` make retry tests instant and exact.
+
+How a call went: a failure carries ``.attempts`` (on pynector errors); for successes too, a policy
+with ``on_finish=hook`` calls ``hook(data, details)`` once per call, when it ends with a response or
+an error, where ``details`` is a :class:`RetryDetails` (attempts made, when the first started, when
+the last ended, the error if any), as tenacity's retry state and stamina's hooks report. The
+``pynector batch`` command records attempts and elapsed time per item that way.
 
 Tests of code that retries can go further: :data:`RETRY_WAIT_HOOK` (set by
 ``pynector.testing.no_retry_wait()``) is read once per wait and replaces the computed wait with what
@@ -53,7 +59,7 @@ import random as _random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -66,17 +72,18 @@ from ._errors import (
     TLSError,
     TransportError,
 )
+from ._httpcommon import IDEMPOTENT_METHODS
 
-__all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryPolicy", "call_with_retry"]
+__all__ = ["RetryBudget", "RetryBudgetStatistics", "RetryDetails", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
 #: Methods that may be sent twice with the effect of once (RFC 9110, section 9.2.2).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
 def _may_resend(exc: Exception) -> bool:
-    """R3: an HTTP request that may have reached the server is resent only if idempotent."""
+    """The resend rule: an HTTP request that may have reached the server is resent only if its method
+    is idempotent (or the policy opts in); one that never left the client is resent for any method."""
     if not isinstance(exc, PynectorError) or exc.http_method is None:
         return True
     return exc.http_method in IDEMPOTENT_METHODS or exc.request_sent is False
@@ -170,6 +177,31 @@ class RetryBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryDetails:
+    """How one call under a :class:`RetryPolicy` went, given to the policy's ``on_finish`` hook.
+
+    Attributes:
+        attempts: attempts made (1 when the first one answered).
+        started: trio time at which the first attempt started (after any rate-limit wait).
+        finished: trio time at which the call ended (the last attempt's end).
+        error: the exception the call raises, or ``None`` when it returned a response or was
+            cancelled.
+        cancelled: whether the call was cancelled (by a deadline around it, a batch stopping...).
+    """
+
+    attempts: int
+    started: float
+    finished: float
+    error: Exception | None = None
+    cancelled: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the first attempt's start to the last one's end, waits between included."""
+        return self.finished - self.started
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often, how long and on what to retry.
 
@@ -191,6 +223,10 @@ class RetryPolicy:
         budget: an optional shared :class:`RetryBudget` that can refuse retries (``None``: no budget).
         retry_non_idempotent: also resend HTTP requests with non-idempotent methods (POST, PATCH)
             after they may have reached the server (default False; see the module docstring).
+        on_finish: optional ``on_finish(data, details)``, called once when a call made with this
+            policy ends after at least one attempt started (with a response, an error, or
+            cancelled), with the call's *data* and a :class:`RetryDetails`; it runs in the calling
+            task, must not block and must not raise.
 
     Raises:
         pynector.ConfigurationError: on construction, for any invalid value.
@@ -209,6 +245,7 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
     budget: RetryBudget | None = field(default=None, compare=False)
     retry_non_idempotent: bool = False
+    on_finish: Callable[[Any, RetryDetails], object] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_count(self.max_retries, "max_retries", 0)
@@ -230,6 +267,8 @@ class RetryPolicy:
             raise ConfigurationError(
                 f"retry_non_idempotent must be True or False, got {self.retry_non_idempotent!r}"
             )
+        if self.on_finish is not None and not callable(self.on_finish):
+            raise ConfigurationError(f"on_finish must be a callable (data, details), got {self.on_finish!r}")
         if not isinstance(self.retry_statuses, frozenset):
             object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
@@ -295,23 +334,27 @@ async def call_with_retry(
     number = 0
     while True:
         number += 1
+        # A plain scope, not fail_at: a TooSlowError raised by the attempt itself (a deadline of its
+        # own) is that attempt's failure; the policy's deadline passed only when this scope caught it.
+        scope = None
         try:
             if deadline == math.inf:
                 result = await attempt(number)
             else:
-                with trio.fail_at(deadline):
+                with trio.CancelScope(deadline=deadline) as scope:
                     result = await attempt(number)
-            if budget is not None:
-                budget.record_success()
-            return result
-        except trio.TooSlowError as exc:
+        except Exception as exc:
+            last = exc
+        else:
+            if scope is None or not scope.cancelled_caught:
+                if budget is not None:
+                    budget.record_success()
+                return result
             error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
             error.attempts = number
             if on_retry is not None:
                 on_retry(number, error, None)
-            raise error from exc
-        except Exception as exc:
-            last = exc
+            raise error from trio.TooSlowError()
         retryable = policy.is_retryable(last)
         if retryable and budget is not None:
             budget.record_failure()

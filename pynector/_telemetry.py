@@ -2,17 +2,19 @@
 
 What is produced
     * one CLIENT span per attempt, started at the client's single choke point (``Pynector._exchange``),
-      named and attributed by the transport through the optional :class:`TracedTransport` hooks;
+      named and attributed by the transport through its optional span hooks (``TracedTransport``,
+      declared with the transport contract in :mod:`pynector.transport._base`);
       ``Pynector.stream()`` is an attempt too, its span open for the whole ``async with`` block but
       current only while the stream is opened (so ``traceparent`` is injected, and the caller's spans
       in the block are not children of pynector's CLIENT span);
-    * an INTERNAL span around both batch forms (``pynector.batch``, kept by :class:`BatchTally`, the
+    * an INTERNAL span around both batch forms (``pynector.batch``, kept by ``BatchTally``, the
       one place both go through) and around every retried call (``pynector.retry``:
       ``request_with_retry`` and batch items with ``retry=`` share ``Pynector._retrying``), the parent
       of every attempt span inside it;
     * loguru events with structured fields (``logger.bind``): DEBUG per attempt, per retry and per batch,
       WARNING only when retries are given up or telemetry is misconfigured;
-    * counters read by ``Pynector.statistics()``.
+    * (the counters read by ``Pynector.statistics()`` exist without telemetry: :mod:`pynector._statistics`;
+      the one-call set-up for applications, ``configure_telemetry``, is :mod:`pynector._telemetry_config`).
 
 Nothing here ever records a payload, ``str(options)``, a header value or a URL: span attributes other
 than pynector's own counters come from the transport hooks, which return values already redacted.
@@ -45,11 +47,8 @@ The SDK's own cost (~15 us to create, end and export one span) is not ours to re
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import trio
 from loguru import logger
@@ -59,118 +58,27 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from ._errors import ConfigurationError, HTTPStatusError, PynectorError, TimeoutError
+from ._errors import HTTPStatusError, PynectorError
 from ._version import __version__
+from .transport._base import Attributes, TransportCapabilities
 
 __all__ = [
     "TRACER_NAME",
+    "Attributes",
     "AttemptObservation",
-    "BatchTally",
-    "ClientStatistics",
     "ClientTelemetry",
-    "Counters",
+    "OperationObservation",
     "TraceHider",
-    "TracedTransport",
-    "configure_telemetry",
+    "global_provider_missing",
     "has_trace_context",
     "inject_trace_context",
+    "log_threshold",
+    "set_log_threshold",
+    "warn",
 ]
 
 #: The instrumentation scope of every span pynector creates (with the package version).
 TRACER_NAME: Final = "pynector"
-
-Attributes = Mapping[str, AttributeValue]
-
-# --- statistics ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClientStatistics:
-    """A snapshot of one client's activity, from :meth:`pynector.Pynector.statistics`.
-
-    Attributes:
-        in_flight: attempts currently running in the transport.
-        waiting: batch items accepted but not started yet, plus retries sleeping before their next
-            attempt.
-        completed: attempts that returned a response.
-        failed: attempts that raised an exception (cancelled attempts are not failures).
-        retried: retries scheduled by ``request_with_retry`` (attempts after the first).
-        timed_out: attempts that exceeded their timeout, plus batch items cut off by the batch
-            deadline.
-        quota: one :class:`pynector.QuotaKeyStatistics` per key of the client's quota (its rate,
-            pauses, tokens left...); empty without ``rate_limit=``.
-    """
-
-    in_flight: int
-    waiting: int
-    completed: int
-    failed: int
-    retried: int
-    timed_out: int
-    quota: tuple[Any, ...] = ()
-
-
-class Counters:
-    """The mutable counters behind :class:`ClientStatistics`: plain integer attributes.
-
-    Counted whether or not telemetry is enabled: an integer increment is the cheapest observability
-    there is, and trio runs one task at a time, so no lock is needed.
-    """
-
-    __slots__ = ("completed", "failed", "in_flight", "retried", "timed_out", "waiting")
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.waiting = 0
-        self.completed = 0
-        self.failed = 0
-        self.retried = 0
-        self.timed_out = 0
-
-    def snapshot(self) -> ClientStatistics:
-        """Return the current values as a frozen :class:`ClientStatistics`."""
-        return ClientStatistics(
-            in_flight=self.in_flight,
-            waiting=self.waiting,
-            completed=self.completed,
-            failed=self.failed,
-            retried=self.retried,
-            timed_out=self.timed_out,
-        )
-
-
-# --- the transport hook -------------------------------------------------------------------------
-
-
-class TracedTransport(Protocol):
-    """Optional telemetry hooks of a transport. Implement any subset; each is looked up on its own.
-
-    The client calls them only when a span is actually recorded, from the task running the attempt,
-    and never lets them break a request (a hook that raises is reported once as a WARNING event and its
-    attributes are skipped). Values must already be redacted: no payload contents, no header values
-    unless allow-listed, no URL user-info or secret query parameters.
-
-    For HTTP (semantic conventions v1.26+): ``span_name`` returns the method (``"GET"``);
-    ``span_attributes`` returns ``http.request.method``, ``url.full`` (redacted), ``server.address``,
-    ``server.port``; ``response_span_attributes`` returns ``http.response.status_code``. For stream
-    transports: ``network.transport``, ``server.address``, ``server.port`` and sizes. The client adds
-    ``error.type`` (the exception's class, or the status code of a :class:`pynector.HTTPStatusError`,
-    whose ``http.response.status_code`` it also sets) and ``http.request.resend_count`` on retries.
-    The current OpenTelemetry context during ``exchange()`` holds the attempt span, so an HTTP
-    transport propagates it with :func:`inject_trace_context`.
-    """
-
-    def span_name(self, data: Any, options: Mapping[str, Any]) -> str:
-        """The attempt span's name (default: ``"<transport name> exchange"``)."""
-        ...
-
-    def span_attributes(self, data: Any, options: Mapping[str, Any]) -> Attributes:
-        """Redacted attributes describing the request, set when the span starts."""
-        ...
-
-    def response_span_attributes(self, response: Any) -> Attributes:
-        """Attributes describing a successful response, set before the span ends."""
-        ...
 
 
 def inject_trace_context(headers: dict[str, str]) -> None:
@@ -192,7 +100,7 @@ _UNKNOWN: Final[Any] = object()
 _POLL_PUBLIC_PROVIDER: Final = getattr(otel_trace, "_TRACER_PROVIDER", _UNKNOWN) is _UNKNOWN
 
 
-def _global_provider_missing() -> bool:
+def global_provider_missing() -> bool:
     """Whether no global tracer provider is installed yet (see the module docstring)."""
     if _POLL_PUBLIC_PROVIDER:
         return isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider)
@@ -243,6 +151,23 @@ def _emit(level_no: int, message: str, fields: dict[str, Any]) -> None:
         bound.debug(message)
 
 
+def log_threshold() -> int:
+    """The lowest level pynector emits events at (``configure_telemetry(log_level=...)``; 0: all)."""
+    return _log_threshold
+
+
+def set_log_threshold(level_no: int) -> None:
+    """Emit only events at or above *level_no* from now on (0: all)."""
+    global _log_threshold
+    _log_threshold = level_no
+
+
+def warn(message: str, fields: dict[str, Any]) -> None:
+    """Emit a WARNING event with *fields*, when a handler would receive it."""
+    if _loguru_accepts(_WARNING):
+        _emit(_WARNING, message, fields)
+
+
 def has_trace_context() -> bool:
     """Whether the caller's context holds a valid span, whose trace context a request should carry.
 
@@ -287,28 +212,21 @@ class ClientTelemetry:
     """Telemetry state of one client: its tracer (resolved lazily) and its transport's hooks.
 
     Args:
-        transport: the object the hooks are looked up on (the transport, or the seed-shaped
-            transport a ``SerializedTransport`` wraps).
-        transport_name: the transport's registry name or class name, used in names and fields.
+        capabilities: the transport's name and span hooks, as the client checked them.
         tracer_provider: the provider to use; ``None`` follows the global provider, including one
             installed after the client was created.
     """
 
-    def __init__(
-        self, transport: object, transport_name: str, tracer_provider: TracerProvider | None
-    ) -> None:
+    def __init__(self, capabilities: TransportCapabilities, tracer_provider: TracerProvider | None) -> None:
+        transport_name = capabilities.name
         self.transport_name = transport_name
         self.default_span_name = f"{transport_name} exchange"
         self.base_attributes: dict[str, AttributeValue] = {"pynector.transport": transport_name}
-        self.span_name_hook: Callable[[Any, Mapping[str, Any]], str] | None = getattr(
-            transport, "span_name", None
+        self.span_name_hook: Callable[[Any, Mapping[str, Any]], str] | None = capabilities.span_name
+        self.attributes_hook: Callable[[Any, Mapping[str, Any]], Attributes] | None = (
+            capabilities.span_attributes
         )
-        self.attributes_hook: Callable[[Any, Mapping[str, Any]], Attributes] | None = getattr(
-            transport, "span_attributes", None
-        )
-        self.response_hook: Callable[[Any], Attributes] | None = getattr(
-            transport, "response_span_attributes", None
-        )
+        self.response_hook: Callable[[Any], Attributes] | None = capabilities.response_span_attributes
         self._failed_hooks: set[str] = set()
         self._tracer: Tracer | None = None
         self._follow_global = False
@@ -328,7 +246,7 @@ class ClientTelemetry:
     def tracer(self) -> Tracer | None:
         """The tracer to record spans with, or ``None`` when no real tracer provider is installed."""
         tracer = self._tracer
-        if tracer is None and self._follow_global and not _global_provider_missing():
+        if tracer is None and self._follow_global and not global_provider_missing():
             self._adopt(otel_trace.get_tracer_provider())
             tracer = self._tracer
         return tracer
@@ -360,12 +278,10 @@ class ClientTelemetry:
         if hook in self._failed_hooks:
             return
         self._failed_hooks.add(hook)
-        if _loguru_accepts(_WARNING):
-            _emit(
-                _WARNING,
-                "pynector transport telemetry hook failed; its span attributes were skipped",
-                {"transport": self.transport_name, "hook": hook, "error_type": _error_type(exc)},
-            )
+        warn(
+            "pynector transport telemetry hook failed; its span attributes were skipped",
+            {"transport": self.transport_name, "hook": hook, "error_type": _error_type(exc)},
+        )
 
     def attributes_for(
         self, data: Any, options: Mapping[str, Any], resend_count: int
@@ -670,283 +586,3 @@ class TraceHider(ClientTelemetry):
 
     def start_retry(self, max_retries: int) -> None:
         """No retry observation."""
-
-
-# --- batches -----------------------------------------------------------------------------------
-
-
-class BatchTally:
-    """Statistics and telemetry of one batch, shared by ``batch_request`` and ``stream_batch``.
-
-    Both batch forms run the same engine with the same per-item call (``Pynector._batch_setup``),
-    which counts into its tally inline (items started, finished, failed, timed out: attribute
-    increments, no extra coroutine per item), so neither form scans its results. Items that the
-    engine gave a result without running them to the end (cut by the batch deadline: a
-    :class:`pynector.TimeoutError`; by ``fail_fast`` or an input error: a
-    :class:`pynector.BatchCancelledError`) are added by :meth:`finish`: the engine says whether it ran
-    to its end and whether it was stopped. Items in flight when the caller left a stream early were
-    cancelled, not failed, and are not counted.
-
-    Attributes:
-        started: items the per-item call began.
-        finished: items it ended, with a result or an exception.
-        declared: items known up front (counted as ``waiting`` until each starts), or ``None`` for
-            a lazily read stream, whose items start as soon as they are read.
-    """
-
-    __slots__ = ("_counters", "_failures", "_observed", "_timeouts", "declared", "finished", "started")
-
-    def __init__(self, counters: Counters) -> None:
-        self._counters = counters
-        self.declared: int | None = None
-        self.started = self.finished = self._failures = self._timeouts = 0
-        self._observed: OperationObservation | None = None
-
-    def start(self, telemetry: ClientTelemetry | None, declared: int | None, concurrency: int) -> None:
-        """Begin the batch: count *declared* items as waiting and open the batch span (current in the
-        caller's task, so the worker tasks spawned next inherit it)."""
-        self.declared = declared
-        if declared:
-            self._counters.waiting += declared
-        if telemetry is not None:
-            self._observed = telemetry.start_batch(declared, concurrency)
-
-    def leave_context(self) -> None:
-        """Stop making the batch span current in the caller's task (see ``Pynector.stream_batch``)."""
-        if self._observed is not None:
-            self._observed.leave_context()
-
-    def item_failed(self, exc: Exception) -> None:
-        """Count an item whose call raised *exc*."""
-        self.finished += 1
-        self._failures += 1
-        if isinstance(exc, TimeoutError):
-            self._timeouts += 1
-
-    def finish(self, total: int, ran_out: bool, stopped: bool, error: BaseException | None) -> None:
-        """Account for the end of the batch. Never raises.
-
-        Args:
-            total: the items that got (or, for a list, will get) a result: the list's length, or the
-                number of items a stream read.
-            ran_out: the engine ended by itself (every item done, deadline or stop), so every one of
-                *total* items has a result; ``False`` when the caller interrupted it.
-            stopped: ``fail_fast`` or an input error stopped the batch (unfinished items are
-                cancelled, not timed out).
-            error: what the batch call raises, if anything (``raise_on_error``, an input error, the
-                exception that left a stream's block, cancellation).
-        """
-        counters = self._counters
-        if self.declared:
-            counters.waiting -= self.declared - self.started
-        failures, timeouts = self._failures, self._timeouts
-        unfinished = total - self.finished if ran_out else 0
-        if unfinished > 0:
-            failures += unfinished
-            if not stopped:
-                timeouts += unfinished
-                counters.timed_out += unfinished
-        observed = self._observed
-        if observed is not None:
-            counts: dict[str, AttributeValue] = {
-                "pynector.batch.successes": self.finished - self._failures,
-                "pynector.batch.failures": failures,
-                "pynector.batch.timeouts": timeouts,
-            }
-            if self.declared is None:
-                counts["pynector.batch.count"] = total if ran_out else self.started
-            observed.batch_finished(counts, error)
-
-
-# --- one-call configuration for applications ----------------------------------------------------
-
-_configured = False
-
-_EXPORTER_GROUP: Final = "opentelemetry_traces_exporter"
-_EXPORTER_HINTS: Final = {
-    "otlp": "pip install opentelemetry-exporter-otlp",
-    "otlp_proto_grpc": "pip install opentelemetry-exporter-otlp-proto-grpc",
-    "otlp_proto_http": "pip install opentelemetry-exporter-otlp-proto-http",
-    "zipkin": "pip install opentelemetry-exporter-zipkin",
-    "console": "pip install 'pynector-trio[otel]'",
-}
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() == "true"
-
-
-def _load_exporter(name: str) -> Any:
-    found = importlib.metadata.entry_points(group=_EXPORTER_GROUP, name=name)
-    if not found:
-        installed = sorted({ep.name for ep in importlib.metadata.entry_points(group=_EXPORTER_GROUP)})
-        hint = _EXPORTER_HINTS.get(name, "install the package that provides it")
-        raise ConfigurationError(
-            f"trace exporter {name!r} is not installed ({hint}); installed exporters: "
-            f"{', '.join(installed) or 'none'}"
-        )
-    (entry,) = tuple(found)[:1]
-    try:
-        return entry.load()()
-    except Exception as exc:
-        raise ConfigurationError(f"trace exporter {name!r} could not be created: {exc}") from exc
-
-
-def _resolve_exporters(trace_exporters: Sequence[object] | None, warnings: list[str]) -> list[Any]:
-    """The exporter objects to install: from the argument, else ``OTEL_TRACES_EXPORTER``, else
-    ``otlp`` when it is installed (the OpenTelemetry default), else none with a warning."""
-    from opentelemetry.sdk.trace.export import SpanExporter
-
-    if trace_exporters is None:
-        env = os.environ.get("OTEL_TRACES_EXPORTER", "").strip()
-        if env:
-            requested: Sequence[object] = [part.strip() for part in env.split(",") if part.strip()]
-        elif importlib.metadata.entry_points(group=_EXPORTER_GROUP, name="otlp"):
-            requested = ["otlp"]
-        else:
-            warnings.append(
-                "no trace exporter configured and opentelemetry-exporter-otlp is not installed: spans "
-                "are recorded but not exported (set OTEL_TRACES_EXPORTER or trace_exporters=)"
-            )
-            requested = []
-    elif isinstance(trace_exporters, (str, bytes)) or not isinstance(trace_exporters, Sequence):
-        raise ConfigurationError(
-            "trace_exporters must be a list of exporter names or SpanExporter objects, got "
-            f"{type(trace_exporters).__name__}"
-        )
-    else:
-        requested = trace_exporters
-    exporters: list[Any] = []
-    for item in requested:
-        if isinstance(item, SpanExporter):
-            exporters.append(item)
-        elif isinstance(item, str):
-            if item != "none":
-                exporters.append(_load_exporter(item))
-        else:
-            raise ConfigurationError(
-                f"trace_exporters items must be exporter names or SpanExporter objects, got "
-                f"{type(item).__name__}"
-            )
-    return exporters
-
-
-def configure_telemetry(
-    service_name: str | None = None,
-    resource_attributes: Mapping[str, AttributeValue] | None = None,
-    trace_enabled: bool | None = None,
-    log_level: str | None = "INFO",
-    trace_exporters: Sequence[object] | None = None,
-) -> TracerProvider | None:
-    """Set up tracing and pynector's log events for an application, in one call at start-up.
-
-    Tracing uses the OpenTelemetry SDK (``pip install 'pynector-trio[otel]'``): an SDK ``TracerProvider``
-    whose resource merges ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``, *resource_attributes* and
-    *service_name* (later ones win), one ``BatchSpanProcessor`` per exporter, installed as the global
-    provider (so every ``Pynector`` client, and any other instrumented library, uses it).
-
-    Logging: pynector never adds a loguru handler. With *log_level* set, ``logger.enable("pynector")``
-    is called and pynector emits only events at or above that level; your handlers decide where they
-    go. ``log_level=None`` leaves logging as it is.
-
-    It may be called once per process: OpenTelemetry allows one global tracer provider, and a second
-    call that silently did nothing would hide a misconfiguration, so it raises instead. A call that
-    raises changes nothing and can be repeated.
-
-    Args:
-        service_name: ``service.name`` of the resource (overrides ``OTEL_SERVICE_NAME``).
-        resource_attributes: more resource attributes (override ``OTEL_RESOURCE_ATTRIBUTES``).
-        trace_enabled: ``False`` skips tracing; ``None`` (default) traces when the SDK is installed.
-            ``OTEL_SDK_DISABLED=true`` disables tracing in every case (with a warning if
-            ``trace_enabled=True``).
-        log_level: the lowest loguru level pynector emits (``"DEBUG"`` shows every attempt), or
-            ``None``.
-        trace_exporters: exporter names (entry points of ``opentelemetry_traces_exporter``:
-            ``"console"``, ``"otlp"``..., or ``"none"``) or ``SpanExporter`` objects. Default:
-            ``OTEL_TRACES_EXPORTER``, else ``"otlp"`` when installed, else none (with a warning).
-
-    Returns:
-        The SDK tracer provider installed (call its ``shutdown()`` to flush at exit; it also registers
-        an ``atexit`` flush), or ``None`` when tracing was not set up.
-
-    Raises:
-        pynector.ConfigurationError: called a second time; a global tracer provider is already
-            installed; an invalid argument or log level; tracing or exporters requested explicitly
-            while the SDK is not installed; an exporter that is not installed or fails to start.
-    """
-    global _configured, _log_threshold
-    if _configured:
-        raise ConfigurationError(
-            "configure_telemetry() was already called in this process: OpenTelemetry keeps one global "
-            "tracer provider, so configure once at start-up (pass Pynector(tracer_provider=...) for a "
-            "client-specific provider)"
-        )
-    if service_name is not None and (not isinstance(service_name, str) or not service_name):
-        raise ConfigurationError(f"service_name must be a non-empty string, got {service_name!r}")
-    if resource_attributes is not None and not isinstance(resource_attributes, Mapping):
-        raise ConfigurationError(
-            f"resource_attributes must be a mapping, got {type(resource_attributes).__name__}"
-        )
-    if trace_enabled is not None and not isinstance(trace_enabled, bool):
-        raise ConfigurationError(f"trace_enabled must be True, False or None, got {trace_enabled!r}")
-    threshold = _log_threshold
-    if log_level is not None:
-        try:
-            threshold = logger.level(log_level).no
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"log_level {log_level!r} is not a loguru level: {exc}") from exc
-
-    warnings: list[str] = []
-    provider: TracerProvider | None = None
-    tracing = trace_enabled is not False
-    if tracing and _env_true("OTEL_SDK_DISABLED"):
-        tracing = False
-        if trace_enabled:
-            warnings.append("OTEL_SDK_DISABLED=true overrides trace_enabled=True: tracing is off")
-    if tracing:
-        try:
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError as exc:
-            if trace_enabled or trace_exporters is not None:
-                raise ConfigurationError(
-                    "tracing needs the OpenTelemetry SDK, which is not installed: "
-                    "pip install 'pynector-trio[otel]'"
-                ) from exc
-            warnings.append(
-                "opentelemetry-sdk is not installed: tracing is off (pip install 'pynector-trio[otel]')"
-            )
-        else:
-            exporters = _resolve_exporters(trace_exporters, warnings)
-            if not _global_provider_missing():
-                raise ConfigurationError(
-                    "a global OpenTelemetry tracer provider is already installed; pynector clients use "
-                    "it as is (call configure_telemetry() only when nothing else configures tracing)"
-                )
-            attributes: dict[str, AttributeValue] = dict(resource_attributes or {})
-            if service_name is not None:
-                attributes["service.name"] = service_name
-            sdk_provider = SDKTracerProvider(resource=Resource.create(attributes))
-            for exporter in exporters:
-                sdk_provider.add_span_processor(BatchSpanProcessor(exporter))
-            otel_trace.set_tracer_provider(sdk_provider)
-            provider = sdk_provider
-
-    _configured = True
-    if log_level is not None:
-        _log_threshold = threshold
-        logger.enable("pynector")
-    for warning in warnings:
-        if _loguru_accepts(_WARNING):
-            _emit(
-                _WARNING, "pynector telemetry misconfigured: " + warning, {"setting": "configure_telemetry"}
-            )
-    return provider
-
-
-def _reset_configuration() -> None:
-    """Forget a previous :func:`configure_telemetry` call (pynector's state only; for tests)."""
-    global _configured, _log_threshold
-    _configured = False
-    _log_threshold = 0

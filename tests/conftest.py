@@ -8,13 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 import trio
-from cli_helpers import Target
+import trustme
+from helpers.cli import Target
+from helpers.pytester import INI
+from helpers.telemetry import in_memory_tracing, reset_global_telemetry
 from hypothesis import HealthCheck, settings
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_helpers import in_memory_tracing, reset_global_telemetry
 
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, serve_http
+
+# pytester runs small user test suites in-process (the tests of the pytest plugin and of examples/app).
+pytest_plugins = ["pytester"]
 
 # CI machines are small (2 cores): keep property tests thorough but bounded, and never flaky on time.
 settings.register_profile(
@@ -48,6 +53,19 @@ def tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     """An SDK tracer provider with an in-memory exporter: ``(provider, exporter)``."""
     with in_memory_tracing() as pair:
         yield pair
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority (see ``helpers.tls`` for server and client contexts)."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory configured like a user's trio project."""
+    pytester.makeini(INI)
+    return pytester
 
 
 @pytest.fixture

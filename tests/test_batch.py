@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.fakes import CountingTransport
 from hypothesis import given
 from hypothesis import strategies as st
 
 import pynector
 from pynector import ConfigurationError, Pynector
-from tests._fakes import CountingTransport
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,7 @@ async def test_batch_uses_a_worker_pool_not_a_task_per_item() -> None:
     assert before + 8 == peak_tasks
 
 
+@pytest.mark.slow
 def test_million_item_batch_stays_well_under_a_gibibyte() -> None:
     """A 1,000,000-item batch through the memory transport peaks far below 1 GiB of RSS."""
     code = textwrap.dedent(

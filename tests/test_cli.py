@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import trio
-from cli_helpers import PYNECTOR, Target, _env, jsonl, open_cli, run_cli, strict_json
+from helpers.cli import PYNECTOR, Target, _env, jsonl, open_cli, run_cli, strict_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 import trustme
-from cli_helpers import PYNECTOR, Target, _env, jsonl, run_cli
+from helpers.cli import PYNECTOR, Target, _env, jsonl, run_cli
 
 from pynector.testing import HTTPRequest, HTTPResponse, serve_http
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.fakes import CountingTransport, SeedEcho
 
 import pynector
 import pynector.http
 from pynector import ClientClosedError, ConfigurationError, Pynector
-from tests._fakes import CountingTransport, SeedEcho
+from pynector.transport._base import SerializedTransport
 
 
 def tasks_living() -> int:
@@ -198,7 +199,7 @@ async def test_seed_shaped_transport_is_serialised_and_concurrency_safe(
     seed = SeedEcho()
     results: dict[int, bytes] = {}
     async with Pynector(transport=seed) as client:
-        assert isinstance(client.transport, pynector.transport.SerializedTransport)
+        assert isinstance(client.transport, SerializedTransport)
 
         async def one(i: int) -> None:
             results[i] = await client.request(str(i).encode(), delay=rng.random() / 100)
@@ -276,3 +277,18 @@ async def test_a_transports_name_attribute_names_it_in_messages(autojump_clock: 
     async with Pynector(transport=transport) as client:
         with pytest.raises(pynector.TimeoutError, match="through inventory transport"):
             await client.request(1, timeout=1)
+
+
+async def test_a_transport_deadline_without_a_client_timeout_is_a_pynector_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A trio.TooSlowError from the transport's own deadline (no client timeout) maps to TimeoutError."""
+
+    async def handler(data: Any, **options: Any) -> Any:
+        with trio.fail_after(1):
+            await trio.sleep_forever()
+
+    async with Pynector(transport_type="memory", handler=handler) as client:
+        with pytest.raises(pynector.TimeoutError) as info:
+            await client.request(b"x")
+    assert isinstance(info.value.__cause__, trio.TooSlowError)

@@ -113,9 +113,6 @@ async def test_jsonl_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert "refused before sending" in out
 
 
-pytest_plugins = ["pytester"]
-
-
 def test_app_suite_passes(pytester: pytest.Pytester) -> None:
     """pytest on examples/app/test_app.py (a trio_mode project, using the plugin) passes every test."""
     pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
@@ -123,6 +120,21 @@ def test_app_suite_passes(pytester: pytest.Pytester) -> None:
         pytester.path.joinpath(name).write_text((EXAMPLES / "app" / name).read_text())
     result = pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=6)
+
+
+def test_event_streams() -> None:
+    """examples/event_streams.py resumes its subscription across drops and batches twelve feeds."""
+    out = run_example("event_streams")
+    assert "event 7: ACME 107" in out
+    assert "3 connections, resume from id 7" in out
+    assert 12 == out.count(": 101 102 103 104 105\n")
+
+
+def test_line_protocols() -> None:
+    """examples/line_protocols.py gets whole RESP replies: binary values, nulls, arrays, errors."""
+    out = run_example("line_protocols")
+    assert "b'hello\\r\\nworld'\n[b'hello\\r\\nworld', None]\n100\n" in out
+    assert "RespError ERR unknown command 'FLY'" in out
 
 
 @pytest.mark.slow

@@ -42,6 +42,7 @@ EXPECTED_ALL = [
     "Response",
     "RetryBudget",
     "RetryBudgetStatistics",
+    "RetryDetails",
     "RetryPolicy",
     "SerializationError",
     "TLSError",
@@ -64,10 +65,46 @@ def test_all_is_exactly_the_public_surface() -> None:
 
 def test_nothing_public_is_left_out_of_all() -> None:
     """Every public attribute of the package is either in __all__ or a public submodule."""
-    submodules = {"transport", "http", "message", "testing", "framing", "ray"}
+    submodules = {"transport", "http", "message", "testing", "framing", "sse", "ray"}
+    submodules |= set(ORIGINAL_DESIGN_MODULES)
     # (pytest's assertion rewriting of the pytest11 plugin's package adds non-identifier names)
     public = {name for name in vars(pynector) if name.isidentifier() and not name.startswith("_")}
     assert set() == public - set(pynector.__all__) - submodules
+
+
+#: The import paths of the original design (the modules and the names code written against it uses).
+ORIGINAL_DESIGN_MODULES = {
+    "client": ["Pynector"],
+    "errors": ["ConfigurationError", "PynectorError", "TimeoutError", "TransportError"],
+    "config": ["get_env_config", "merge_configs"],
+    "telemetry": ["configure_telemetry", "get_telemetry"],
+}
+
+
+def test_original_design_import_paths_work() -> None:
+    """Code written against the original design imports the same objects pynector exports."""
+    import importlib
+
+    import pynector.transport.factory
+    import pynector.transport.protocol
+
+    for module_name, names in ORIGINAL_DESIGN_MODULES.items():
+        module = importlib.import_module(f"pynector.{module_name}")
+        for name in names:
+            assert name in module.__all__, f"pynector.{module_name}.{name}"
+            if name in pynector.__all__:
+                assert getattr(pynector, name) is getattr(module, name), name
+    errors = importlib.import_module("pynector.errors")
+    assert sorted(n for n in pynector.__all__ if n.endswith("Error")) == sorted(
+        n for n in errors.__all__ if n.endswith("Error")
+    )
+    assert pynector.transport.Transport is pynector.transport.protocol.Transport
+    assert isinstance(pynector.transport.protocol.TransportProtocol, type)
+    factory = pynector.transport.factory
+    assert pynector.transport.get_transport_factory_registry is factory.get_transport_factory_registry
+    registry = factory.get_transport_factory_registry()
+    assert registry.names() == registry.get_registered_names()
+    assert {"http", "memory", "tcp"} <= set(registry.get_registered_names())
 
 
 def test_core_names_are_exported() -> None:
@@ -109,11 +146,85 @@ def test_import_is_light() -> None:
     assert "[]" == out.stdout.strip()
 
 
+#: The reviewed surface of pynector.transport: the contract, the registry, the transports users build
+#: and the SDK reply and stream-event vocabulary the README documents. Adapters (SerializedTransport)
+#: stay private.
+EXPECTED_TRANSPORT_ALL = [
+    "CallableTransport",
+    "Embedding",
+    "Finish",
+    "FramedMemoryTransport",
+    "MemoryTransport",
+    "OtherEvent",
+    "SDKTransport",
+    "StreamEvent",
+    "StreamTransport",
+    "TCPTransport",
+    "TextDelta",
+    "TextReply",
+    "ToolCall",
+    "ToolCallDelta",
+    "TracedTransport",
+    "Transport",
+    "TransportFactory",
+    "TransportFactoryRegistry",
+    "UnixTransport",
+    "Usage",
+    "UsageUpdate",
+    "get_transport_factory_registry",
+    "sum_usage",
+]
+
+
+def test_transport_surface_is_the_reviewed_list() -> None:
+    """pynector.transport exports exactly the reviewed names, and nothing public is left out."""
+    assert EXPECTED_TRANSPORT_ALL == pynector.transport.__all__
+    public = {n for n in vars(pynector.transport) if n.isidentifier() and not n.startswith("_")}
+    assert set() == public - set(EXPECTED_TRANSPORT_ALL) - {"protocol", "factory"}
+
+
+def test_every_public_subpackage_shows_its_public_path() -> None:
+    """Classes and functions re-exported by a public package report that package as their module."""
+    import importlib
+    import inspect
+
+    for package in ("pynector", "pynector.transport", "pynector.http", "pynector.testing"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert package == obj.__module__, f"{package}.{name}"
+
+
+async def test_open_tcp_and_unix_servers_serve_for_one_block(tmp_path: object) -> None:
+    """open_tcp_server / open_unix_server, the open_* twins of serve_tcp / serve_unix, answer a client."""
+    from pathlib import Path
+
+    from pynector.testing import open_tcp_server, open_unix_server
+
+    def handler(payload: bytes) -> bytes:
+        return payload.upper()
+
+    async with (
+        open_tcp_server(handler) as server,
+        pynector.Pynector(transport_type="tcp", host="127.0.0.1", port=server.port) as client,
+    ):
+        assert b"HI" == await client.request(b"hi")
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "s.sock"
+    async with (
+        open_unix_server(handler, path=path) as server,
+        pynector.Pynector(transport_type="unix", path=str(path)) as client,
+    ):
+        assert b"HI" == await client.request(b"hi")
+    assert not path.exists()
+
+
 def test_public_submodules_export_what_they_list() -> None:
     """pynector.transport, .http, .message, .framing and .testing: every listed name exists, once."""
     import importlib
 
-    for name in ("transport", "http", "message", "framing", "testing"):
+    for name in ("transport", "http", "message", "framing", "testing", "sse"):
         module = importlib.import_module(f"pynector.{name}")
         listed = module.__all__
         assert len(set(listed)) == len(listed), name
@@ -154,3 +265,16 @@ def test_testing_surface_is_the_reviewed_list() -> None:
     import pynector.testing
 
     assert EXPECTED_TESTING_ALL == pynector.testing.__all__
+
+
+def test_testing_exports_the_cassette_names() -> None:
+    """pynector.testing lists the cassette API, shown under its public path."""
+    import pynector.testing
+
+    for name in ("Cassette", "CassetteError", "CassetteTransport", "UnmatchedRequestError"):
+        assert name in pynector.testing.__all__
+        assert "pynector.testing" == getattr(pynector.testing, name).__module__
+    assert "scrub_json_fields" in pynector.testing.__all__
+    assert issubclass(pynector.testing.UnmatchedRequestError, pynector.testing.CassetteError)
+    assert issubclass(pynector.testing.CassetteError, pynector.PynectorError)
+    assert not issubclass(pynector.testing.CassetteError, pynector.TransportError)  # never retried

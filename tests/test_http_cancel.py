@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from http_helpers import tasks_living
+from helpers.http_faults import tasks_living
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server

@@ -9,7 +9,7 @@ import tracemalloc
 import brotli
 import pytest
 from backports import zstd
-from http_helpers import assert_mapped, fault_scenario
+from helpers.http_faults import assert_mapped, fault_scenario
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ h11 request heads; both must still send exactly what each request asks for.
 from __future__ import annotations
 
 import pytest
-from telemetry_helpers import in_memory_tracing
+from helpers.telemetry import in_memory_tracing
 
 import pynector
 from pynector.http._engine import WireRequest

@@ -1,8 +1,10 @@
-"""The HTTP rows of RELIABILITY.md's fault catalogue, each checked against invariants I1-I5.
+"""HTTP faults a client must survive (refused, reset, truncated, garbage, silence, drip, bombs...).
 
 Every scenario runs through ``fault_scenario``: the fault is served on ``/fault`` by the loopback
-server; on exit a healthy request through the same client must succeed (I4), the server must see every
-connection end (I3) and no task may be left (I2). Each test checks I1 itself (class, cause, message).
+server; on exit a healthy request through the same client must succeed (the client recovers), the
+server must see every connection end (nothing leaked) and no task may be left. Each test checks the
+error itself with ``assert_mapped``: the most specific pynector class, the original as ``__cause__``,
+the root cause named in the message.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 import trio.testing
-from http_helpers import assert_mapped, fault_scenario, tasks_living
+from helpers.http_faults import assert_mapped, fault_scenario, tasks_living
 
 import pynector
 from pynector.http import Response
@@ -192,7 +194,7 @@ async def test_headers_then_silence(http_engine: str, autojump_clock: trio.testi
 async def test_slow_drip_is_bounded_by_the_total_deadline(
     http_engine: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """A server dripping a byte every 0.2 s cannot stretch a 1 s deadline (RELIABILITY fact 2)."""
+    """A server dripping a byte every 0.2 s cannot stretch a 1 s deadline (httpx bounds each read only)."""
 
     async def drip(request: HTTPRequest, conn: ServerConnection) -> None:
         await conn.drip(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"x" * 20, interval=0.2)
@@ -311,6 +313,8 @@ async def test_pool_exhaustion_queues_callers(http_engine: str) -> None:
         nonlocal in_handler, peak
         in_handler += 1
         peak = max(peak, in_handler)
+        # Wall clock against a real server: 10 ms keep the handlers overlapping, so the peak shows
+        # how many requests the pool let through at once.
         await trio.sleep(0.01)
         in_handler -= 1
         return HTTPResponse(200, body=b"done")
@@ -325,7 +329,7 @@ async def test_pool_exhaustion_queues_callers(http_engine: str) -> None:
 async def test_batch_deadline_with_parked_and_slow_items(
     http_engine: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """I5: a batch whose deadline expires keeps one slot per request, in order, result or exception."""
+    """A batch whose deadline expires keeps one slot per request, in order, result or exception."""
 
     async def route(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse | None:
         if request.path.endswith("/slow"):

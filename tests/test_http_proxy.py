@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import trustme
-from proxy_helpers import open_proxy
-from telemetry_helpers import captured_logs, everything_recorded
+from helpers.proxy import open_proxy
+from helpers.telemetry import everything_recorded
 
 import pynector
 from pynector.http._native import NativeEngine
-from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
+from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, capture_logs, open_http_server
 
 CREDENTIALS = "alice:s3cr3t-pw"
 BASIC = "Basic " + base64.b64encode(CREDENTIALS.encode()).decode()
@@ -178,7 +178,7 @@ async def test_proxy_credentials_never_in_logs_or_spans(tracing: Any) -> None:
         open_proxy(required_authorization=BASIC) as good,
         open_proxy(required_authorization="Basic other") as bad,
     ):
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             async with pynector.Pynector(
                 proxy=good.url(CREDENTIALS), verify=trusting(ca), tracer_provider=provider
             ) as client:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
 import trio
 import trustme
+from helpers.tls import client_context, server_context
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, HTTPServer, ServerConnection, open_http_server
@@ -136,18 +135,13 @@ async def test_redirect_loop_is_capped(http_engine: str) -> None:
     assert 4 == len(server.requests)
 
 
-async def test_https_to_http_is_refused(http_engine: str) -> None:
+async def test_https_to_http_is_refused(http_engine: str, ca: trustme.CA) -> None:
     """A redirect from https to http raises RedirectError and sends nothing over http."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
     async with (
         open_http_server(lambda r, c: HTTPResponse(200)) as plain,
-        open_http_server(redirector(f"{plain.url}/x"), ssl_context=server_context) as secure,
+        open_http_server(redirector(f"{plain.url}/x"), ssl_context=server_context(ca, "127.0.0.1")) as secure,
         pynector.Pynector(
-            transport_type=http_engine, base_url=secure.url, verify=client_context, follow_redirects=True
+            transport_type=http_engine, base_url=secure.url, verify=client_context(ca), follow_redirects=True
         ) as client,
     ):
         with pytest.raises(pynector.RedirectError, match="https to http"):

@@ -1,4 +1,4 @@
-"""Retries over HTTP (R1-R9) with an attempt-counting loopback server under ``autojump_clock``."""
+"""Retries over HTTP with an attempt-counting loopback server under ``autojump_clock``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import trio
 import trio.testing
-from http_helpers import tasks_living
+from helpers.http_faults import tasks_living
 
 import pynector
 from pynector.http import parse_retry_after
@@ -111,7 +111,7 @@ async def test_retry_option_on_request(http_engine: str, autojump_clock: trio.te
 
 
 async def test_other_4xx_are_never_retried(http_engine: str, autojump_clock: trio.testing.MockClock) -> None:
-    """R5: a 404 is returned to the caller after one attempt."""
+    """A 404 is never retried: it is returned to the caller after one attempt."""
     script = Script([HTTPResponse(404), OK])
     async with (
         open_http_server(script) as server,
@@ -143,7 +143,7 @@ async def test_r3_idempotency(
     policy: dict[str, bool],
     expected_attempts: int,
 ) -> None:
-    """R3: after the request may have been sent, only idempotent methods are resent unless opted in."""
+    """After the request may have been sent, only idempotent methods are resent unless opted in."""
     script = Script([step, OK])
     async with (
         open_http_server(script) as server,
@@ -164,7 +164,7 @@ async def test_r3_idempotency(
 async def test_connect_failures_are_retried_for_any_method(
     http_engine: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """R3: a POST that never left the client (connection refused) is retried."""
+    """A POST that never left the client (connection refused) is retried: the server never saw it."""
     import socket
 
     with socket.socket() as sock:
@@ -183,7 +183,7 @@ async def test_connect_failures_are_retried_for_any_method(
 async def test_cancellation_during_a_retry_wait(
     http_engine: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """R7: an outer cancellation during a Retry-After wait ends the call at once, leaving nothing behind."""
+    """An outer cancellation during a Retry-After wait ends the call at once, leaving nothing behind."""
     script = Script([busy(503, "100"), OK])
     async with open_http_server(script) as server:
         baseline = tasks_living()
@@ -222,9 +222,9 @@ async def test_a_streamed_body_is_never_resent(
 
 
 async def test_streams_reject_retry(http_engine: str) -> None:
-    """R5: a streamed request cannot carry a retry policy."""
+    """A streamed request cannot carry a retry policy: a response handed over cannot be fetched again."""
     async with pynector.Pynector(transport_type=http_engine) as client:
-        with pytest.raises(pynector.ConfigurationError):
+        with pytest.raises(pynector.ConfigurationError, match="not supported for streamed requests"):
             async with client.stream("http://127.0.0.1:1/", retry=pynector.RetryPolicy()):
                 raise AssertionError("not reached")
 

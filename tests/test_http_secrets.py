@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.telemetry import everything_recorded, in_memory_tracing
 from loguru import logger
-from telemetry_helpers import everything_recorded, in_memory_tracing
 
 import pynector
 from pynector.message import HttpMessage

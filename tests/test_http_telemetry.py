@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telemetry_helpers import in_memory_tracing
+from helpers.telemetry import in_memory_tracing
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server

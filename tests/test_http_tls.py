@@ -2,47 +2,34 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
 import trustme
-from http_helpers import assert_mapped, fault_scenario
+from helpers.http_faults import assert_mapped, fault_scenario
+from helpers.tls import client_context, server_context
 
 import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
-
-
-def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    return context
-
-
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def hello(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
     return HTTPResponse(200, body=b"secure hello")
 
 
-async def test_trusted_certificate_positive_control(http_engine: str) -> None:
+async def test_trusted_certificate_positive_control(http_engine: str, ca: trustme.CA) -> None:
     """A certificate from a trusted CA for 127.0.0.1 is accepted."""
-    ca = trustme.CA()
     async with (
         open_http_server(hello, ssl_context=server_context(ca, "127.0.0.1")) as server,
-        pynector.Pynector(transport_type=http_engine, base_url=server.url, verify=trusting(ca)) as client,
+        pynector.Pynector(
+            transport_type=http_engine, base_url=server.url, verify=client_context(ca)
+        ) as client,
     ):
         response = await client.request("/")
     assert b"secure hello" == response.content
     assert server.url.startswith("https://")
 
 
-async def test_untrusted_certificate_is_refused(http_engine: str) -> None:
+async def test_untrusted_certificate_is_refused(http_engine: str, ca: trustme.CA) -> None:
     """A certificate from an unknown CA (self-signed chain) raises TLSError with the reason, once."""
-    ca = trustme.CA()
     async with (
         open_http_server(hello, ssl_context=server_context(ca, "127.0.0.1")) as tls_server,
         fault_scenario(hello, http_engine) as (_, client),
@@ -56,21 +43,19 @@ async def test_untrusted_certificate_is_refused(http_engine: str) -> None:
     assert 0 == len(tls_server.requests)
 
 
-async def test_host_mismatch_is_refused(http_engine: str) -> None:
+async def test_host_mismatch_is_refused(http_engine: str, ca: trustme.CA) -> None:
     """A trusted certificate for another name raises TLSError naming the mismatch."""
-    ca = trustme.CA()
     async with (
         open_http_server(hello, ssl_context=server_context(ca, "example.org")) as tls_server,
-        fault_scenario(hello, http_engine, verify=trusting(ca)) as (_, client),
+        fault_scenario(hello, http_engine, verify=client_context(ca)) as (_, client),
     ):
         with pytest.raises(pynector.TLSError) as info:
             await client.request(f"{tls_server.url}/")
     assert_mapped(info.value, pynector.TLSError, "mismatch")
 
 
-async def test_verify_false_is_an_explicit_opt_out(http_engine: str) -> None:
+async def test_verify_false_is_an_explicit_opt_out(http_engine: str, ca: trustme.CA) -> None:
     """verify=False accepts an untrusted certificate (never a silent fallback)."""
-    ca = trustme.CA()
     async with (
         open_http_server(hello, ssl_context=server_context(ca, "127.0.0.1")) as server,
         pynector.Pynector(transport_type=http_engine, base_url=server.url, verify=False) as client,

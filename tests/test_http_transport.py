@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from http_helpers import tasks_living
+from helpers.http_faults import tasks_living
 
 import pynector
 from pynector.http import HTTPTransport, HttpxEngine, Response

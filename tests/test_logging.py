@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 import trio
+from helpers.telemetry import in_memory_tracing, reset_global_telemetry
 from loguru import logger
-from telemetry_helpers import captured_logs, in_memory_tracing, reset_global_telemetry
 
 import pynector
+from pynector.testing import capture_logs
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +39,7 @@ def summary(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 async def test_attempt_event_has_structured_fields() -> None:
     """Each attempt emits one DEBUG event with bound fields and no trace ids without a span."""
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client() as client:
             await client.request(1)
     (record,) = records
@@ -54,7 +55,7 @@ async def test_attempt_event_has_structured_fields() -> None:
 
 async def test_failed_attempt_event_names_the_error_type() -> None:
     """A failed attempt's event carries `error_type` and outcome `error`."""
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(refuse) as client:
             with pytest.raises(pynector.ConnectError):
                 await client.request(1)
@@ -64,7 +65,7 @@ async def test_failed_attempt_event_names_the_error_type() -> None:
 
 async def test_events_carry_trace_and_span_ids_when_a_span_is_active() -> None:
     """With a tracer provider, attempt events carry the attempt span's trace and span ids."""
-    with in_memory_tracing() as (provider, exporter), captured_logs() as records:
+    with in_memory_tracing() as (provider, exporter), capture_logs("DEBUG") as records:
         async with memory_client(tracer_provider=provider) as client:
             await client.request(1)
     (span,) = exporter.get_finished_spans()
@@ -78,17 +79,21 @@ async def test_events_carry_trace_and_span_ids_when_a_span_is_active() -> None:
 
 async def test_nothing_is_emitted_while_pynector_is_disabled() -> None:
     """A handler alone sees nothing: the library stays silent until the application enables it."""
-    with captured_logs(enable=False) as records:
+    records: list[Any] = []
+    sink = logger.add(lambda message: records.append(message.record), level="DEBUG")
+    try:
         async with memory_client(refuse) as client:
             with pytest.raises(pynector.ConnectError):
                 await client.request_with_retry(1, max_retries=0)
             await client.batch_request([(1, {})])
+    finally:
+        logger.remove(sink)
     assert [] == records
 
 
 async def test_reenabling_after_disable_is_noticed() -> None:
     """Enabling, disabling and enabling again is honoured on the next attempt each time."""
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client() as client:
             await client.request(1)
             logger.disable("pynector")
@@ -100,7 +105,7 @@ async def test_reenabling_after_disable_is_noticed() -> None:
 
 async def test_telemetry_disabled_client_emits_nothing() -> None:
     """`enable_telemetry=False` silences the client even when logging is enabled."""
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(enable_telemetry=False) as client:
             await client.request(1)
             await client.batch_request([(1, {})])
@@ -110,7 +115,7 @@ async def test_telemetry_disabled_client_emits_nothing() -> None:
 async def test_retries_are_debug_and_giving_up_is_a_warning(autojump_clock: Any) -> None:
     """Each scheduled retry is a DEBUG event; giving up after the last retry is one WARNING."""
     policy = pynector.RetryPolicy(max_retries=2, initial_delay=1.0, jitter=0.0)
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(refuse) as client:
             with pytest.raises(pynector.ConnectError):
                 await client.request_with_retry(1, retry=policy)
@@ -129,7 +134,7 @@ async def test_no_warning_when_nothing_was_retryable() -> None:
     def not_found(data: Any, **options: Any) -> Any:
         raise pynector.NotFoundError("no such item", status_code=404)
 
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(not_found) as client:
             with pytest.raises(pynector.NotFoundError):
                 await client.request_with_retry(1, max_retries=3)
@@ -142,7 +147,7 @@ async def test_no_warning_when_nothing_was_retryable() -> None:
 async def test_retry_deadline_is_reported_as_giving_up(autojump_clock: Any) -> None:
     """A retry whose wait would pass the policy deadline gives up with a WARNING."""
     policy = pynector.RetryPolicy(max_retries=5, initial_delay=10.0, jitter=0.0, timeout=5.0)
-    with captured_logs(level="WARNING") as records:
+    with capture_logs("WARNING") as records:
         async with memory_client(refuse) as client:
             with pytest.raises(pynector.ConnectError):
                 await client.request_with_retry(1, retry=policy)
@@ -157,7 +162,7 @@ async def test_batch_event_counts_outcomes() -> None:
             raise ConnectionRefusedError("refused")
         return data
 
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(odd_fails) as client:
             await client.batch_request([(i, {}) for i in range(5)])
     (batch,) = [r for r in records if r["message"] == "pynector batch finished"]
@@ -183,7 +188,7 @@ async def test_configure_telemetry_log_level_filters_debug_events(autojump_clock
 async def test_misconfiguration_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """configure_telemetry() warns when OTEL_SDK_DISABLED overrides trace_enabled=True."""
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
-    with captured_logs(level="WARNING") as records:
+    with capture_logs("WARNING") as records:
         assert pynector.configure_telemetry(trace_enabled=True, log_level="WARNING") is None
     (record,) = records
     assert "OTEL_SDK_DISABLED=true overrides trace_enabled=True" in record["message"]
@@ -195,7 +200,7 @@ async def test_cancelled_attempt_event(autojump_clock: Any) -> None:
     async def stuck(data: Any, **options: Any) -> Any:
         await trio.sleep_forever()
 
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(stuck) as client:
             with trio.move_on_after(1):
                 await client.request(1)

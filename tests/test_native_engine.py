@@ -1,8 +1,9 @@
 """The native HTTP/1.1 engine against real loopback servers written here, byte by byte.
 
-Fault tests check the reliability invariants: I1 the most specific pynector error with the original as
-``__cause__``; I2 no task left; I3 the server sees EOF or reset (nothing leaked, nothing pooled that
-should not be); I4 a following request succeeds and the pool statistics are back to baseline.
+Fault tests check four things after every fault: the right error (the most specific pynector class,
+the original as ``__cause__``); no task left; nothing leaked (the server sees EOF or reset, nothing
+pooled that should not be); the client recovers (a following request succeeds and the pool
+statistics are back to baseline).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from helpers.tls import server_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,7 +116,7 @@ class Server:
         peer.read_request = recording_read  # type: ignore[method-assign]
         try:
             await behaviour(peer)
-            # Nothing more to say: wait for the client to close its side (I3).
+            # Nothing more to say: wait for the client to close its side (nothing leaked).
             while await stream.receive_some(65536):
                 pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -133,7 +135,7 @@ class Server:
             task_status.started(self)
 
     async def wait_all_closed(self) -> None:
-        """Block until every accepted connection was closed by the client (I3)."""
+        """Block until every accepted connection was closed by the client (nothing leaked)."""
         with trio.fail_after(5):
             while self.open:
                 await self._changed.park()
@@ -198,7 +200,7 @@ async def exchange(
 
 
 def tasks_living() -> int:
-    """Tasks alive in this run (I2)."""
+    """Tasks alive in this run (for the "no task left" check)."""
     return trio.lowlevel.current_statistics().tasks_living
 
 
@@ -211,17 +213,17 @@ async def check_fault(
     request: WireRequest | None = None,
     via: str = "send",
 ) -> pynector.PynectorError:
-    """Run one faulty exchange (read *via* ``send`` or ``fetch``) and check I1-I4."""
+    """Run one faulty exchange (read *via* ``send`` or ``fetch``) and check the four fault checks."""
     tasks_before = tasks_living()
     with pytest.raises(error) as info:
         await exchange(engine, request or server.request(), via)
-    assert error is type(info.value)  # I1: the most specific class
+    assert error is type(info.value)  # the right error: the most specific class
     assert isinstance(info.value.__cause__, cause)
     assert message in str(info.value)
-    await server.wait_all_closed()  # I3: the faulty connection was closed, not pooled
-    assert tasks_before == tasks_living()  # I2 (the server's handler task has ended too)
+    await server.wait_all_closed()  # nothing leaked: the faulty connection was closed, not pooled
+    assert tasks_before == tasks_living()  # no task left (the server's handler task has ended too)
     assert 0 == engine.statistics().open
-    assert (200, b"hello") == (await fetch(engine, server.request()))[::2]  # I4
+    assert (200, b"hello") == (await fetch(engine, server.request()))[::2]  # the client recovers
     stats = engine.statistics()
     assert (0, 0) == (stats.in_use, stats.waiters)
     return info.value
@@ -450,7 +452,7 @@ async def test_concurrent_requests_respect_the_limit(nursery: trio.Nursery) -> N
         assert PoolStatistics(open=2, idle=2, in_use=0, waiters=0) == engine.statistics()
 
 
-# --- byte-level faults (I1-I4) ---------------------------------------------------------------
+# --- byte-level faults ------------------------------------------------------------------------
 
 
 def answer_once(raw: bytes, then_close: bool = False) -> Behaviour:
@@ -741,19 +743,6 @@ async def test_connect_timeout(nursery: trio.Nursery, autojump_clock: trio.testi
         assert "connect_timeout=2.5" in str(info.value)
         await server.wait_all_closed()
         assert BASELINE == engine.statistics()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A throw-away certificate authority."""
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA, *hosts: str) -> ssl.SSLContext:
-    """A server TLS context with a certificate for *hosts*."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*hosts).configure_cert(context)
-    return context
 
 
 async def test_tls_positive_control(nursery: trio.Nursery, ca: trustme.CA) -> None:

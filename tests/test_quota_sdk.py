@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import trio
-from fake_llm_api import OPENAI, FakeLLMAPI, Reply, Request
+from helpers.fake_llm_api import OPENAI, FakeLLMAPI, Reply, Request
 
 from pynector import Pynector, Quota, RetryPolicy
 from pynector._quota import estimate_tokens

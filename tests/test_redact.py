@@ -24,10 +24,13 @@ from pynector._redact import REDACTED, is_sensitive_header, redact_headers, reda
         ),
         ("http://h/p?password=1&client_secret=2", f"http://h/p?password={REDACTED}&client_secret={REDACTED}"),
         ("http://h/plain?q=search", "http://h/plain?q=search"),
+        ("https://h/cb?x=1#access_token=abc&state=s", "https://h/cb?x=1"),
+        ("https://u:p@h/cb#token", f"https://{REDACTED}@h/cb"),
+        ("/relative#frag", "/relative"),
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
-    """User-info and sensitive query values are replaced; the rest stays as written."""
+    """User-info and sensitive query values are replaced, fragments dropped; the rest stays as written."""
     assert expected == redact_url(url)
 
 

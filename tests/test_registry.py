@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.fakes import CountingTransport
 
 import pynector
 from pynector import ConfigurationError
 from pynector.transport import TransportFactoryRegistry, get_transport_factory_registry
 from pynector.transport import _registry as registry_module
-from tests._fakes import CountingTransport
 
 
 class CountingFactory:

@@ -251,3 +251,81 @@ async def test_client_config_supplies_retry_defaults(autojump_clock: trio.abc.Cl
             await client.request_with_retry(b"x")
     assert len(handler.times) == 2
     assert 1.5 <= handler.times[1] - handler.times[0] <= 3.0
+
+
+def flaky_handler(failures: int) -> Any:
+    """A memory handler failing its first *failures* calls with a connection reset, then echoing."""
+    calls = 0
+
+    async def handler(data: Any, **options: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await trio.sleep(1)
+        if calls <= failures:
+            raise ConnectionResetError("reset")
+        return data
+
+    return handler
+
+
+async def test_on_finish_reports_the_attempts_of_a_success(autojump_clock: trio.abc.Clock) -> None:
+    """A success after two failures reports three attempts, timed from first start to last end."""
+    seen: list[tuple[Any, pynector.RetryDetails]] = []
+    policy = RetryPolicy(
+        max_retries=3, initial_delay=1.0, jitter=0, on_finish=lambda d, r: seen.append((d, r))
+    )
+    async with Pynector(transport_type="memory", handler=flaky_handler(2)) as client:
+        start = trio.current_time()
+        assert "x" == await client.request_with_retry("x", retry=policy)
+    [(data, details)] = seen
+    assert "x" == data
+    # three 1 s attempts with waits of 1 s and 2 s between them
+    assert (3, None, False, 6.0) == (details.attempts, details.error, details.cancelled, details.elapsed)
+    assert start == details.started
+
+
+async def test_on_finish_reports_the_error_of_a_failure(autojump_clock: trio.abc.Clock) -> None:
+    """When retries run out the hook gets the error the caller sees, and the attempt count."""
+    seen: list[pynector.RetryDetails] = []
+    policy = RetryPolicy(max_retries=1, initial_delay=1.0, jitter=0, on_finish=lambda d, r: seen.append(r))
+    async with Pynector(transport_type="memory", handler=flaky_handler(5)) as client:
+        with pytest.raises(pynector.TransportError) as info:
+            await client.request_with_retry("x", retry=policy)
+    assert [(2, info.value)] == [(r.attempts, r.error) for r in seen]
+
+
+async def test_on_finish_reports_each_batch_item(autojump_clock: trio.abc.Clock) -> None:
+    """In a batch with retry=, every item is reported once with its own data and attempts."""
+    failures = {"a": 0, "b": 1, "c": 2}
+    calls: dict[str, int] = {}
+
+    async def handler(data: str, **options: Any) -> str:
+        calls[data] = calls.get(data, 0) + 1
+        if calls[data] <= failures[data]:
+            raise ConnectionResetError("reset")
+        return data
+
+    seen: dict[str, int] = {}
+    policy = RetryPolicy(
+        max_retries=3, initial_delay=0.5, on_finish=lambda d, r: seen.update({d: r.attempts})
+    )
+    async with Pynector(transport_type="memory", handler=handler) as client:
+        results = await client.batch_request([(key, {}) for key in failures], retry=policy)
+    assert ["a", "b", "c"] == results
+    assert {"a": 1, "b": 2, "c": 3} == seen
+
+
+async def test_on_finish_marks_a_cancelled_call(autojump_clock: trio.abc.Clock) -> None:
+    """A call cancelled mid-attempt is reported as cancelled, with no error stored."""
+    seen: list[pynector.RetryDetails] = []
+    policy = RetryPolicy(on_finish=lambda d, r: seen.append(r))
+    async with Pynector(transport_type="memory", handler=flaky_handler(0)) as client:
+        with trio.move_on_after(0.5):
+            await client.request_with_retry("x", retry=policy)
+    assert [(1, None, True)] == [(r.attempts, r.error, r.cancelled) for r in seen]
+
+
+def test_on_finish_must_be_callable() -> None:
+    """A hook that is not callable is rejected when the policy is built."""
+    with pytest.raises(ConfigurationError, match="on_finish must be a callable"):
+        RetryPolicy(on_finish="print")  # type: ignore[arg-type]

@@ -16,12 +16,11 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
-from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
 from loguru import logger
 
 import pynector
 from pynector.transport import (
-    SDK_RETRY_STATUSES,
     CallableTransport,
     SDKTransport,
     TextReply,
@@ -33,7 +32,7 @@ openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
 
 # Under trio, the SDKs' and httpx's nested async generators are dropped unclosed when a stream ends
-# (see pynector/transport/_sdk.py); Python ignores this ResourceWarning by default, the suite errors on
+# (see pynector/transport/_sdk); Python ignores this ResourceWarning by default, the suite errors on
 # warnings, so only these upstream ones are ignored here.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning"
@@ -323,7 +322,7 @@ async def test_500_is_retried_by_default(api: FakeLLMAPI, autojump_clock: trio.t
     async with sdk_client(api) as client:
         assert "echo: hi" == await client.request_with_retry("hi", retry_delay=0.5)
     assert 3 == len(api.requests)
-    assert {429, 500, 502, 503, 504, 529} <= SDK_RETRY_STATUSES
+    assert {429, 500, 502, 503, 504, 529} <= SDKTransport.retry_statuses
 
 
 async def test_401_is_not_retried(api: FakeLLMAPI, autojump_clock: trio.testing.MockClock) -> None:
@@ -564,7 +563,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from fake_llm_api import FakeLLMAPI, Reply
+from helpers.fake_llm_api import FakeLLMAPI, Reply
 import pynector
 
 KEY = sys.argv[1]

@@ -1,11 +1,10 @@
-"""The tcp, TLS, unix and framed memory transports: exchanges, faults (I1-I5), pool, concurrency."""
+"""The tcp, TLS, unix and framed memory transports: exchanges, faults, pool, concurrency."""
 
 from __future__ import annotations
 
 import json
 import random
 import socket
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from helpers.tls import client_context, server_context
 
 import pynector
 import pynector.message
@@ -35,7 +35,7 @@ def tasks_living() -> int:
 
 
 async def settle(server: StreamServer) -> None:
-    """Wait until the server closed every connection it accepted (I3) and its tasks ended."""
+    """Wait until the server closed every connection it accepted (nothing leaked) and its tasks ended."""
     await trio.testing.wait_all_tasks_blocked()
     await server.wait_all_closed()
     await trio.testing.wait_all_tasks_blocked()
@@ -300,7 +300,7 @@ async def test_memory_framed_handler_error_and_oversize() -> None:
         assert 0 == client.transport.statistics().in_use  # type: ignore[attr-defined]
 
 
-# --- faults, with invariants I1-I5 --------------------------------------------------------------
+# --- faults: right error, no task left, nothing leaked, the client recovers ---------------------
 
 
 FAULTS = [
@@ -320,7 +320,7 @@ async def test_fault(
     cause: type[BaseException] | None,
     autojump_clock: Any,
 ) -> None:
-    """I1 right class, message and cause; I2 no tasks left; I3 server sees close; I4/I5 pool recovers."""
+    """Right class, message and cause; no task left; the server sees the close; the pool recovers."""
     async with running(serve_tcp, scripted) as server:
         baseline = tasks_living()
         async with tcp_client(server) as client:
@@ -453,26 +453,6 @@ async def test_thousand_concurrent_requests_matched(autojump_clock: Any) -> None
 
 
 # --- TLS ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    """A throwaway certificate authority."""
-    return trustme.CA()
-
-
-def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    """A server-side context with a certificate for *names* signed by *ca*."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    return context
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    """A client context that trusts *ca*."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def test_tls_positive_control(ca: trustme.CA) -> None:

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 import trio
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_helpers import (
-    captured_logs,
+from helpers.telemetry import (
     everything_recorded,
     in_memory_tracing,
     spans_named,
 )
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 import pynector
 from pynector._telemetry import inject_trace_context
+from pynector.testing import capture_logs
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
@@ -377,7 +377,7 @@ async def test_sentinel_secret_never_reaches_spans_or_logs(tracing: Any, autojum
         return "ok"
 
     policy = pynector.RetryPolicy(max_retries=2, initial_delay=1.0, jitter=0.0)
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(provider, handler) as client:
             await client.request(payload, **options)
             with pytest.raises(pynector.ConnectError):
@@ -506,7 +506,7 @@ WITHOUT_SDK = textwrap.dedent(
 
     trio.run(main)
     assert pynector.configure_telemetry() is None
-    pynector._telemetry._reset_configuration()
+    pynector._telemetry_config._reset_configuration()
     try:
         pynector.configure_telemetry(trace_enabled=True)
     except pynector.ConfigurationError as exc:
@@ -557,7 +557,7 @@ async def test_hooks_of_a_seed_shaped_transport_are_used(tracing: Any) -> None:
 async def test_failing_hook_is_reported_once(tracing: Any) -> None:
     """A hook that keeps failing produces one WARNING event, not one per request."""
     provider, _ = tracing
-    with captured_logs(level="WARNING") as records:
+    with capture_logs("WARNING") as records:
         async with pynector.Pynector(transport=BrokenHooks(), tracer_provider=provider) as client:
             for _ in range(3):
                 await client.request(b"body")
@@ -617,7 +617,7 @@ async def test_options_and_payloads_are_never_rendered(tracing: Any, autojump_cl
             raise ConnectionRefusedError("refused")
         return "ok"
 
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with memory_client(provider, handler) as client:
             await client.request(payload, secret=option)
             with pytest.raises(pynector.ConnectError):

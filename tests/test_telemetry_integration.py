@@ -9,12 +9,19 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from helpers.telemetry import spans_named
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
-from telemetry_helpers import captured_logs, spans_named
 
 import pynector
-from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
+from pynector.testing import (
+    HTTPRequest,
+    HTTPResponse,
+    ServerConnection,
+    capture_logs,
+    open_http_server,
+    serve_tcp,
+)
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 
@@ -156,7 +163,7 @@ async def test_stream_logs_one_attempt_event(http_engine: str) -> None:
         open_http_server(answer) as server,
         pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
     ):
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             async with client.stream("/stream") as response:
                 await response.aread()
     assert ["pynector attempt succeeded"] == [r["message"] for r in records]
@@ -284,7 +291,7 @@ async def test_batch_items_retry_like_request_with_retry(
     async with pynector.Pynector(
         transport_type="memory", handler=flaky(1), tracer_provider=provider
     ) as client:
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             if form == "batch_request":
                 results = await client.batch_request([("a", {}), ("b", {})], retry=policy)
             else:
@@ -400,10 +407,10 @@ async def test_propagation_is_decided_per_client_on_a_shared_transport(
 async def test_a_transport_object_keeps_its_own_propagation_setting(tracing: Any) -> None:
     """HTTPTransport(propagate_trace_context=False) sends no traceparent, even for a traced client."""
     provider, _ = tracing
-    from pynector.http import create_native_transport
+    from pynector.http import HTTPTransport, NativeEngine
 
     async with open_http_server(answer) as server:
-        transport = create_native_transport(base_url=server.url, propagate_trace_context=False)
+        transport = HTTPTransport(NativeEngine(), base_url=server.url, propagate_trace_context=False)
         async with transport, pynector.Pynector(transport=transport, tracer_provider=provider) as client:
             await client.request("/")
     assert None is server.requests[0].header("traceparent")
@@ -456,7 +463,7 @@ async def test_sdk_spans_follow_the_genai_conventions(
 ) -> None:
     """SDK calls and token streams are CLIENT spans named `chat <model>` with GenAI attributes and usage."""
     pytest.importorskip(provider_name)
-    from fake_llm_api import FakeLLMAPI
+    from helpers.fake_llm_api import FakeLLMAPI
 
     provider, exporter = tracing
     api = FakeLLMAPI(provider_name)

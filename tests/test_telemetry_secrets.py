@@ -9,12 +9,19 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request
+from helpers.telemetry import everything_recorded
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from telemetry_helpers import captured_logs, everything_recorded
 
 import pynector
-from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server, serve_tcp
+from pynector.testing import (
+    HTTPRequest,
+    HTTPResponse,
+    ServerConnection,
+    capture_logs,
+    open_http_server,
+    serve_tcp,
+)
 
 SECRET = "sentinel-2b8e41f07c"
 
@@ -47,7 +54,7 @@ async def test_tcp_secret_in_payloads_never_recorded(
     server = await nursery.start(partial(serve_tcp, handler, framing="length"))
     secret = SECRET.encode()
     policy = pynector.RetryPolicy(max_retries=1, initial_delay=1.0)
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with pynector.Pynector(
             transport_type="tcp",
             host="127.0.0.1",
@@ -95,7 +102,7 @@ async def test_sdk_api_key_never_recorded(
         return None
 
     api.script = script
-    with captured_logs() as records:
+    with capture_logs("DEBUG") as records:
         async with pynector.Pynector(
             transport_type="sdk",
             provider=provider_name,
@@ -129,7 +136,7 @@ async def test_http_streams_record_no_secret(tracing: Any, http_engine: str) -> 
     provider, exporter = tracing
     async with open_http_server(answer) as server:
         base = f"http://user:{SECRET}@127.0.0.1:{server.port}"
-        with captured_logs() as records:
+        with capture_logs("DEBUG") as records:
             async with pynector.Pynector(
                 transport_type=http_engine,
                 headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET},

@@ -146,7 +146,8 @@ async def test_exhausted_retries_raise_the_last_status_error(autojump_clock: tri
 async def test_a_post_is_not_resent_after_a_status_error_unless_opted_in(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """R3 applies to mocked HTTP responses as to real ones: a POST that got 503 is resent only on opt-in."""
+    """The resend rule applies to mocked HTTP responses as to real ones: a POST that got 503 is resent
+    only on opt-in."""
     mock = MockTransport()
     route = mock.route("POST", "/orders").fail_status(503).respond(status=201, json={"id": 7})
     request = {"method": "POST", "url": "/orders", "json": {"item": "x"}}

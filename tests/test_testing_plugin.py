@@ -7,31 +7,21 @@ import sys
 import textwrap
 
 import pytest
-from pytester_helpers import INI, run
-
-pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory configured like a user's trio project."""
-    pytester.makeini(INI)
-    return pytester
+from helpers.pytester import run
 
 
 def test_fixtures_are_listed_with_their_docs(suite: pytest.Pytester) -> None:
     """The plugin is loaded through its entry point and its fixtures are documented."""
     result = suite.runpytest("--fixtures", "-p", "no:cacheprovider")
+    # pytest lists fixtures sorted by "path:line" text, so their order is not checked.
     result.stdout.fnmatch_lines(
-        [
-            "*pynector_mock*",
-            "*A fresh MockTransport; asserts no unexpected requests at teardown.",
-            "*pynector_client*",
-            "*pynector_logs*",
-            "*pynector_spans*",
-            "*pynector_no_retry_wait*",
-        ]
+        ["*pynector_mock*", "*A fresh MockTransport; asserts no unexpected requests at teardown."]
     )
+    result.stdout.fnmatch_lines(
+        ["*pynector_cassette*", "*A Cassette for the test (file, mode and options from the *marker)."]
+    )
+    for name in ("client", "logs", "spans", "no_retry_wait", "http_server"):
+        result.stdout.fnmatch_lines([f"*pynector_{name}*"])
 
 
 def test_mock_client_with_autojump_clock_and_nursery(suite: pytest.Pytester) -> None:

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pytester_helpers import INI, run
-
-pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory configured like a user's trio project."""
-    pytester.makeini(INI)
-    return pytester
+from helpers.pytester import run
 
 
 def test_server_fixture_is_listed_with_its_doc(suite: pytest.Pytester) -> None:

@@ -1,14 +1,16 @@
 """A small application built on pynector: a client for a weather service.
 
 It is written the way an application would be: functions that take an open :class:`pynector.Pynector`
-client, so production code passes a client for the real service and tests pass one wired to a
-:class:`pynector.testing.MockTransport` (see ``test_app.py`` next to this file). The service answers
+client, so production code passes a client for the real service (an HTTP transport: the result is a
+``pynector.http.Response``) and tests pass one wired to a :class:`pynector.testing.MockTransport`
+that answers with the JSON document itself (``test_app.py``), or to a cassette of the real service's
+recorded answers (``test_app_cassette.py``). The service answers
 ``GET /v1/forecast/<city>`` with a JSON document such as ``{"city": "paris", "temperature_c": 21.5}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +35,14 @@ def forecast_request(city: str) -> dict[str, str]:
     return {"method": "GET", "url": f"/v1/forecast/{city}"}
 
 
-def parse_forecast(city: str, document: Mapping[str, Any]) -> Forecast:
-    """Turn the service's JSON document into a :class:`Forecast`.
+def parse_forecast(city: str, document: Any) -> Forecast:
+    """Turn the service's JSON document (or an HTTP response carrying it) into a :class:`Forecast`.
 
     Raises:
         pynector.DeserializationError: the document does not describe *city*'s forecast.
     """
+    if callable(getattr(document, "json", None)):  # an HTTP response: its body is the document
+        document = document.json()
     try:
         if document["city"] != city:
             raise ValueError(f"asked for {city!r}, got {document['city']!r}")

@@ -275,6 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="send credential headers given with -H (Authorization, cookies, API keys) to every "
         "URL; by default they go only to the --base-url origin",
     )
+    recording = batch.add_argument_group("recording")
+    recording.add_argument(
+        "--cassette",
+        default=None,
+        metavar="PATH",
+        help="record the run's exchanges into the cassette PATH, or answer from it (see --record-mode); "
+        "credentials are never written",
+    )
+    recording.add_argument(
+        "--record-mode",
+        default="once",
+        choices=("once", "new_episodes", "none", "all"),
+        help="once (default): replay PATH if it exists, else record it; new_episodes: replay, and record "
+        "what PATH lacks; none: replay only; all: record again",
+    )
     # An in-process target answering 200 at once: measures the command itself (memory, overhead).
     batch.add_argument("--memory-target", action="store_true", help=argparse.SUPPRESS)
     _add_run_options(batch)

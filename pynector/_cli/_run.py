@@ -172,6 +172,8 @@ class _RunSettings:
     include_headers: bool = False
     shard: tuple[int, int] | None = None
     quota_url: str | None = None
+    cassette: str | None = None
+    record_mode: str = "once"
 
 
 @dataclass(slots=True)
@@ -263,6 +265,13 @@ async def run_batch(
     """
     registry = get_transport_factory_registry()
     inner = registry.create_transport(settings.transport_type, **settings.transport_options)
+    cassette = None
+    if settings.cassette is not None:
+        from ..testing import Cassette
+
+        # A batch's order varies from run to run: any unused recorded exchange that matches answers.
+        cassette = Cassette(settings.cassette, record_mode=settings.record_mode, order="any")
+        inner = cassette.wrap(inner)
     transport = _RecordingTransport(
         inner,
         name=settings.transport_type,
@@ -330,6 +339,11 @@ async def run_batch(
                 await inner.disconnect()
             except Exception as exc:
                 logger.warning("closing the transport failed: {}", describe_exception(exc))
+    if cassette is not None and not outcome.interrupted:
+        cassette.save()
+        unused = len(cassette.unused())
+        if unused:
+            logger.warning("{} recorded exchange(s) of {} were not replayed", unused, settings.cassette)
     job_stats = job.statistics()
     outcome.skipped_done = job_stats.skipped
     outcome.other_shards = job_stats.other_shards
@@ -374,6 +388,8 @@ def _settings(
         transport_options=transport_options,
         include_headers=getattr(args, "include_headers", False),
         shard=getattr(args, "shard", None),
+        cassette=getattr(args, "cassette", None),
+        record_mode=getattr(args, "record_mode", "once"),
     )
 
 

@@ -9,8 +9,14 @@ opt-in cookie jar (``cookies=``) and ``server_hostname=``. :class:`HTTPRequest` 
 a request dict; the client's verbs (``client.get(...)``) return a :class:`Response`. Engines
 implement the small contract in :class:`HTTPEngine` (``send`` for streamed responses, ``fetch``
 for whole ones, which :func:`fetch_streamed` writes with ``send``).
+
+There are two ways to get an HTTP transport, one per situation: by name, from options
+(``Pynector(transport_type="http", ...)``, the registry splits the options between engine and
+transport), or as an object built from its parts (``HTTPTransport(NativeEngine(...), base_url=...)``),
+to share it between clients or to bring your own engine.
 """
 
+from .._public import show_public_module as _show_public_module
 from ._engine import Body as Body
 from ._engine import HTTPEngine as HTTPEngine
 from ._engine import WireBody as WireBody
@@ -18,12 +24,10 @@ from ._engine import WireRequest as WireRequest
 from ._engine import WireResponse as WireResponse
 from ._engine import fetch_streamed as fetch_streamed
 from ._httpx import HttpxEngine as HttpxEngine
-from ._httpx import create_httpx_transport as create_httpx_transport
 from ._model import RequestInfo as RequestInfo
 from ._model import Response as Response
 from ._model import parse_retry_after as parse_retry_after
 from ._native import NativeEngine as NativeEngine
-from ._native import create_native_transport as create_native_transport
 from ._transport import HTTPTransport as HTTPTransport
 from ._types import HTTPRequest as HTTPRequest
 
@@ -39,12 +43,9 @@ __all__ = [
     "WireBody",
     "WireRequest",
     "WireResponse",
-    "create_httpx_transport",
-    "create_native_transport",
     "fetch_streamed",
     "parse_retry_after",
 ]
 
-for _name in ("HTTPTransport", "HttpxEngine", "NativeEngine", "RequestInfo", "Response"):
-    globals()[_name].__module__ = "pynector.http"
-del _name
+# Tracebacks and reprs show the public path (pynector.http.Response), not the private module.
+_show_public_module(globals(), __all__)

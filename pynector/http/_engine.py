@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .._errors import ProtocolError
-from .._retry import IDEMPOTENT_METHODS
+from .._httpcommon import IDEMPOTENT_METHODS
 from ._model import body_too_large, check_declared_length, header_values
 
 __all__ = [
@@ -189,7 +189,8 @@ class HTTPEngine(Protocol):
         Raises:
             pynector.TransportError: (most specific subclass) on any wire failure. Set
                 ``request_sent = False`` on errors raised before any byte of the request was written
-                (connect, TLS, pool): the retry policy resends those for any method (rule R3). A peer
+                (connect, TLS, pool): the retry policy resends those for any method, since the server never
+                saw them (only idempotent requests are resent once they may have arrived). A peer
                 that hangs up early or truncates the body is a ``ReadError``; bytes that break HTTP
                 are a ``ProtocolError``.
         """

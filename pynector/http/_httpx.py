@@ -6,7 +6,8 @@ Redirects are never followed by httpx (``follow_redirects=False``) and the body 
 ``aiter_raw()``, so httpx's unbounded decompression never runs.
 
 Why a client-wide limiter: httpcore leaks a pool slot when a request is cancelled while it is queued
-for a connection (encode/httpcore#1093, RELIABILITY.md fact 1); after a few cancellations under
+for a connection (encode/httpcore#1093, unreleased fix encode/httpcore#1099; measured: 20 callers on 4
+connections with random cancellation leaked all 4 in 5 of 5 runs); after a few cancellations under
 contention every later request fails with ``PoolTimeout``. So httpcore must never queue: one
 ``trio.CapacityLimiter(max_connections)`` is held for the whole exchange, from before ``send`` until
 the response is closed (body read included), and httpcore's pool is sized to the same number. trio's
@@ -61,6 +62,7 @@ from .._errors import (
     map_builtin_exception,
 )
 from .._httpcommon import classify_httpx_error
+from .._net import CLOSE_TIMEOUT, default_port, host_port
 from .._redact import redact_url
 from ._engine import (
     WireBody,
@@ -76,7 +78,6 @@ from ._transport import HTTPTransport
 __all__ = ["HttpxEngine", "create_httpx_transport", "map_httpx_error"]
 
 #: Seconds that closing a response or the client may take under cancellation.
-CLOSE_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 20
@@ -100,10 +101,8 @@ _ENGINE_OPTIONS = frozenset(
 
 
 def _describe_request(request: WireRequest) -> str:
-    default = 443 if request.scheme == "https" else 80
-    netloc = f"[{request.host}]" if ":" in request.host else request.host
-    if request.port != default:
-        netloc = f"{netloc}:{request.port}"
+    port = None if request.port == default_port(request.scheme) else request.port
+    netloc = host_port(request.host, port)
     return f"{request.method} {redact_url(f'{request.scheme}://{netloc}{request.target}')}"
 
 
@@ -112,7 +111,8 @@ def map_httpx_error(exc: Exception, request: WireRequest, library: ModuleType = 
 
     The message names the request (redacted), the phase and the root cause (for TLS, the
     verification reason that httpx hides three causes deep). ``request_sent`` is ``False`` for
-    failures before any byte was sent (connect, TLS, pool), which R3 retries for any method.
+    failures before any byte was sent (connect, TLS, pool), which the retry policy resends for any
+    method (the server never saw them).
     """
     if isinstance(exc, PynectorError):
         return exc

@@ -3,7 +3,7 @@
 Everything here is engine-agnostic policy, written once for every HTTP engine.
 
 Bounded decompression. httpx decodes ``Content-Encoding`` itself and does not bound it: a 64 KiB gzip
-body became one 64 MiB chunk, even when streaming (RELIABILITY.md fact 5). We ask engines for the raw
+body became one 64 MiB chunk, even when streaming (measured with httpx 0.28). We ask engines for the raw
 body and decode it here with ``zlib.decompressobj().decompress(data, max_length)``, which produces at
 most ``max_length`` bytes per call and keeps the rest of the input in ``unconsumed_tail``. Each decoder
 is a generator of pieces of at most :data:`DECODE_CHUNK` bytes, chained for multiple encodings, and
@@ -36,8 +36,9 @@ from .._errors import (
     SerializationError,
     status_error_class,
 )
-from .._httpcommon import parse_retry_after
+from .._httpcommon import HTTP_TOKEN, parse_retry_after
 from .._redact import redact_headers, redact_url
+from ..sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, aiter_sse
 from . import _codings
 from ._codings import DecodeError, Decoder
 
@@ -61,7 +62,9 @@ __all__ = [
 DECODE_CHUNK = 64 * 1024
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# A header value as RFC 9110 (section 5.5) and h11 define it, restricted to ASCII: visible characters,
+# with spaces and tabs allowed only between them (never leading or trailing), or empty.
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 
 
 def reject_control_characters(value: str, what: str) -> str:
@@ -546,6 +549,17 @@ class Response:
             return _once(self._content)
         return self._open_reader()
 
+    def aiter_sse(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> AsyncIterator[ServerSentEvent]:
+        """Iterate the body as server-sent events (see :func:`pynector.sse.aiter_sse`).
+
+        Raises:
+            pynector.ProtocolError: the response is not ``text/event-stream`` (at once), or an event
+                is larger than *max_event_size* characters (while iterating).
+            pynector.ReadError: the stream was closed or already consumed (at once).
+            pynector.TransportError: the connection failed while reading (while iterating).
+        """
+        return aiter_sse(self, max_event_size=max_event_size)
+
     def aiter_raw(self) -> AsyncIterator[bytes]:
         """Iterate the body as received (still content-encoded), with the raw size cap."""
         return self._open_reader().iter_raw()
@@ -664,6 +678,31 @@ def build_response(
     )
 
 
+def build_streamed_response(
+    method: str,
+    url: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None = None,
+) -> Response:
+    """A streamed :class:`Response` whose body is read from *chunks* (for test doubles).
+
+    As :func:`build_response`, but the body is not there yet: ``aiter_bytes()`` / ``aiter_sse()``
+    read it from *chunks* as the transport's streamed responses do from the connection.
+
+    Raises:
+        pynector.ConfigurationError: an invalid status or invalid headers.
+    """
+    pairs = header_pairs(headers, "response headers")
+    if not any(name.lower() in {"content-length", "transfer-encoding"} for name, _ in pairs):
+        pairs.append(("Transfer-Encoding", "chunked"))
+    response = build_response(method, url, status=status, headers=pairs)
+    response._content = None
+    response._reader = BodyReader(chunks, None, None, response.request)
+    return response
+
+
 def status_error(response: Response) -> HTTPStatusError:
     """The most specific :class:`~pynector.HTTPStatusError` for an error *response*.
 
@@ -687,7 +726,9 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
     """Validate *headers* (a mapping or ``(name, value)`` pairs of strings) and return the pairs.
 
     Raises:
-        pynector.ConfigurationError: not a mapping/pairs of strings, or CR/LF/NUL in a name or value.
+        pynector.ConfigurationError: not a mapping/pairs of strings, an invalid name, CR/LF/NUL, a
+            control character, non-ASCII, or leading/trailing whitespace in a value (the message names
+            the header, never the value).
     """
     if headers is None:
         return []
@@ -710,12 +751,19 @@ def header_pairs(headers: object, what: str) -> list[tuple[str, str]]:
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError(f"{what}: header names and values must be strings")
         reject_control_characters(name, f"header name in {what}")
-        if not _HEADER_NAME.match(name):
+        if not HTTP_TOKEN.match(name):
             raise ConfigurationError(f"{what}: {name!r} is not a valid header name")
         reject_control_characters(value, f"value of header {name!r}")
         if not value.isascii():
             raise ConfigurationError(
                 f"{what}: the value of header {name!r} is not ASCII; encode it first (RFC 8187)"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            # Named, never quoted: the value may be a credential. (Sent as is, h11 would refuse it
+            # with an error quoting the value, and a retry policy would resend it as a transport error.)
+            raise ConfigurationError(
+                f"{what}: the value of header {name!r} has leading or trailing whitespace or a control "
+                "character; strip it before sending"
             )
         pairs.append((name, value))
     return pairs

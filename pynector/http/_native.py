@@ -61,6 +61,8 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
+from .._exctools import map_exceptions
+from .._net import DEFAULT_PORTS, host_port, open_tcp_stream
 from .._pool import ConnectionPool, IdleProbe, Lease, PoolStatistics, close_quietly
 from ._engine import (
     Body,
@@ -85,7 +87,6 @@ _COALESCE_LIMIT = 65536
 _EVENT_CACHE_SIZE = 256
 
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Origin = tuple[str, str, int]
 #: The pool key: the origin, plus the proxy when the connection goes through one.
@@ -148,19 +149,7 @@ _END_OF_MESSAGE = h11.EndOfMessage()
 
 def _origin_text(origin: Origin) -> str:
     scheme, host, port = origin
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
-
-
-def _reason_of_connect_failure(exc: BaseException) -> str:
-    """The root cause of a failed connect; trio hides per-address errors in a group under ``__cause__``."""
-    cause = exc.__cause__
-    while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-        cause = cause.exceptions[0]
-    if cause is not None and cause is not exc.__cause__:
-        return describe_exception(cause)
-    return describe_exception(exc)
+    return f"{scheme}://{host_port(host, port)}"
 
 
 def _header_pairs(event: h11.Response) -> list[tuple[str, str]]:
@@ -780,9 +769,7 @@ class NativeEngine:
         value = self._host_headers.get(origin)
         if value is None:
             scheme, host, port = origin
-            if ":" in host:
-                host = f"[{host}]"
-            value = host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+            value = host_port(host, None if DEFAULT_PORTS.get(scheme) == port else port)
             if len(self._host_headers) < 1024:
                 self._host_headers[origin] = value
         return value
@@ -810,46 +797,53 @@ class NativeEngine:
         scheme, host, port = key[0], key[1], key[2]
         proxy = key[3] if len(key) == 4 else None
         origin: Origin = (scheme, host, port)
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             raise ConfigurationError(f"unsupported URL scheme {scheme!r}; expected 'http' or 'https'")
         where = _origin_text(origin)
         if proxy is not None:
             where = f"{where} through proxy {proxy.redacted}"
-        stream: trio.abc.Stream | None = None
-        try:
-            if self._connect_timeout is None:
+        timeout = self._connect_timeout
+
+        def handshake_failed(exc: BaseException) -> Exception:
+            cls = (
+                TLSError
+                if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError)
+                else ConnectError
+            )
+            return cls(f"TLS handshake with {where} failed: {describe_exception(exc)}")
+
+        with map_exceptions(
+            {
+                trio.TooSlowError: lambda exc: ConnectTimeout(
+                    f"connecting to {where} took longer than connect_timeout={timeout}s"
+                ),
+                ssl.SSLError: handshake_failed,
+                trio.BrokenResourceError: handshake_failed,
+                OSError: lambda exc: ConnectError(f"connecting to {where} failed: {describe_exception(exc)}"),
+            }
+        ):
+            if timeout is None:
                 stream = await self._connect(scheme, host, port, proxy)
             else:
-                with trio.fail_after(self._connect_timeout):
+                with trio.fail_after(timeout):
                     stream = await self._connect(scheme, host, port, proxy)
-        except trio.TooSlowError as exc:
-            raise ConnectTimeout(
-                f"connecting to {where} took longer than connect_timeout={self._connect_timeout}s"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise TLSError(f"TLS handshake with {where} failed: {describe_exception(exc)}") from exc
-        except trio.BrokenResourceError as exc:
-            cls = TLSError if isinstance(exc.__cause__, ssl.SSLError) else ConnectError
-            raise cls(f"TLS handshake with {where} failed: {describe_exception(exc)}") from exc
-        except OSError as exc:
-            raise ConnectError(f"connecting to {where} failed: {_reason_of_connect_failure(exc)}") from exc
         return _Connection(stream, self._max_header_bytes)
 
     async def _connect(self, scheme: str, host: str, port: int, proxy: Proxy | None) -> trio.abc.Stream:
+        server_hostname = self._server_hostname or host
         if proxy is None:
-            tcp = await trio.open_tcp_stream(host, port)
-        else:
-            tcp = await trio.open_tcp_stream(proxy.host, proxy.port)
+            if scheme == "http":
+                return await open_tcp_stream(host, port)
+            return await open_tcp_stream(
+                host, port, self._get_ssl_context(), server_hostname=server_hostname, https_compatible=True
+            )
+        tcp = await open_tcp_stream(proxy.host, proxy.port)
         if scheme == "http":
             return tcp
         try:
-            if proxy is not None:
-                await open_tunnel(tcp, host, port, proxy)
+            await open_tunnel(tcp, host, port, proxy)
             tls = trio.SSLStream(
-                tcp,
-                self._get_ssl_context(),
-                server_hostname=self._server_hostname or host,
-                https_compatible=True,
+                tcp, self._get_ssl_context(), server_hostname=server_hostname, https_compatible=True
             )
             await tls.do_handshake()
         except BaseException:

@@ -57,7 +57,9 @@ from urllib.parse import parse_qsl, urlsplit
 import h11
 import trio
 
+from ..sse import ServerSentEvent, encode_event
 from ._counting import ConnectionCounter
+from ._serving import open_served
 
 __all__ = [
     "HTTPRequest",
@@ -65,6 +67,9 @@ __all__ = [
     "HTTPServer",
     "Handler",
     "RawResponse",
+    "SSEDelay",
+    "SSEDrop",
+    "SSEStep",
     "ServerConnection",
     "open_http_server",
     "serve_http",
@@ -112,6 +117,75 @@ class HTTPRequest:
         return _json.loads(self.body)
 
 
+@dataclass(frozen=True, slots=True)
+class SSEDelay:
+    """A step of a scripted event stream: wait *seconds* (``trio.sleep``, so on trio's clock)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SSEDrop:
+    """A step of a scripted event stream: drop the connection here (the loopback server closes it
+    mid-body; the mock transport's body raises :class:`pynector.ReadError`)."""
+
+
+#: One step of a scripted event stream: an event, the data of a ``message`` event (``str``), raw
+#: bytes (comments, partial lines), a delay or a drop. After the last step the stream ends cleanly.
+SSEStep = ServerSentEvent | str | bytes | SSEDelay | SSEDrop
+
+
+def _encode_step(step: ServerSentEvent | str | bytes) -> bytes:
+    if isinstance(step, bytes):
+        return step
+    if isinstance(step, str):
+        return encode_event(step)
+    if isinstance(step, ServerSentEvent):
+        event = None if step.event == "message" else step.event
+        return encode_event(step.data, event=event, id=step.id or None, retry=step.retry)
+    raise TypeError(f"an event-stream step is an event, str, bytes, SSEDelay or SSEDrop, got {step!r}")
+
+
+class SSEChunks:
+    """The body of a scripted event stream: the encoded steps, paced by the delays, until a drop.
+
+    A class rather than an async generator: a consumer may stop early, and a suspended generator
+    left to the garbage collector makes trio warn.
+
+    Args:
+        steps: the script.
+        drop: awaited at an :class:`SSEDrop` step (it may raise); the stream then ends.
+    """
+
+    def __init__(self, steps: Sequence[SSEStep], drop: Callable[[], Awaitable[None]]) -> None:
+        for step in steps:
+            if not isinstance(step, (SSEDelay, SSEDrop)):
+                _encode_step(step)  # a bad step fails when scripted, not mid-stream
+        self._steps = list(steps)
+        self._drop = drop
+        self._position = 0
+
+    def __aiter__(self) -> SSEChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while self._position < len(self._steps):
+            step = self._steps[self._position]
+            self._position += 1
+            if isinstance(step, SSEDelay):
+                await trio.sleep(step.seconds)
+            elif isinstance(step, SSEDrop):
+                self._position = len(self._steps)
+                await self._drop()
+            else:
+                return _encode_step(step)
+        raise StopAsyncIteration
+
+
+async def _no_drop() -> None:
+    raise TypeError("an SSEDrop step needs the connection: HTTPResponse.sse(steps, connection=conn)")
+
+
 @dataclass
 class HTTPResponse:
     """A response for the server to send.
@@ -137,6 +211,29 @@ class HTTPResponse:
     def json(cls, value: Any, status: int = 200, headers: Sequence[tuple[str, str]] = ()) -> HTTPResponse:
         """A JSON response (``Content-Type: application/json``)."""
         return cls(status, [("Content-Type", "application/json"), *headers], _json.dumps(value).encode())
+
+    @classmethod
+    def sse(
+        cls,
+        steps: Sequence[SSEStep],
+        connection: ServerConnection | None = None,
+        *,
+        status: int = 200,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> HTTPResponse:
+        """A scripted ``text/event-stream`` response, sent as the steps come (chunked).
+
+        ``HTTPResponse.sse(["hello", SSEDelay(5), ServerSentEvent("x", id="2"), SSEDrop()], conn)``
+        sends one event, waits 5 s on trio's clock, sends another, then closes the connection
+        mid-body (a drop needs *connection*). Without a drop the stream ends cleanly.
+
+        Raises:
+            TypeError: a step is not an event, str, bytes, SSEDelay or SSEDrop.
+        """
+        drop = _no_drop if connection is None else connection.close
+        body = SSEChunks(steps, drop)
+        pairs = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), *headers]
+        return cls(status, pairs, body)
 
     def _header_pairs(self) -> list[tuple[str, str]]:
         if isinstance(self.headers, Mapping):
@@ -470,14 +567,5 @@ async def serve_http(
 @asynccontextmanager
 async def open_http_server(handler: Handler, **options: Any) -> AsyncIterator[HTTPServer]:
     """Run :func:`serve_http` for the duration of an ``async with`` block and stop it afterwards."""
-    from .._batch import collapse_group
-
-    try:
-        async with trio.open_nursery() as nursery:
-            server: HTTPServer = await nursery.start(partial(serve_http, handler, **options))
-            try:
-                yield server
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise collapse_group(group) from None
+    async with open_served(serve_http, handler, **options) as server:
+        yield server

@@ -21,8 +21,8 @@ For HTTP-shaped requests the mock answers as the HTTP transport does, with the H
 (imported on first use, so the mock costs nothing to import): ``respond(status=..., json=...)`` builds
 a real ``pynector.http.Response``, an error status raises the status error of that response, and
 ``fail_status(429, retry_after=...)`` raises the error of a response carrying ``Retry-After``. Those
-errors say which method was used and that the request was sent, so the retry rules (R3: a ``POST`` is
-resent only on opt-in) apply to them as to real responses.
+errors say which method was used and that the request was sent, so the retry policy's resend rule (a
+``POST`` that may have reached the server is resent only on opt-in) applies to them as to real responses.
 
 The step is chosen when the exchange starts, before any await, so concurrent requests consume the
 script in arrival order, deterministically.
@@ -34,7 +34,8 @@ import errno
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +54,7 @@ from .._errors import (
     status_error_class,
 )
 from ..transport._base import closed_error
+from ._http_server import SSEChunks, SSEStep
 from ._recorder import RecordedCall, Recorder
 
 __all__ = ["MockTransport", "Route", "UnexpectedRequestError"]
@@ -226,6 +228,11 @@ def _fault(cls: type[PynectorError], what: str, cause: Callable[[], BaseExceptio
     return action
 
 
+async def _scripted_drop() -> None:
+    cause = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    raise ReadError("mock transport: the event stream dropped (scripted)") from cause
+
+
 class Route:
     """Requests that match some criteria, and the script of answers they get.
 
@@ -348,6 +355,47 @@ class Route:
             return self._add(lambda data, options, request: factory(data, options, **fields), delay, times)
         answer = None if value is _NOTHING else value
         return self._add(lambda data, options, request: answer, delay, times)
+
+    def respond_sse(
+        self,
+        steps: Sequence[SSEStep],
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> Route:
+        """Answer with a streamed ``text/event-stream`` response played from *steps*.
+
+        Steps are events (:class:`pynector.sse.ServerSentEvent`), ``str`` (the data of a message
+        event), raw ``bytes``, :class:`~pynector.testing.SSEDelay` (a wait on trio's clock) and
+        :class:`~pynector.testing.SSEDrop` (the body raises :class:`pynector.ReadError`, cause a
+        connection reset, as a dropped connection does). Read it with ``client.stream(...)`` and
+        ``response.aiter_sse()``, or ``client.subscribe(...)``; each connection of a subscription
+        is one request, so chain ``respond_sse`` calls to script reconnections.
+
+        Raises:
+            pynector.ConfigurationError: a step of the wrong type, or invalid headers.
+        """
+        from ..http._model import build_streamed_response, header_pairs
+
+        pairs = [("Content-Type", "text/event-stream"), *header_pairs(headers, "respond_sse headers")]
+        script = list(steps)
+        try:
+            SSEChunks(script, _scripted_drop)
+        except TypeError as exc:
+            raise ConfigurationError(f"respond_sse(): {exc}") from exc
+        build_streamed_response("GET", "/", SSEChunks([], _scripted_drop), status=status, headers=pairs)
+
+        def action(data: Any, options: Mapping[str, Any], request: str) -> Any:
+            method, url = _request_line(data, options)
+            chunks = SSEChunks(script, _scripted_drop)
+            response = build_streamed_response(method, url, chunks, status=status, headers=pairs)
+            if options.get("raise_for_status", True) is not False:
+                response.raise_for_status()
+            return response
+
+        return self._add(action, delay, times)
 
     def respond_with(self, handler: Handler, *, delay: float = 0.0, times: int = 1) -> Route:
         """Answer by calling ``handler(data, **options)`` (sync or async); what it raises is the failure.
@@ -615,6 +663,23 @@ class MockTransport:
         Recorder.finish(call, result=result)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return result
+
+    @asynccontextmanager
+    async def stream(self, data: Any, **options: Any) -> AsyncIterator[Any]:
+        """Answer *data* as :meth:`exchange` does, for ``client.stream(...)`` and subscriptions.
+
+        A ``respond_sse`` answer is a streamed response read while the block runs; any other answer
+        is yielded as it is (a whole response reads as one chunk).
+
+        Raises:
+            As :meth:`exchange`.
+        """
+        response = await self.exchange(data, **options)
+        try:
+            yield response
+        finally:
+            if hasattr(response, "_closed"):
+                response._closed = True
 
     def _unexpected_message(self, call: RecordedCall) -> str:
         routes = "\n".join(f"  {r.name}" for r in self.routes) or "  (none)"

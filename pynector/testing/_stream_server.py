@@ -1,7 +1,9 @@
 """Loopback servers for the framed stream transports, for tests and examples.
 
 ``server = await nursery.start(serve_tcp, handler)`` binds ``127.0.0.1`` on a free port, reports a
-:class:`StreamServer` (its address and counters) and serves until the nursery is cancelled. The
+:class:`StreamServer` (its address and counters) and serves until the nursery is cancelled;
+``async with open_tcp_server(handler) as server:`` does the same for one block (and
+:func:`serve_unix` / :func:`open_unix_server` for a Unix socket). The
 handler is called once per request frame, sync or async, and may sleep on trio's clock (so
 ``autojump_clock`` tests run instantly). It returns the reply payload, or a scripted fault:
 
@@ -23,7 +25,8 @@ import os
 import socket as _stdlib_socket
 import ssl
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NoReturn
@@ -32,6 +35,7 @@ import trio
 
 from ..framing import FramedStream, Framing, make_framing, serve_frames
 from ._counting import ConnectionCounter
+from ._serving import open_served
 
 __all__ = [
     "StreamAction",
@@ -39,6 +43,8 @@ __all__ = [
     "close_connection",
     "reset_connection",
     "send_raw",
+    "open_tcp_server",
+    "open_unix_server",
     "serve_tcp",
     "serve_unix",
 ]
@@ -225,3 +231,32 @@ async def serve_unix(
         with contextlib.suppress(OSError):
             os.unlink(path)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@asynccontextmanager
+async def open_tcp_server(handler: StreamHandler, **options: Any) -> AsyncIterator[StreamServer]:
+    """Run :func:`serve_tcp` for the duration of an ``async with`` block and stop it afterwards.
+
+    ``async with open_tcp_server(handler) as server:`` takes :func:`serve_tcp`'s keyword options.
+
+    Raises:
+        OSError: the address cannot be bound.
+        pynector.ConfigurationError: invalid framing options.
+    """
+    async with open_served(serve_tcp, handler, **options) as server:
+        yield server
+
+
+@asynccontextmanager
+async def open_unix_server(
+    handler: StreamHandler, *, path: str | os.PathLike[str], **options: Any
+) -> AsyncIterator[StreamServer]:
+    """Run :func:`serve_unix` at *path* for the duration of an ``async with`` block; the socket file
+    is removed afterwards.
+
+    Raises:
+        OSError: *path* cannot be bound.
+        pynector.ConfigurationError: invalid framing options.
+    """
+    async with open_served(serve_unix, handler, path=path, **options) as server:
+        yield server

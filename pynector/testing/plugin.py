@@ -1,7 +1,8 @@
 """The pynector pytest plugin, registered through the ``pytest11`` entry point.
 
-Fixtures (all function-scoped; none is autouse, and the plugin has no hooks, so test suites that do
-not request them run exactly as without the plugin):
+Fixtures (all function-scoped; none is autouse, and the plugin's only hooks register its marker and
+option and note each test's outcome, so test suites that do not request them run exactly as without
+the plugin):
 
 - ``pynector_mock``: a fresh :class:`~pynector.testing.MockTransport`. At teardown it asserts that no
   request went unmatched (set ``pynector_mock.check_unexpected_on_teardown = False`` to opt out).
@@ -21,6 +22,16 @@ not request them run exactly as without the plugin):
   raised, unless ``check_handler_errors_on_teardown`` is set to ``False`` (an async fixture: use it
   from trio tests).
 
+- ``pynector_cassette``: a :class:`~pynector.testing.Cassette` for the test; wrap the transport with
+  ``pynector_cassette.wrap(transport)``. The file is ``cassettes/<module>/<test name>.jsonl`` next to
+  the test module, unless the ``pynector_cassette`` marker names one. Its keyword arguments are
+  those of :class:`~pynector.testing.Cassette` (``record_mode``, ``match_on``, ``order``,
+  ``allow_unused``, ``latency``, ``secret_headers``, ``scrub``). The record mode comes from the marker,
+  else the ``--pynector-record-mode`` option, else the ``PYNECTOR_RECORD_MODE`` environment variable,
+  else ``once``. When the test passed, teardown writes what was recorded and fails the test if a
+  request matched no recorded exchange or (unless ``allow_unused=True``) a recorded exchange was
+  never replayed; when it failed, nothing is written (a half-recorded cassette would be replayed).
+
 They work alongside pytest-trio's ``autojump_clock``, ``mock_clock`` and ``nursery`` fixtures, which
 this plugin never redefines. Importing this module imports nothing beyond pytest and pynector's core:
 the OpenTelemetry SDK is imported by ``pynector_spans`` when a test asks for it.
@@ -28,7 +39,10 @@ the OpenTelemetry SDK is imported by ``pynector_spans`` when a test asks for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+import re
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -37,7 +51,52 @@ if TYPE_CHECKING:  # pragma: no cover
     import trio
 
     from pynector import Pynector
-    from pynector.testing import CapturedLogs, HTTPRequest, HTTPServer, MockTransport, ServerConnection
+    from pynector.testing import (
+        CapturedLogs,
+        Cassette,
+        HTTPRequest,
+        HTTPServer,
+        MockTransport,
+        ServerConnection,
+    )
+
+#: The environment variable choosing the record mode of every cassette (after the marker and option).
+RECORD_MODE_ENV = "PYNECTOR_RECORD_MODE"
+_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``--pynector-record-mode`` option."""
+    group = parser.getgroup("pynector")
+    group.addoption(
+        "--pynector-record-mode",
+        default=None,
+        choices=("once", "new_episodes", "none", "all"),
+        help=f"record mode of every pynector_cassette without one in its marker (default: ${RECORD_MODE_ENV}"
+        ", else once)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``pynector_cassette`` marker; without pytest-trio, provide a ``nursery``
+    stand-in so ``pynector_http_server`` can say what is missing instead of pytest's bare "fixture
+    'nursery' not found"."""
+    if _pytest_trio_missing(config):
+        config.pluginmanager.register(_NurseryStandIn(), "pynector-nursery-stand-in")
+    config.addinivalue_line(
+        "markers",
+        "pynector_cassette(path=None, **options): the cassette file and Cassette options of the "
+        "pynector_cassette fixture (record_mode, match_on, order, allow_unused, latency...)",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Note whether the test body failed (``pynector_cassette`` writes nothing then)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
 
 
 @pytest.fixture
@@ -91,6 +150,44 @@ def pynector_no_retry_wait() -> Iterator[list[float]]:
         yield waits
 
 
+def _default_cassette_path(request: pytest.FixtureRequest) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    return request.path.parent / "cassettes" / request.path.stem / f"{name}.jsonl"
+
+
+@pytest.fixture
+def pynector_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
+    """A Cassette for the test (file, mode and options from the pynector_cassette marker)."""
+    from pynector.testing import Cassette, CassetteError
+
+    marker = request.node.get_closest_marker("pynector_cassette")
+    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    path = options.pop("path", None)
+    if marker is not None and marker.args:
+        path = marker.args[0]
+    if path is None:
+        path = _default_cassette_path(request)
+    elif not Path(path).is_absolute():
+        path = request.path.parent / path
+    mode = (
+        options.pop("record_mode", None)
+        or request.config.getoption("pynector_record_mode")
+        or os.environ.get(RECORD_MODE_ENV)
+        or "once"
+    )
+    try:
+        cassette = Cassette(path, record_mode=mode, **options)
+    except CassetteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cassette
+    if request.node.stash.get(_FAILED, False):
+        return
+    try:
+        cassette.close()
+    except CassetteError as exc:
+        pytest.fail(f"pynector_cassette: {exc}", pytrace=False)
+
+
 def _no_handler(request: HTTPRequest, conn: ServerConnection) -> None:
     raise LookupError(
         f"pynector_http_server received {request.method} {request.target} but has no handler: "
@@ -131,13 +228,6 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.Fix
     """Without pytest-trio, an async fixture of this plugin fails saying what to install."""
     if fixturedef.argname in _ASYNC_FIXTURES and _pytest_trio_missing(request.config):
         pytest.fail(_NEEDS_PYTEST_TRIO.format(name=fixturedef.argname), pytrace=False)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Without pytest-trio, provide a ``nursery`` stand-in so ``pynector_http_server`` can say what
-    is missing instead of pytest's bare "fixture 'nursery' not found"."""
-    if _pytest_trio_missing(config):
-        config.pluginmanager.register(_NurseryStandIn(), "pynector-nursery-stand-in")
 
 
 class _NurseryStandIn:

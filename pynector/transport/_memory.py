@@ -26,8 +26,8 @@ from typing import Any
 
 import trio
 
-from .._batch import collapse_group
 from .._errors import ConfigurationError
+from .._exctools import collapse_group
 from ..framing import FramedStream, serve_frames
 from ._base import closed_error
 from ._stream import _STREAM_OPTIONS, StreamTransport

@@ -102,6 +102,10 @@ class TransportFactoryRegistry:
         """The registered names, sorted."""
         return sorted(self._factories)
 
+    def get_registered_names(self) -> list[str]:
+        """The registered names, sorted: the original design's name for :meth:`names`."""
+        return self.names()
+
     def __contains__(self, name: object) -> bool:
         return name in self._factories
 
@@ -131,6 +135,12 @@ def _create_native(**options: Any) -> Transport:
     return create_native_transport(**options)
 
 
+def _create_sse(**options: Any) -> Transport:
+    from ..sse import create_sse_transport  # subscriptions over an HTTP transport (imported on first use)
+
+    return create_sse_transport(**options)
+
+
 def _register_builtins(registry: TransportFactoryRegistry) -> None:
     from ._memory import create_memory_transport
     from ._stream import TCPTransport, UnixTransport
@@ -146,6 +156,7 @@ def _register_builtins(registry: TransportFactoryRegistry) -> None:
     registry.register("httpx", _create_httpx)
     registry.register("httpx2", _create_httpx2)
     registry.register("http", _create_native)
+    registry.register("sse", _create_sse)
 
 
 def _register_entry_points(registry: TransportFactoryRegistry) -> None:

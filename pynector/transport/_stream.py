@@ -36,10 +36,10 @@ error (for example ``ConnectionRefusedError: [Errno 111] Connection refused``), 
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
 from typing import Any
 
 import trio
@@ -52,6 +52,7 @@ from .._errors import (
     ConnectTimeout,
     DeserializationError,
     MessageError,
+    ProtocolError,
     PynectorError,
     ReadError,
     SerializationError,
@@ -59,8 +60,10 @@ from .._errors import (
     WriteError,
     describe_exception,
 )
+from .._exctools import iter_chain, map_exceptions
+from .._net import host_port, open_tcp_stream
 from .._pool import ConnectionPool, IdleProbe, PoolStatistics, close_quietly
-from ..framing import FramedStream, Framing, make_framing
+from ..framing import FramedStream, Framing, Reply, make_framing
 from ._base import closed_error
 
 __all__ = ["StreamTransport", "TCPTransport", "UnixTransport", "resolve_message_type"]
@@ -112,22 +115,7 @@ def resolve_message_type(message_type: object) -> Any:
 
 def _leaf_errors(exc: BaseException) -> list[BaseException]:
     """The chain of *exc* (causes and contexts), with exception groups opened up."""
-    found: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, BaseExceptionGroup):
-            stack.extend(reversed(current.exceptions))
-        else:
-            found.append(current)
-        nxt = current.__cause__ or current.__context__
-        if nxt is not None:
-            stack.append(nxt)
-    return found
+    return [current for current in iter_chain(exc) if not isinstance(current, BaseExceptionGroup)]
 
 
 def connect_error(exc: Exception, label: str) -> PynectorError:
@@ -152,8 +140,13 @@ class StreamTransport:
         open_stream: opens one connection (called by the pool when it needs a new one).
         name: the transport's name in messages (``"tcp"``).
         label: the peer in messages (``"tcp://127.0.0.1:9000"``).
-        framing: ``"line"`` (default), ``"length"``, ``"raw"`` or a :class:`~pynector.framing.Framing`.
+        framing: ``"line"`` (default), ``"length"``, ``"raw"``, ``"resp"`` (redis) or a
+            :class:`~pynector.framing.Framing`.
         max_frame_size: the largest payload sent or accepted in bytes (default 16 MiB).
+        delimiter: the line end of ``"line"`` framing (default ``b"\\n"``; ``b"\\r\\n"`` for redis,
+            memcached and most text protocols).
+        reply_decoder: for ``"line"`` framing, what reads one reply of several lines: ``"resp"`` or a
+            factory of :class:`~pynector.framing.ReplyDecoder` (default: one line is one reply).
         max_connections: the pool size: the most connections, hence concurrent exchanges (10).
         message_type: a class with ``serialize() -> bytes`` and classmethod ``deserialize(bytes)``,
             or ``"json"``/``"binary"``; then ``request()`` takes and returns messages.
@@ -174,11 +167,15 @@ class StreamTransport:
         max_connections: object = DEFAULT_MAX_CONNECTIONS,
         message_type: object = None,
         connect_timeout: object = DEFAULT_CONNECT_TIMEOUT,
+        delimiter: object = None,
+        reply_decoder: object = None,
     ) -> None:
         self.name = name
         self.label = label
         self._open_stream = open_stream
-        self.framing: Framing = make_framing(framing, max_frame_size)
+        self.framing: Framing = make_framing(
+            framing, max_frame_size, delimiter=delimiter, reply_decoder=reply_decoder
+        )
         self.max_connections = validate_concurrency(max_connections, "max_connections")
         self.message_type = resolve_message_type(message_type)
         self.connect_timeout = validate_timeout(connect_timeout, "connect_timeout")
@@ -257,13 +254,15 @@ class StreamTransport:
         if self._closed:  # a request that waited for a pool slot while the transport was closed
             raise closed_error(self.name)
         timeout = self.connect_timeout
-        try:
-            with trio.fail_after(timeout) if timeout is not None else nullcontext():
-                stream = await self._open_stream()
-        except trio.TooSlowError as exc:
-            raise ConnectTimeout(f"connecting to {self.label} timed out after {timeout:g}s") from exc
-        except Exception as exc:
-            raise connect_error(exc, self.label) from exc
+        # A plain scope, not fail_after: a TooSlowError raised by the connect function itself is a
+        # failed connect; the connect timeout passed only when this scope caught its cancel.
+        scope = trio.CancelScope(deadline=math.inf if timeout is None else trio.current_time() + timeout)
+        with map_exceptions({Exception: lambda exc: connect_error(exc, self.label)}), scope:
+            stream = await self._open_stream()
+        if scope.cancelled_caught:
+            raise ConnectTimeout(
+                f"connecting to {self.label} timed out after {timeout:g}s"
+            ) from trio.TooSlowError()
         return self._wrap(stream)
 
     def _wrap(self, stream: trio.abc.Stream) -> FramedStream:
@@ -366,13 +365,24 @@ class StreamTransport:
                         fresh = True
                         continue
                     raise ReadError(f"{self.label} closed the connection before replying")
+                if framed.buffered:
+                    # The peer sent more than one reply: the framing or reply decoder stopped early
+                    # (redis's "$5" read as a whole line...). Returning the part read would be a
+                    # silently truncated reply; the connection is closed, not reused.
+                    raise ProtocolError(
+                        f"{self.label} sent {framed.buffered} more bytes after the reply: the reply was "
+                        f"longer than the {self.framing.name!r} framing read (a reply decoder for "
+                        "replies of several frames is needed)"
+                    )
                 # The very last step: only a clean exchange with nothing read ahead goes back.
-                if not self._raw and not framed.buffered:
+                if not self._raw:
                     lease.reusable = True
                 break
             finally:
                 active.discard(framed)
                 await pool.release(lease)
+        if isinstance(reply, Reply):  # a reply decoder's value (which may be None: redis's null)
+            return reply.value
         return self._deserialize(reply)
 
     def __repr__(self) -> str:
@@ -419,8 +429,8 @@ class TCPTransport(StreamTransport):
         tls: use TLS with :func:`ssl.create_default_context` (certificate and host name verified).
         ssl_context: use TLS with this context (implies ``tls``); verification is whatever it says.
         server_hostname: the name sent as SNI and checked against the certificate (default *host*).
-        **options: ``framing``, ``max_frame_size``, ``max_connections``, ``message_type``,
-            ``connect_timeout``, as in :class:`StreamTransport`.
+        **options: ``framing``, ``max_frame_size``, ``delimiter``, ``reply_decoder``,
+            ``max_connections``, ``message_type``, ``connect_timeout``, as in :class:`StreamTransport`.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option, or raw framing with TLS (TLS
@@ -454,25 +464,19 @@ class TCPTransport(StreamTransport):
             if server_hostname is not None
             else (self.host if self.ssl_context else None)
         )
-        shown = f"[{self.host}]" if ":" in self.host else self.host
         scheme = "tls" if self.ssl_context else "tcp"
-        super().__init__(self._open_tcp, name="tcp", label=f"{scheme}://{shown}:{self.port}", **options)
+        super().__init__(
+            self._open_tcp, name="tcp", label=f"{scheme}://{host_port(self.host, self.port)}", **options
+        )
         if self.ssl_context is not None and self._raw:
             raise ConfigurationError("raw framing needs a half-closeable stream; TLS streams are not")
         self.peer_attributes.update({"server.address": self.host, "server.port": self.port})
 
     async def _open_tcp(self) -> trio.abc.Stream:
-        stream = await trio.open_tcp_stream(self.host, self.port)
-        if self.ssl_context is None:
-            return stream
         # SNI is only sent for names, never for IP literals (RFC 6066); the check still applies.
-        tls_stream = trio.SSLStream(stream, self.ssl_context, server_hostname=self.server_hostname)
-        try:
-            await tls_stream.do_handshake()
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return tls_stream
+        return await open_tcp_stream(
+            self.host, self.port, self.ssl_context, server_hostname=self.server_hostname
+        )
 
 
 class UnixTransport(StreamTransport):
@@ -480,8 +484,8 @@ class UnixTransport(StreamTransport):
 
     Args:
         path: the socket's file system path.
-        **options: ``framing``, ``max_frame_size``, ``max_connections``, ``message_type``,
-            ``connect_timeout``, as in :class:`StreamTransport`.
+        **options: ``framing``, ``max_frame_size``, ``delimiter``, ``reply_decoder``,
+            ``max_connections``, ``message_type``, ``connect_timeout``, as in :class:`StreamTransport`.
 
     Raises:
         pynector.ConfigurationError: for an invalid or unknown option, or on a platform without Unix
@@ -503,7 +507,15 @@ class UnixTransport(StreamTransport):
 
 
 _STREAM_OPTIONS = frozenset(
-    {"framing", "max_frame_size", "max_connections", "message_type", "connect_timeout"}
+    {
+        "framing",
+        "max_frame_size",
+        "max_connections",
+        "message_type",
+        "connect_timeout",
+        "delimiter",
+        "reply_decoder",
+    }
 )
 
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the telemetry, logging and statistics tests (a module, not a conftest, to keep
-the shared conftest untouched)."""
+"""Helpers shared by the telemetry, logging and statistics tests. Log records are captured with the
+public ``pynector.testing.capture_logs``."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
-from pynector import _telemetry
+from pynector import _telemetry_config
 
 
 def reset_global_telemetry() -> None:
     """Forget any global tracer provider and any configure_telemetry() call (test isolation only)."""
     trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
     trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    _telemetry._reset_configuration()
+    _telemetry_config._reset_configuration()
     logger.disable("pynector")
 
 
@@ -35,20 +35,6 @@ def in_memory_tracing() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]
         yield provider, exporter
     finally:
         provider.shutdown()
-
-
-@contextlib.contextmanager
-def captured_logs(level: str = "DEBUG", enable: bool = True) -> Iterator[list[dict[str, Any]]]:
-    """Append every loguru record at *level* or above to a list; enable ``pynector`` if *enable*."""
-    records: list[dict[str, Any]] = []
-    sink = logger.add(lambda message: records.append(message.record), level=level, format="{message}")
-    if enable:
-        logger.enable("pynector")
-    try:
-        yield records
-    finally:
-        logger.remove(sink)
-        logger.disable("pynector")
 
 
 def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:

@@ -1,6 +1,6 @@
 """The client's retry and batch contracts, driven by scripted faults from pynector.testing.MockTransport.
 
-Each test states the contract (RELIABILITY.md, R* and I*) it checks.
+Each test states the guarantee it checks in its docstring.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pynector.testing import MockTransport, no_retry_wait
 
 
 async def test_other_4xx_are_never_retried() -> None:
-    """R5: a 404 is raised after one attempt, even with retries left."""
+    """A 404 is never retried: it is raised after one attempt, even with retries left."""
     mock = MockTransport()
     mock.route().fail_status(404).respond("never")
     async with pynector.Pynector(transport=mock) as client:
@@ -24,7 +24,7 @@ async def test_other_4xx_are_never_retried() -> None:
 
 
 async def test_retry_after_beyond_the_cap_fails_at_once(autojump_clock: trio.testing.MockClock) -> None:
-    """R4: a Retry-After longer than max_retry_after ends the retries without sleeping."""
+    """A Retry-After longer than max_retry_after ends the retries without sleeping."""
     mock = MockTransport()
     mock.route().fail_status(429, retry_after=3600).respond("late")
     start = trio.current_time()
@@ -36,7 +36,7 @@ async def test_retry_after_beyond_the_cap_fails_at_once(autojump_clock: trio.tes
 
 
 async def test_a_wait_past_the_total_deadline_fails_at_once(autojump_clock: trio.testing.MockClock) -> None:
-    """R1/R4: when the next wait would pass the policy's timeout, the last error is raised now."""
+    """When the next wait would pass the policy's timeout, the last error is raised now, not after it."""
     mock = MockTransport()
     mock.route().fail_reset(delay=1)
     policy = pynector.RetryPolicy(max_retries=10, initial_delay=4, jitter=0, timeout=10)
@@ -49,7 +49,7 @@ async def test_a_wait_past_the_total_deadline_fails_at_once(autojump_clock: trio
 
 
 async def test_total_deadline_during_an_attempt(autojump_clock: trio.testing.MockClock) -> None:
-    """R1: the policy's timeout also bounds an attempt in progress, as a pynector.TimeoutError."""
+    """The policy's timeout also bounds an attempt in progress, as a pynector.TimeoutError."""
     mock = MockTransport()
     mock.route().fail_reset().hang()
     policy = pynector.RetryPolicy(max_retries=3, initial_delay=1, jitter=0, timeout=5)
@@ -63,7 +63,7 @@ async def test_total_deadline_during_an_attempt(autojump_clock: trio.testing.Moc
 async def test_cancellation_during_a_retry_wait_propagates_and_leaks_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """R7/I2: cancelling during a backoff wait ends the call at once; no task is left."""
+    """Cancelling during a backoff wait ends the call at once; no task is left."""
     mock = MockTransport()
     mock.route().fail_connect()
     tasks_before = trio.lowlevel.current_statistics().tasks_living
@@ -76,7 +76,7 @@ async def test_cancellation_during_a_retry_wait_propagates_and_leaks_nothing(
 
 
 async def test_batch_slots_hold_each_items_own_outcome(autojump_clock: trio.testing.MockClock) -> None:
-    """I5: every fault stays in its own slot, in input order, and the healthy items succeed."""
+    """Every fault stays in its own slot, in input order, and the healthy items succeed."""
     mock = MockTransport()
     mock.route("GET", "/connect").fail_connect()
     mock.route("GET", "/reset").fail_reset()

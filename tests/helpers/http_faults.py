@@ -28,8 +28,9 @@ async def fault_scenario(
 ) -> AsyncIterator[tuple[HTTPServer, pynector.Pynector]]:
     """A server whose ``/fault`` path runs *handler* (others answer 200) and a client for it.
 
-    On exit it checks I2-I4: a healthy request through the same client succeeds, every server-side
-    connection is closed promptly after the client closed, and no task of ours is left.
+    On exit it checks that the fault left nothing behind: a healthy request through the same client
+    succeeds, every server-side connection is closed promptly after the client closed, and no task of
+    ours is left.
     """
 
     async def route(request: HTTPRequest, conn: ServerConnection) -> Any:
@@ -42,18 +43,18 @@ async def fault_scenario(
         client = pynector.Pynector(transport_type=http_engine, base_url=server.url, **options)
         async with client:
             yield server, client
-            healthy = await client.request({"url": "/healthy"})  # I4
+            healthy = await client.request({"url": "/healthy"})  # the client recovers
             assert b"healthy" == healthy.content
-        with trio.fail_after(5):  # I3: the server sees every connection end
+        with trio.fail_after(5):  # nothing leaked: the server sees every connection end
             await server.wait_all_closed()
         await trio.testing.wait_all_tasks_blocked()
-        assert baseline == tasks_living()  # I2
+        assert baseline == tasks_living()  # no task left
 
 
 def assert_mapped(
     exc: BaseException, cls: type[BaseException], *fragments: str | tuple[str, ...], chained: bool = True
 ) -> None:
-    """I1: *exc* is exactly the expected pynector class, with the root cause in its message.
+    """*exc* is exactly the expected pynector class, with the root cause in its message.
 
     Each fragment must appear in the message (case-insensitive); a tuple lists alternatives, for
     engines that word the same root cause differently.
