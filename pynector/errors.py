@@ -16,11 +16,13 @@ from ._errors import ForbiddenError as ForbiddenError
 from ._errors import HTTPClientError as HTTPClientError
 from ._errors import HTTPServerError as HTTPServerError
 from ._errors import HTTPStatusError as HTTPStatusError
+from ._errors import JobOutputError as JobOutputError
 from ._errors import MessageError as MessageError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PoolTimeout as PoolTimeout
 from ._errors import ProtocolError as ProtocolError
 from ._errors import PynectorError as PynectorError
+from ._errors import QuotaStoreError as QuotaStoreError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReadError as ReadError
 from ._errors import RedirectError as RedirectError
@@ -44,10 +46,12 @@ __all__ = [
     "HTTPClientError",
     "HTTPServerError",
     "HTTPStatusError",
+    "JobOutputError",
     "MessageError",
     "NotFoundError",
     "PoolTimeout",
     "ProtocolError",
+    "QuotaStoreError",
     "PynectorError",
     "RateLimitError",
     "ReadError",

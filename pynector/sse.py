@@ -734,15 +734,15 @@ def create_sse_transport(
     """The ``"sse"`` registry entry: an :class:`SSETransport` over a new HTTP transport.
 
     Args:
-        engine: ``"http"`` (native) or ``"httpx"``.
+        engine: ``"http"`` (native), ``"httpx"`` or ``"httpx2"``.
         **http_options: options of that HTTP transport (``base_url``, ``headers``...). Its
             ``timeout`` defaults to ``None`` here: subscriptions have their own deadlines.
 
     Raises:
         pynector.ConfigurationError: unknown engine or invalid options.
     """
-    if engine not in {"http", "httpx"}:
-        raise ConfigurationError(f"engine must be 'http' or 'httpx', got {engine!r}")
+    if engine not in {"http", "httpx", "httpx2"}:
+        raise ConfigurationError(f"engine must be 'http', 'httpx' or 'httpx2', got {engine!r}")
     from .transport import get_transport_factory_registry
 
     http_options.setdefault("timeout", None)

@@ -364,9 +364,30 @@ async def play(scenario: Scenario, http_engine: str, monkeypatch: pytest.MonkeyP
             await server.wait_all_closed()
 
 
+#: Scenarios that only the watched connections of "httpx" survive. "httpx2" runs httpx2's own transport,
+#: unwatched (the exposure README documents): these stay strict expected failures there, so the day
+#: they pass (watched httpx2 connections, or an upstream fix) the suite says so.
+UNWATCHED_FAILURES = frozenset(
+    {
+        "second-response-in-same-write",
+        "204-with-content-length-then-response",
+        "304-then-response",
+        "head-answer-with-a-body",
+        "garbage-after-the-body",
+        "80-kib-head",
+        "80-kib-head-then-smuggled-response",
+        "stale-keep-alive-connection-is-resent-once",
+    }
+)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-async def test_hostile_server(scenario: Scenario, http_engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_hostile_server(
+    scenario: Scenario, http_engine: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """The scenario ends as the table says, and requests before and after it each get their own answer."""
+    if http_engine == "httpx2" and scenario.name in UNWATCHED_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="httpx2 connections are not watched"))
     await play(scenario, http_engine, monkeypatch)
 
 

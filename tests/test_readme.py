@@ -8,6 +8,7 @@ instead (its URL is swapped in), so the suite stays offline. Snippets whose func
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -71,8 +72,11 @@ def test_readme_has_a_typed_http_quick_start() -> None:
 
 
 def _mypy(path: Path) -> subprocess.CompletedProcess[str]:
+    # Snippets that import a helper from examples/ (run from the repository root) find it there.
+    examples = str(README.parent / "examples")
     return subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", "/dev/null", str(path)],
+        env={**os.environ, "MYPYPATH": examples},
         capture_output=True,
         text=True,
         timeout=120,

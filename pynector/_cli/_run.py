@@ -514,6 +514,14 @@ async def _batch_command(args: argparse.Namespace) -> int:
     finally:
         if owns_input:
             stream.close()
+    if outcome.output_error is not None:  # one line says it all (the summary would count lost records)
+        cause = outcome.output_error.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        _error(
+            f"cannot write the output {args.output!r}: {reason}; "
+            f"{_plural(stats.done, 'complete record')} written"
+        )
+        return EXIT_OUTPUT
     if not args.quiet:
         sys.stderr.write(
             f"pynector: {stats.summary_line(reader.skipped, outcome.skipped_done, outcome.other_shards)}\n"
@@ -521,10 +529,6 @@ async def _batch_command(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         _error(f"interrupted; {_plural(stats.done, 'complete result')} written")
         return EXIT_INTERRUPTED
-    if outcome.output_error is not None:
-        written = _plural(stats.done, "result")
-        _error(f"{outcome.output_error}; the {written} written before are complete lines")
-        return EXIT_OUTPUT
     if reader.read_error is not None:
         _error(reader.read_error)
         return EXIT_USAGE
