@@ -61,7 +61,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import trio
 
 from ._batch import _reraise
-from ._errors import ConfigurationError, HTTPStatusError, JobOutputError, PynectorError, describe_exception
+from ._errors import (
+    ConfigurationError,
+    HTTPStatusError,
+    JobOutputError,
+    PynectorError,
+    SerializationError,
+    describe_exception,
+)
 from ._exctools import collapse_group
 
 if TYPE_CHECKING:
@@ -528,8 +535,6 @@ def encode_record(item_id: Any, index: int, record: Mapping[str, Any]) -> bytes:
     Raises:
         pynector.SerializationError: *record* holds a value JSON cannot represent.
     """
-    from ._errors import SerializationError
-
     head: dict[str, Any] = {} if item_id is None else {"id": item_id}
     head["index"] = index
     for key, value in record.items():

@@ -6,7 +6,9 @@ Each test runs the real command in a subprocess against a loopback server of the
 from __future__ import annotations
 
 import json
+import random
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +152,7 @@ async def test_credentials_from_h_stay_with_the_base_url_origin(tmp_path: Path) 
         assert [None] == seen["other"]
         seen["other"].clear()
         run = await run_cli(*args, "--allow-cross-origin-headers", stdin=jsonl({"url": f"{other.url}/c"}))
+        assert 0 == run.returncode, run.stderr
         assert ["Bearer s3cret"] == seen["other"]
         nursery.cancel_scope.cancel()
 
@@ -160,7 +163,7 @@ async def test_follow_redirects_and_cacert(tmp_path: Path) -> None:
     cert = ca.issue_cert("127.0.0.1")
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    server_context = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(server_context)
 
     def handler(request: HTTPRequest, conn: Any) -> HTTPResponse:
@@ -261,7 +264,7 @@ def test_sigkill_then_resume_gives_every_line_once(tmp_path: Path) -> None:
             "--resume",
             "-q",
         ]
-        rng = __import__("random").Random(99)
+        rng = random.Random(99)
         kills = 0
         for _ in range(6):
             written = {r["id"] for r in records(out)} if out.exists() else set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -272,7 +273,7 @@ def test_sigkill_at_random_moments_then_resume_is_exactly_once(tmp_path: Path) -
     try:
         assert server.stdout is not None
         base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
-        rng = __import__("random").Random(1234)
+        rng = random.Random(1234)
         kills = 0
         for _ in range(5):
             recorded = {r["id"] for r in read_records(out)} if out.exists() else set()
