@@ -493,13 +493,14 @@ def add_body(record: dict[str, Any], response: object) -> None:
     record["body"] = text if isinstance(text, str) else content.decode("utf-8", errors="replace")
 
 
-def default_record(item: JobItem, result: Any) -> dict[str, Any]:
+def default_record(item: JobItem, result: Any, *, body: bool = True) -> dict[str, Any]:
     """The record of *item*'s *result* (the job adds ``id`` and ``index`` in front).
 
     ``{"ok": true, "status": 200, "json": ...}`` for an HTTP response (``"body"`` for a non-JSON
     one), ``{"ok": true, "result": ...}`` for any other JSON-serialisable result (its ``str`` if it is
     not), ``{"ok": false, "error": {"type": ..., "message": ...}}`` (and the ``status`` and body of a
-    status error) for an exception.
+    status error) for an exception. ``body=False`` leaves the response bodies out (the command line's
+    ``--no-body``, which builds its records on this one).
     """
     record: dict[str, Any] = {}
     response: object = None
@@ -524,7 +525,7 @@ def default_record(item: JobItem, result: Any) -> dict[str, Any]:
                 record["result"] = result
             except (TypeError, ValueError):
                 record["result"] = str(result)
-    if response is not None:
+    if response is not None and body:
         add_body(record, response)
     return record
 

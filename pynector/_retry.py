@@ -223,6 +223,11 @@ class RetryPolicy:
         budget: an optional shared :class:`RetryBudget` that can refuse retries (``None``: no budget).
         retry_non_idempotent: also resend HTTP requests with non-idempotent methods (POST, PATCH)
             after they may have reached the server (default False; see the module docstring).
+        result_failure: optional ``result_failure(result)``: the failure a returned result stands for
+            (say the status error an HTTP response would raise), or ``None`` when it is final. That
+            failure goes through the rules of a raised one (``retry_statuses``, budget, ``retry_after``,
+            ``on_retry``); when it is not retried, the result itself is returned. It must not block
+            or raise.
         on_finish: optional ``on_finish(data, details)``, called once when a call made with this
             policy ends after at least one attempt started (with a response, an error, or
             cancelled), with the call's *data* and a :class:`RetryDetails`; it runs in the calling
@@ -245,6 +250,7 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
     budget: RetryBudget | None = field(default=None, compare=False)
     retry_non_idempotent: bool = False
+    result_failure: Callable[[Any], Exception | None] | None = field(default=None, compare=False, repr=False)
     on_finish: Callable[[Any, RetryDetails], object] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -266,6 +272,10 @@ class RetryPolicy:
         if not isinstance(self.retry_non_idempotent, bool):
             raise ConfigurationError(
                 f"retry_non_idempotent must be True or False, got {self.retry_non_idempotent!r}"
+            )
+        if self.result_failure is not None and not callable(self.result_failure):
+            raise ConfigurationError(
+                f"result_failure must be a callable (result), got {self.result_failure!r}"
             )
         if self.on_finish is not None and not callable(self.on_finish):
             raise ConfigurationError(f"on_finish must be a callable (data, details), got {self.on_finish!r}")
@@ -337,6 +347,7 @@ async def call_with_retry(
         # A plain scope, not fail_at: a TooSlowError raised by the attempt itself (a deadline of its
         # own) is that attempt's failure; the policy's deadline passed only when this scope caught it.
         scope = None
+        returned = False  # *last* stands for the returned *result* (policy.result_failure)
         try:
             if deadline == math.inf:
                 result = await attempt(number)
@@ -346,15 +357,18 @@ async def call_with_retry(
         except Exception as exc:
             last = exc
         else:
-            if scope is None or not scope.cancelled_caught:
+            if scope is not None and scope.cancelled_caught:
+                error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
+                error.attempts = number
+                if on_retry is not None:
+                    on_retry(number, error, None)
+                raise error from trio.TooSlowError()
+            failure = None if policy.result_failure is None else policy.result_failure(result)
+            if failure is None:
                 if budget is not None:
                     budget.record_success()
                 return result
-            error = TimeoutError(f"retry deadline of {policy.timeout:g}s expired during attempt {number}")
-            error.attempts = number
-            if on_retry is not None:
-                on_retry(number, error, None)
-            raise error from trio.TooSlowError()
+            last, returned = failure, True
         retryable = policy.is_retryable(last)
         if retryable and budget is not None:
             budget.record_failure()
@@ -363,18 +377,24 @@ async def call_with_retry(
             exhausted = policy.max_retries > 0 and number > policy.max_retries
             if on_retry is not None and exhausted and retryable:
                 on_retry(number, last, None)
+            if returned:
+                return result
             raise last
         wait = policy.wait_before(last, number)
         if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
             _attach_attempts(last, number)
             if on_retry is not None:
                 on_retry(number, last, None)
+            if returned:
+                return result
             raise last
         if budget is not None and not budget.try_retry():
             _attach_attempts(last, number)
             last.add_note(f"pynector: retry budget exhausted after attempt {number}; not retried")
             if on_retry is not None:
                 on_retry(number, last, None)
+            if returned:
+                return result
             raise last
         if on_retry is not None:
             on_retry(number, last, wait)

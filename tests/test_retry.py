@@ -202,6 +202,53 @@ async def test_retry_after_beyond_the_cap_fails_at_once(autojump_clock: trio.abc
     assert info.value.attempts == 1
 
 
+def busy_until(answered: int, status: int = 503) -> Any:
+    """An attempt that returns *status* until attempt *answered*, then 200; records attempt times."""
+    times: list[float] = []
+
+    async def attempt(number: int) -> int:
+        times.append(trio.current_time())
+        return 200 if number >= answered else status
+
+    attempt.times = times  # type: ignore[attr-defined]
+    return attempt
+
+
+def status_failure(status: int) -> Exception | None:
+    """What a returned status stands for: a 503 asking for a 2 s wait, or nothing."""
+    if status == 503:
+        return pynector.HTTPServerError("unavailable", status_code=503, retry_after=2)
+    return None
+
+
+async def test_result_failure_retries_a_returned_status(autojump_clock: trio.abc.Clock) -> None:
+    """A result that stands for a retryable failure is retried, waiting what that failure asks."""
+    attempt = busy_until(3)
+    seen: list[float | None] = []
+    policy = RetryPolicy(result_failure=status_failure)
+    result = await call_with_retry(policy, attempt, on_retry=lambda n, exc, wait: seen.append(wait))
+    assert 200 == result
+    assert [2, 2] == [b - a for a, b in itertools.pairwise(attempt.times)]
+    assert [2, 2] == seen
+
+
+@pytest.mark.parametrize(
+    ("policy", "attempts"),
+    [
+        (RetryPolicy(max_retries=2, result_failure=status_failure), 3),  # the retries run out
+        (RetryPolicy(retry_statuses={429}, result_failure=status_failure), 1),  # 503 not listed
+        (RetryPolicy(max_retry_after=1, result_failure=status_failure), 1),  # the wait is too long
+    ],
+)
+async def test_result_failure_not_retried_returns_the_result(
+    autojump_clock: trio.abc.Clock, policy: RetryPolicy, attempts: int
+) -> None:
+    """When the failure a result stands for is not retried, the caller gets the result, not an error."""
+    attempt = busy_until(10)
+    assert 503 == await call_with_retry(policy, attempt)
+    assert attempts == len(attempt.times)
+
+
 async def test_retry_if_narrows_what_is_retried() -> None:
     """retry_if can veto retrying an exception that retry_on admits."""
     attempts = 0
@@ -227,6 +274,7 @@ async def test_retry_if_narrows_what_is_retried() -> None:
         ({"jitter": 1.5}, "jitter"),
         ({"timeout": 0}, "timeout"),
         ({"retry_on": (KeyboardInterrupt,)}, "retry_on"),
+        ({"result_failure": "503"}, "result_failure"),
     ],
 )
 def test_policy_validation(kwargs: dict[str, Any], needle: str) -> None:

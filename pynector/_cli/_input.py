@@ -33,16 +33,13 @@ from .._redact import is_sensitive_header
 from ._common import _LINE_KEYS, _MISSING, _TOKEN, MAX_LINE_BYTES, READ_BLOCK_BYTES, _InvalidLine
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Item:
-    """One request of the batch, and what happened to it (filled by :class:`_RecordingTransport`)."""
+    """One request of the batch: its line's index, its ``id`` (``_MISSING`` without one), the request."""
 
     index: int
     id: Any
     request: dict[str, Any]
-    attempts: int = 0
-    started: float | None = None
-    finished: float | None = None
 
 
 def _json_type(value: object) -> str:

@@ -1,16 +1,18 @@
-"""Running a batch: the transport wrapper, signals, and the ``batch`` command.
+"""Running a batch: the retry policy that reports, signals, and the ``batch`` command.
 
-Attempts and elapsed time. The core retry loop (:class:`pynector.RetryPolicy`) returns a response
-without saying how many attempts it took, so the command wraps the transport in
-:class:`_RecordingTransport`: each batch item's data is an :class:`_Item`, which the wrapper unpacks,
-counting its attempts and timing it from the first attempt's start to the last attempt's end (retry
-waits included, rate-limit waits before the first attempt excluded).
+Attempts and elapsed time. Every item runs under a :class:`pynector.RetryPolicy` (``max_retries=0``
+without ``--retries``) whose ``on_finish`` hook hands over a :class:`pynector.RetryDetails` when the
+item's call ends: the attempts made, and the time from the first attempt's start to the last
+attempt's end (retry waits included; a ``--rate`` wait before the first attempt excluded, a quota's
+wait for ``--rate auto`` or ``--redis-url`` included, as it happens inside the attempt). The details
+are kept by the identity of the item's request until the job asks for the item's record.
 
-Statuses. The HTTP transport runs with ``raise_for_status=True``, so that a status to retry reaches the
-retry policy as an :class:`pynector.HTTPStatusError`. The wrapper hands a status error back as a plain
-response unless it is a failure for this run: any 4xx/5xx with ``--check-status``, or a ``--retry-on``
-status while attempts remain. Without ``--check-status`` a ``--retry-on`` status still returned by the
-last attempt is therefore recorded as a response, like any other status.
+Statuses. With ``--check-status`` the HTTP transport raises for every 4xx/5xx, and the policy retries
+the ``--retry-on`` statuses among those errors as it retries any status error. Without it the transport
+returns every response, and the policy's ``result_failure`` names the status error a ``--retry-on``
+response stands for: the policy retries it under the same rules (``Retry-After``, the attempt count),
+and a ``--retry-on`` status still returned by the last attempt is recorded as the response it is, like
+any other status.
 
 Interruption. SIGINT is taken with ``trio.open_signal_receiver``: the first one cancels the batch
 (requests in flight are abandoned and not written), the lines written so far are flushed (each record
@@ -21,7 +23,6 @@ SIGINT exits at once.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import signal
@@ -35,21 +36,23 @@ from typing import Any, BinaryIO, Final
 import trio
 from loguru import logger
 
-# The command is a client of the public API; it reuses two private helpers (the timeout validator and
-# the root-cause formatter) so that its messages match the library's.
+# The command is a client of the public API; it reuses private helpers (the root-cause formatter, URL
+# redaction, the HTTP status error) so that its messages match the library's.
 from .. import (
-    HTTPStatusError,
     Job,
     JobItem,
     JobOutputError,
+    JobResult,
     JsonlCheckpoint,
     Pynector,
     PynectorError,
     Quota,
+    RetryDetails,
     RetryPolicy,
 )
 from .._errors import describe_exception
 from .._redact import redact_url
+from ..http._model import Response, status_error
 from ..transport import get_transport_factory_registry
 from ._common import (
     _MISSING,
@@ -67,70 +70,6 @@ from ._common import (
 from ._display import _configure_logging, _Display, _open_display, _plural, _Stats
 from ._input import CredentialHeaders, _Item, _LineReader
 from ._output import build_record
-
-
-def _call_with_request(
-    hook: Callable[[Any, Mapping[str, Any]], Any], data: Any, options: Mapping[str, Any]
-) -> Any:
-    return hook(data.request if isinstance(data, _Item) else data, options)
-
-
-class _RecordingTransport:
-    """Delegates to the real transport, counting and timing each item's attempts (module docstring)."""
-
-    def __init__(
-        self,
-        inner: Any,
-        *,
-        name: str,
-        check_status: bool,
-        retry_statuses: frozenset[int],
-        max_retries: int,
-    ) -> None:
-        self.inner = inner
-        self.name = name  # what the client calls this transport in messages, logs and spans
-        self._check_status = check_status
-        self._retry_statuses = retry_statuses
-        self._max_retries = max_retries
-        # The inner transport's optional telemetry hooks (span name and attributes), fed the request
-        # rather than the item, so spans look as they would without the wrapper.
-        for hook in ("span_name", "span_attributes"):
-            inner_hook = getattr(inner, hook, None)
-            if inner_hook is not None:
-                setattr(self, hook, functools.partial(_call_with_request, inner_hook))
-        response_hook = getattr(inner, "response_span_attributes", None)
-        if response_hook is not None:
-            self.response_span_attributes = response_hook
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def disconnect(self) -> None:
-        await self.inner.disconnect()
-
-    async def exchange(self, data: _Item, **options: Any) -> Any:
-        """Run one attempt of *data*'s request.
-
-        Raises:
-            pynector.PynectorError: whatever the transport raised, except status errors that are not
-                failures for this run (those are returned as responses).
-        """
-        item = data
-        item.attempts += 1
-        if item.started is None:
-            item.started = trio.current_time()
-        try:
-            return await self.inner.exchange(item.request, **options)
-        except HTTPStatusError as exc:
-            if (
-                self._check_status
-                or exc.response is None
-                or (exc.status_code in self._retry_statuses and item.attempts <= self._max_retries)
-            ):
-                raise
-            return exc.response
-        finally:
-            item.finished = trio.current_time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +143,7 @@ async def _tick(display: _Display, stats: _Stats, total: Callable[[], int | None
 
 
 def _job_item(item: _Item) -> JobItem:
-    return JobItem(None if item.id is _MISSING else item.id, item, index=item.index)
+    return JobItem(None if item.id is _MISSING else item.id, item.request, index=item.index)
 
 
 def _sync_items(next_item: Callable[[], _Item]) -> Iterator[JobItem]:
@@ -229,16 +168,34 @@ class _AsyncItems:
         return _job_item(await self._next_item())
 
 
-def _warn_given_up(record: Mapping[str, Any], item: _Item) -> None:
-    """The retries of *item* were given up: say which item, without its secrets."""
-    name = f"item {item.index}" + ("" if item.id is _MISSING else f" (id {json.dumps(item.id)[:80]})")
+def _warn_given_up(done: JobResult) -> None:
+    """The retries of *done* were given up: say which item, without its secrets."""
+    name = f"item {done.index}" + ("" if done.id is None else f" (id {json.dumps(done.id)[:80]})")
     logger.warning(
         "retries given up for {}: {} {} after {} attempts: {}",
         name,
-        item.request["method"],
-        redact_url(item.request["url"]),
-        record["attempts"],
-        record["error"]["type"],
+        done.data["method"],
+        redact_url(done.data["url"]),
+        done.record["attempts"],
+        done.record["error"]["type"],
+    )
+
+
+def _retry_policy(settings: _RunSettings, on_finish: Callable[[Any, RetryDetails], object]) -> RetryPolicy:
+    """The policy of every item: ``--retries``, ``--retry-delay``, ``--retry-on`` (module docstring)."""
+    retry_on = settings.retry_on
+
+    def result_failure(response: Any) -> Exception | None:
+        if isinstance(response, Response) and response.status_code in retry_on:
+            return status_error(response)
+        return None
+
+    return RetryPolicy(
+        max_retries=settings.retries,
+        initial_delay=settings.retry_delay,
+        retry_statuses=retry_on,
+        result_failure=None if settings.check_status else result_failure,
+        on_finish=on_finish,
     )
 
 
@@ -264,30 +221,20 @@ async def run_batch(
             records).
     """
     registry = get_transport_factory_registry()
-    inner = registry.create_transport(settings.transport_type, **settings.transport_options)
+    transport = registry.create_transport(settings.transport_type, **settings.transport_options)
     cassette = None
     if settings.cassette is not None:
         from ..testing import Cassette
 
         # A batch's order varies from run to run: any unused recorded exchange that matches answers.
         cassette = Cassette(settings.cassette, record_mode=settings.record_mode, order="any")
-        inner = cassette.wrap(inner)
-    transport = _RecordingTransport(
-        inner,
-        name=settings.transport_type,
-        check_status=settings.check_status,
-        retry_statuses=settings.retry_on,
-        max_retries=settings.retries,
-    )
-    policy = (
-        RetryPolicy(
-            max_retries=settings.retries,
-            initial_delay=settings.retry_delay,
-            retry_statuses=settings.retry_on,
-        )
-        if settings.retries
-        else None
-    )
+        transport = cassette.wrap(transport)
+    # How each item's call went, by the identity of its request, until its record is written.
+    finished: dict[int, RetryDetails] = {}
+
+    def on_finish(request: Any, details: RetryDetails) -> None:
+        finished[id(request)] = details
+
     client = Pynector(transport=transport, rate_limit=_quota(settings))
     outcome = _Outcome()
     no_body = settings.no_body
@@ -295,7 +242,8 @@ async def run_batch(
     retries = settings.retries
 
     def record(job_item: JobItem, result: Any) -> dict[str, Any]:
-        return build_record(job_item.data, result, no_body=no_body, include_headers=include_headers)
+        details = finished.pop(id(job_item.data), None)
+        return build_record(job_item, result, details, no_body=no_body, include_headers=include_headers)
 
     job = Job(
         client,
@@ -307,7 +255,7 @@ async def run_batch(
         ordered=settings.ordered,
         fail_fast=settings.fail_fast,
         max_per_second=_plain_rate(settings),
-        retry=policy,
+        retry=_retry_policy(settings, on_finish),
     )
     failure: PynectorError | None = None
     try:
@@ -322,7 +270,7 @@ async def run_batch(
                         async for done in results:
                             stats.add(done.record)
                             if retries and not done.record["ok"] and done.record["attempts"] > 1:
-                                _warn_given_up(done.record, done.data)
+                                _warn_given_up(done)
             except JobOutputError as exc:
                 if not checkpoint.opened:  # the output cannot be opened or resumed: a usage error
                     failure = exc
@@ -336,7 +284,7 @@ async def run_batch(
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             try:
-                await inner.disconnect()
+                await transport.disconnect()
             except Exception as exc:
                 logger.warning("closing the transport failed: {}", describe_exception(exc))
     if cassette is not None and not outcome.interrupted:
@@ -455,7 +403,7 @@ def _transport_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """
     if args.memory_target:
         return "memory", {"handler": _memory_handler}
-    options: dict[str, Any] = {"raise_for_status": True, "headers": list(args.plain_headers)}
+    options: dict[str, Any] = {"raise_for_status": args.check_status, "headers": list(args.plain_headers)}
     if args.base_url is not None:
         options["base_url"] = args.base_url
     if args.timeout is not None:
