@@ -10,8 +10,9 @@ from typing import Any, Final
 
 from .. import __version__
 from .._errors import ConfigurationError
+from .._httpcommon import HTTP_TOKEN
 from .._job import parse_shard
-from ._common import _LOG_LEVELS, _TOKEN, BATCH_FORMAT_HELP, EXIT_CODES_HELP
+from ._common import _LOG_LEVELS, BATCH_FORMAT_HELP, EXIT_CODES_HELP
 
 
 def _number(parse: Callable[[str], float], minimum: float, *, strict: bool) -> Callable[[str], Any]:
@@ -67,7 +68,7 @@ def _shard(text: str) -> tuple[int, int]:
 def _header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     name = name.strip()
-    if not colon or not _TOKEN.match(name):
+    if not colon or not HTTP_TOKEN.match(name):
         raise argparse.ArgumentTypeError("expected 'Name: value' with a valid header name")
     value = value.strip()
     if any(c in value for c in "\r\n\0"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -58,11 +57,8 @@ READ_BLOCK_BYTES: Final = 64 * 1024
 FLUSH_INTERVAL: Final = 0.1
 #: The HTTP transports' default connection limit (``max_connections``); raised to --concurrency above it.
 DEFAULT_MAX_CONNECTIONS: Final = 100
-#: Seconds closing the transport may take at the end of a run.
-CLOSE_TIMEOUT: Final = 5.0
 
 _LINE_KEYS: Final = ("id", "method", "url", "headers", "params", "json", "body", "form", "timeout")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 _MISSING: Any = object()
 _LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")

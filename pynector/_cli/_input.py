@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import trio
@@ -29,8 +29,10 @@ from loguru import logger
 from .. import ConfigurationError
 from .._config import validate_timeout
 from .._errors import describe_exception
+from .._httpcommon import HTTP_TOKEN
+from .._net import DEFAULT_PORTS
 from .._redact import is_sensitive_header
-from ._common import _LINE_KEYS, _MISSING, _TOKEN, MAX_LINE_BYTES, READ_BLOCK_BYTES, _InvalidLine
+from ._common import _LINE_KEYS, _MISSING, MAX_LINE_BYTES, READ_BLOCK_BYTES, _InvalidLine
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -112,9 +114,6 @@ class CredentialHeaders:
         request["headers"] = headers
 
 
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -122,7 +121,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
         port = parts.port
     except ValueError:
         port = None
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
 
 
 def parse_request_line(line: bytes, index: int) -> _Item:
@@ -153,7 +152,7 @@ def parse_request_line(line: bytes, index: int) -> _Item:
     if not isinstance(url, str) or not url:
         raise _InvalidLine('"url" is required and must be a non-empty string')
     method = obj.get("method", "GET")
-    if not isinstance(method, str) or not _TOKEN.match(method):
+    if not isinstance(method, str) or not HTTP_TOKEN.match(method):
         raise _InvalidLine('"method" must be an HTTP method name such as "GET"')
     request: dict[str, Any] = {"method": method.upper(), "url": url}
     headers = obj.get("headers")
@@ -161,7 +160,7 @@ def parse_request_line(line: bytes, index: int) -> _Item:
         if not isinstance(headers, dict):
             raise _InvalidLine(f'"headers" must be an object, got {_json_type(headers)}')
         for name, value in headers.items():
-            if not _TOKEN.match(name):
+            if not HTTP_TOKEN.match(name):
                 raise _InvalidLine('a header name in "headers" is not a valid HTTP token')
             if not isinstance(value, str):
                 raise _InvalidLine(f"header {name!r} must be a string, got {_json_type(value)}")

@@ -51,12 +51,12 @@ from .. import (
     RetryPolicy,
 )
 from .._errors import describe_exception
+from .._net import CLOSE_TIMEOUT
 from .._redact import redact_url
 from ..http._model import Response, status_error
 from ..transport import get_transport_factory_registry
 from ._common import (
     _MISSING,
-    CLOSE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,

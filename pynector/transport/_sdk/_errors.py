@@ -23,13 +23,12 @@ from ..._errors import (
 )
 from ..._httpcommon import classify_httpx_error
 from ..._ratelimit_headers import retry_after_seconds
+from ..._redact import scrub_text
 
-__all__ = ["SDK_RETRY_STATUSES", "map_sdk_exception", "redact_secret"]
+__all__ = ["SDK_RETRY_STATUSES", "map_sdk_exception"]
 
 #: Statuses the SDK transports ask ``request_with_retry`` to retry (the statuses the SDKs retry).
 SDK_RETRY_STATUSES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 529})
-
-_REDACTED = "[REDACTED]"
 
 
 def _retry_after(response: object) -> float | None:
@@ -39,12 +38,6 @@ def _retry_after(response: object) -> float | None:
     if headers is None:
         return None
     return retry_after_seconds(headers)
-
-
-def redact_secret(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        return text.replace(secret, _REDACTED)
-    return text
 
 
 def _api_message(exc: Any) -> str:
@@ -62,7 +55,7 @@ def _sdk_modules() -> list[Any]:
     return [sys.modules[name] for name in ("openai", "anthropic") if name in sys.modules]
 
 
-def _httpx_error(exc: BaseException | None, action: str, secret: str | None) -> PynectorError | None:
+def _httpx_error(exc: BaseException | None, action: str, secrets: tuple[str, ...]) -> PynectorError | None:
     """The pynector error for an httpx (or httpx2, which the SDKs use) exception, else None.
 
     The classification is the HTTP layer's (:func:`pynector._httpcommon.classify_httpx_error`).
@@ -74,7 +67,7 @@ def _httpx_error(exc: BaseException | None, action: str, secret: str | None) -> 
         classified = None if module is None else classify_httpx_error(exc, module)
         if classified is not None:
             cls, phase, _ = classified
-            return cls(f"{action}: {phase}: {redact_secret(describe_exception(exc), secret)}")
+            return cls(f"{action}: {phase}: {scrub_text(describe_exception(exc), secrets)}")
     return None
 
 
@@ -106,18 +99,19 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
     Returns:
         The error to raise ``from exc``, or ``None`` when *exc* does not come from a known SDK.
     """
+    secrets = (secret,) if secret else ()
     for module in _sdk_modules():
         base = getattr(module, "OpenAIError", None) or getattr(module, "AnthropicError", None)
         if base is None or not isinstance(exc, base):
             continue
         if isinstance(exc, module.APITimeoutError):
-            return TimeoutError(f"{action} timed out: {redact_secret(_api_message(exc), secret)}")
+            return TimeoutError(f"{action} timed out: {scrub_text(_api_message(exc), secrets)}")
         if isinstance(exc, module.APIConnectionError):
             # The SDKs raise APIConnectionError for any transport failure; its httpx cause tells which.
             cause = exc.__cause__ or exc.__context__
-            reason = f" ({redact_secret(describe_exception(cause), secret)})" if cause else ""
-            message = f"{action} failed: {redact_secret(_api_message(exc), secret)}{reason}"
-            mapped = _httpx_error(cause, action, secret)
+            reason = f" ({scrub_text(describe_exception(cause), secrets)})" if cause else ""
+            message = f"{action} failed: {scrub_text(_api_message(exc), secrets)}{reason}"
+            mapped = _httpx_error(cause, action, secrets)
             return (ConnectError if mapped is None else type(mapped))(message)
         if isinstance(exc, module.APIStatusError):
             status = int(exc.status_code)
@@ -128,9 +122,9 @@ def map_sdk_exception(exc: Exception, action: str, secret: str | None = None) ->
                     break
             retry_after = _retry_after(exc.response)
             wait = "" if retry_after is None else f", retry after {retry_after:g}s"
-            message = f"{action} failed with HTTP {status}{wait}: {redact_secret(_api_message(exc), secret)}"
+            message = f"{action} failed with HTTP {status}{wait}: {scrub_text(_api_message(exc), secrets)}"
             return cls(message, status_code=status, response=exc.response, retry_after=retry_after)
         if isinstance(exc, module.APIError):
-            return ProtocolError(f"{action} failed: {redact_secret(_api_message(exc), secret)}")
+            return ProtocolError(f"{action} failed: {scrub_text(_api_message(exc), secrets)}")
     # Some SDK paths (Anthropic's streams) let httpx's own errors through unwrapped.
-    return _httpx_error(exc, action, secret)
+    return _httpx_error(exc, action, secrets)

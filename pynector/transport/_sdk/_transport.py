@@ -12,16 +12,15 @@ import trio
 
 from ..._config import validate_count, validate_timeout
 from ..._errors import ConfigurationError, SerializationError, describe_exception
+from ..._net import CLOSE_TIMEOUT, default_port
+from ..._redact import scrub_text
 from .._base import closed_error
-from ._errors import SDK_RETRY_STATUSES, map_sdk_exception, redact_secret
+from ._errors import SDK_RETRY_STATUSES, map_sdk_exception
 from ._events import StreamEvent, StreamState, TextDelta, ToolCall
 from ._providers import APIS, Provider, load_provider
 from ._usage import Usage
 
 __all__ = ["SDKTransport", "TextStream"]
-
-#: Seconds closing an SDK stream or client may take.
-_CLOSE_TIMEOUT = 5.0
 
 
 class TextStream:
@@ -195,6 +194,7 @@ class SDKTransport:
         if "api" in defaults:
             raise ConfigurationError("api is an option of the transport (api=...), not a call argument")
         self._api_key = key
+        self._secrets: tuple[str, ...] = (key,) if key else ()  # scrubbed from error messages
         self._base_url = base_url
         self._sdk_timeout = validate_timeout(sdk_timeout, "sdk_timeout")
         self._client_options = dict(client_options or {})
@@ -233,7 +233,7 @@ class SDKTransport:
         self._closed = True
         client, self._client = self._client, None
         if client is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                 await client.close()
 
     # --- telemetry hooks (pynector.transport.TracedTransport), GenAI semantic conventions -------
@@ -287,7 +287,7 @@ class SDKTransport:
                 host = port = None
             if host:
                 attributes["server.address"] = host
-                attributes["server.port"] = port or (443 if parts.scheme == "https" else 80)
+                attributes["server.port"] = port or default_port(parts.scheme)
         return attributes
 
     def response_span_attributes(self, response: Any) -> Mapping[str, int]:
@@ -341,7 +341,7 @@ class SDKTransport:
             except Exception as exc:
                 raise ConfigurationError(
                     f"could not create the {self._provider.name} client: "
-                    f"{redact_secret(describe_exception(exc), self._api_key)}"
+                    f"{scrub_text(describe_exception(exc), self._secrets)}"
                 ) from exc
         return self._client
 
@@ -351,7 +351,7 @@ class SDKTransport:
             return adapter.create(client, kwargs)
         except TypeError as exc:
             raise ConfigurationError(
-                f"invalid arguments for {adapter.call_name}: {redact_secret(str(exc), self._api_key)}"
+                f"invalid arguments for {adapter.call_name}: {scrub_text(str(exc), self._secrets)}"
             ) from exc
 
     def _translate(self, adapter: Provider, exc: Exception) -> Exception:
@@ -418,7 +418,7 @@ class SDKTransport:
             try:
                 yield deltas
             finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                     await sdk_stream.close()
                 if deltas.finished:
                     self._usage += deltas.usage
