@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 import trio
-from helpers.fake_llm_api import OPENAI, FakeLLMAPI, Reply, Request
+from helpers.fake_llm_api import OPENAI, FakeLLMAPI, Reply, Request, sdk_client
 
-from pynector import Pynector, Quota, RetryPolicy
+from pynector import Quota, RetryPolicy
 from pynector._quota import estimate_tokens
 
 pytest.importorskip("openai")
@@ -25,14 +25,7 @@ async def test_a_429_with_retry_after_ms_pauses_the_model_key(autojump_clock: tr
     api = FakeLLMAPI(OPENAI, script)
     async with trio.open_nursery() as nursery:
         await nursery.start(api.serve)
-        async with Pynector(
-            transport_type="sdk",
-            provider="openai",
-            api_key="sk-test",
-            base_url=api.base_url,
-            model="gpt-test",
-            rate_limit="auto",
-        ) as client:
+        async with sdk_client(api, model="gpt-test", rate_limit="auto") as client:
             replies = await client.batch_request(
                 [(f"prompt {i}", {}) for i in range(6)], max_concurrency=1, retry=RetryPolicy(max_retries=2)
             )
@@ -63,15 +56,7 @@ async def test_sdk_usage_settles_the_token_charge(autojump_clock: trio.abc.Clock
     quota = Quota(tokens_per_minute=60_000, headroom=0.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(api.serve)
-        async with Pynector(
-            transport_type="sdk",
-            provider="openai",
-            api_key="sk-test",
-            base_url=api.base_url,
-            model="gpt-test",
-            max_tokens=500,
-            rate_limit=quota,
-        ) as client:
+        async with sdk_client(api, model="gpt-test", max_tokens=500, rate_limit=quota) as client:
             await client.request("hello there")
             (key,) = client.statistics().quota
         nursery.cancel_scope.cancel()

@@ -16,7 +16,16 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
-from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, Request, count_tokens
+from helpers.fake_llm_api import (
+    ANTHROPIC,
+    KEY,
+    OPENAI,
+    FakeLLMAPI,
+    Reply,
+    Request,
+    count_tokens,
+    sdk_client,
+)
 from loguru import logger
 
 import pynector
@@ -38,7 +47,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning"
 )
 
-KEY = "sk-SENTINEL-7f3a9c2e51d04b8c"
 SDK_MODULES = {OPENAI: openai, ANTHROPIC: anthropic}
 
 
@@ -48,18 +56,6 @@ async def api(request: pytest.FixtureRequest, nursery: trio.Nursery) -> FakeLLMA
     fake = FakeLLMAPI(request.param)
     await nursery.start(fake.serve)
     return fake
-
-
-def sdk_client(api: FakeLLMAPI, **options: Any) -> pynector.Pynector:
-    """A client with the sdk transport pointed at *api*."""
-    return pynector.Pynector(
-        transport_type="sdk",
-        provider=api.provider,
-        api_key=KEY,
-        base_url=api.base_url,
-        model="fake-model",
-        **options,
-    )
 
 
 async def warm_up(client: pynector.Pynector, api: FakeLLMAPI) -> Usage:

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 import trio
-from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, count_tokens
+from helpers.fake_llm_api import ANTHROPIC, OPENAI, FakeLLMAPI, Reply, count_tokens, sdk_client
 
-import pynector
 from pynector import ConfigurationError, DeserializationError
 from pynector.transport import (
     Embedding,
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Async generator '(openai|anthropic|httpx2|httpcore2)[._]:ResourceWarning"
 )
 
-KEY = "sk-SENTINEL-7f3a9c2e51d04b8c"
 WEATHER = {"city": "Zürich", "units": "metric", "days": [1, 2, 3]}
 CLOCK: dict[str, Any] = {}
 
@@ -42,17 +40,6 @@ async def start(provider: str, nursery: trio.Nursery, **reply: Any) -> FakeLLMAP
     return api
 
 
-def client_for(fake: FakeLLMAPI, **options: Any) -> pynector.Pynector:
-    return pynector.Pynector(
-        transport_type="sdk",
-        provider=fake.provider,
-        api_key=KEY,
-        base_url=fake.base_url,
-        model="m",
-        **options,
-    )
-
-
 EXPECTED_FINISH = {OPENAI: "tool_calls", ANTHROPIC: "tool_use"}
 
 
@@ -61,7 +48,7 @@ async def test_tool_calls_split_over_many_chunks_are_assembled(provider: str, nu
     """Text deltas, then each tool call's fragments, then the complete calls, the finish and usage."""
     calls = [("get_weather", WEATHER), ("get_time", CLOCK)]
     api = await start(provider, nursery, text="let me check", tool_calls=calls, fragment=2)
-    async with client_for(api) as client, client.stream("weather?") as stream:
+    async with sdk_client(api) as client, client.stream("weather?") as stream:
         events = [event async for event in stream.events()]
     typed = [event for event in events if not isinstance(event, OtherEvent)]
     assert [TextDelta("let"), TextDelta(" me"), TextDelta(" check")] == typed[:3]
@@ -85,7 +72,7 @@ async def test_tool_calls_split_over_many_chunks_are_assembled(provider: str, nu
 async def test_streamed_usage_counts_in_the_transport(provider: str, nursery: trio.Nursery) -> None:
     """A stream read to the end through events() adds its tokens to usage(), like a text stream."""
     api = await start(provider, nursery, text="a b c", tool_calls=[("f", {"x": 1})])
-    async with client_for(api) as client:
+    async with sdk_client(api) as client:
         async with client.stream("one two") as stream:
             async for _ in stream.events():
                 pass
@@ -95,7 +82,7 @@ async def test_streamed_usage_counts_in_the_transport(provider: str, nursery: tr
 async def test_text_iteration_still_yields_only_text(nursery: trio.Nursery) -> None:
     """Iterating the stream itself yields the text deltas, tool calls collected on the side."""
     api = await start(OPENAI, nursery, text="x y", tool_calls=[("f", {"a": [1]})])
-    async with client_for(api) as client, client.stream("q") as stream:
+    async with sdk_client(api) as client, client.stream("q") as stream:
         assert ["x", " y"] == [text async for text in stream]
     assert [ToolCall(0, "call_0", "f", '{"a": [1]}')] == stream.tool_calls
 
@@ -109,7 +96,7 @@ def test_tool_call_with_bad_json_is_a_deserialization_error() -> None:
 async def test_responses_api_reply_and_stream(nursery: trio.Nursery) -> None:
     """api="responses": a prompt returns the output text; a stream yields text, tool calls, usage."""
     api = await start(OPENAI, nursery, text="hello there", tool_calls=[("lookup", {"q": "pynector"})])
-    async with client_for(api, api="responses") as client:
+    async with sdk_client(api, api="responses") as client:
         reply = await client.request("say hi")
         assert "hello there" == reply
         assert Usage(1, 2, 2) == reply.usage
@@ -127,7 +114,7 @@ async def test_responses_api_reply_and_stream(nursery: trio.Nursery) -> None:
 async def test_embeddings_reply_and_usage(nursery: trio.Nursery) -> None:
     """api="embeddings" per request: a prompt returns the vector; its tokens count in usage."""
     api = await start(OPENAI, nursery)
-    async with client_for(api) as client:
+    async with sdk_client(api) as client:
         vector = await client.request("one three", api="embeddings")
         assert isinstance(vector, Embedding)
         assert [3.0, 5.0] == vector
@@ -145,9 +132,9 @@ async def test_embeddings_reply_and_usage(nursery: trio.Nursery) -> None:
 async def test_embeddings_span_name(nursery: trio.Nursery) -> None:
     """Telemetry names the operation: "embeddings <model>" rather than "chat <model>"."""
     api = await start(OPENAI, nursery)
-    transport = client_for(api, api="embeddings").transport
-    assert "embeddings m" == transport.span_name("x", {})  # type: ignore[attr-defined]
-    assert "chat m" == transport.span_name("x", {"api": "chat"})  # type: ignore[attr-defined]
+    transport = sdk_client(api, api="embeddings").transport
+    assert "embeddings fake-model" == transport.span_name("x", {})  # type: ignore[attr-defined]
+    assert "chat fake-model" == transport.span_name("x", {"api": "chat"})  # type: ignore[attr-defined]
 
 
 def _json(value: Any) -> str:

@@ -51,6 +51,12 @@ def asking(*prompts: str) -> str:
     )
 
 
+def record_then_go_offline(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *prompts: str) -> None:
+    """Record a run of test_weather asking for *prompts*, then go offline: later runs only replay."""
+    run(suite, asking(*prompts)).assert_outcomes(passed=1)
+    monkeypatch.setenv("OFFLINE", "1")
+
+
 def cassette_file(suite: pytest.Pytester, test: str = "test_weather") -> Path:
     """Where the fixture keeps *test*'s cassette by default."""
     return suite.path / "cassettes" / "test_user" / f"{test}.jsonl"
@@ -83,11 +89,7 @@ def test_an_unmatched_request_fails_with_the_closest_recorded_ones(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request the cassette does not know fails the test, listing the recorded requests near it."""
-    run(
-        suite,
-        asking("paris"),
-    ).assert_outcomes(passed=1)
-    monkeypatch.setenv("OFFLINE", "1")
+    record_then_go_offline(suite, monkeypatch, "paris")
     result = run(
         suite,
         asking("lima"),
@@ -106,11 +108,7 @@ def test_a_swallowed_unmatched_request_still_fails_at_teardown(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Application code that catches the error does not hide it: teardown reports it."""
-    run(
-        suite,
-        asking("paris"),
-    ).assert_outcomes(passed=1)
-    monkeypatch.setenv("OFFLINE", "1")
+    record_then_go_offline(suite, monkeypatch, "paris")
     result = run(
         suite,
         PROLOGUE
@@ -131,11 +129,7 @@ def test_recorded_exchanges_never_replayed_fail_at_teardown_unless_allowed(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Strict by default: a stale recorded exchange fails the test; allow_unused=True opts out."""
-    run(
-        suite,
-        asking("a", "b"),
-    ).assert_outcomes(passed=1)
-    monkeypatch.setenv("OFFLINE", "1")
+    record_then_go_offline(suite, monkeypatch, "a", "b")
     result = run(
         suite,
         asking("a"),

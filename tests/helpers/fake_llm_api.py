@@ -27,10 +27,13 @@ from typing import Any
 import trio
 import trio.lowlevel
 
+import pynector
 from pynector.testing import HTTPRequest, HTTPResponse, HTTPServer, ServerConnection, serve_http
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+#: The API key the SDK tests give: a sentinel they look for in every message, log and span.
+KEY = "sk-SENTINEL-7f3a9c2e51d04b8c"
 
 
 @dataclass
@@ -479,3 +482,16 @@ def _sse(kind: str, data: Any, provider: str, named: bool = False) -> bytes:
         return f"data: {payload}\n\n".encode()
     name = "content_block_delta" if kind == "delta" else kind
     return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
+def sdk_client(fake: FakeLLMAPI, *, model: str = "fake-model", **options: Any) -> pynector.Pynector:
+    """A client with the sdk transport pointed at *fake*, with :data:`KEY` and *model*; *options* go
+    to the transport (``api="responses"``...) and the client."""
+    return pynector.Pynector(
+        transport_type="sdk",
+        provider=fake.provider,
+        api_key=KEY,
+        base_url=fake.base_url,
+        model=model,
+        **options,
+    )
