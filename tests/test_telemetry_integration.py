@@ -3,6 +3,8 @@ stream transports, and ``enable_telemetry=False``."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -17,6 +19,7 @@ import pynector
 from pynector.testing import (
     HTTPRequest,
     HTTPResponse,
+    HTTPServer,
     ServerConnection,
     capture_logs,
     open_http_server,
@@ -29,6 +32,18 @@ pytestmark = pytest.mark.usefixtures("clean_telemetry_globals")
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a plain dict."""
     return dict(span.attributes or {})
+
+
+@asynccontextmanager
+async def served_client(
+    http_engine: str, **options: Any
+) -> AsyncIterator[tuple[HTTPServer, pynector.Pynector]]:
+    """A loopback server answering with :func:`answer`, and a client of *http_engine* pointed at it."""
+    async with (
+        open_http_server(answer) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url, **options) as client,
+    ):
+        yield server, client
 
 
 FLAKY: dict[str, int] = {}
@@ -53,12 +68,7 @@ async def answer(request: HTTPRequest, conn: ServerConnection) -> HTTPResponse:
 async def test_http_stream_is_one_client_span_covering_the_block(tracing: Any, http_engine: str) -> None:
     """A streamed HTTP response gets a CLIENT span that ends when the block exits, and a traceparent."""
     provider, exporter = tracing
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(
-            transport_type=http_engine, base_url=server.url, tracer_provider=provider
-        ) as client,
-    ):
+    async with served_client(http_engine, tracer_provider=provider) as (server, client):
         async with client.stream("/stream?api_key=hush") as response:
             assert () == exporter.get_finished_spans()
             assert 1 == client.statistics().in_flight
@@ -87,12 +97,7 @@ async def test_http_stream_status_error_and_timeout_are_failures(
 ) -> None:
     """A status error on entry and a stream that outlives its timeout end the span with an error."""
     provider, exporter = tracing
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(
-            transport_type=http_engine, base_url=server.url, tracer_provider=provider
-        ) as client,
-    ):
+    async with served_client(http_engine, tracer_provider=provider) as (_server, client):
         with pytest.raises(pynector.HTTPStatusError):
             async with client.stream("/missing"):
                 pass  # pragma: no cover - raised on entry
@@ -115,12 +120,7 @@ async def test_http_stream_status_error_and_timeout_are_failures(
 async def test_cancelled_stream_is_not_an_error(tracing: Any, http_engine: str) -> None:
     """Cancelling the block ends the stream's span without an error status and counts no failure."""
     provider, exporter = tracing
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(
-            transport_type=http_engine, base_url=server.url, tracer_provider=provider
-        ) as client,
-    ):
+    async with served_client(http_engine, tracer_provider=provider) as (_server, client):
         with trio.CancelScope() as scope:
             async with client.stream("/stream"):
                 scope.cancel()
@@ -159,10 +159,7 @@ async def test_callers_code_in_the_stream_block_is_not_inside_the_client_span(tr
 
 async def test_stream_logs_one_attempt_event(http_engine: str) -> None:
     """A stream produces the same DEBUG attempt event as a request."""
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
-    ):
+    async with served_client(http_engine) as (_server, client):
         with capture_logs("DEBUG") as records:
             async with client.stream("/stream") as response:
                 await response.aread()
@@ -319,12 +316,7 @@ async def test_http_error_type_and_resend_count(tracing: Any, http_engine: str) 
     """Both engines: a 503 retried once records error.type, status code, then resend_count 1."""
     provider, exporter = tracing
     FLAKY.clear()
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(
-            transport_type=http_engine, base_url=server.url, tracer_provider=provider
-        ) as client,
-    ):
+    async with served_client(http_engine, tracer_provider=provider) as (server, client):
         await client.request_with_retry("/flaky-1", retry=pynector.RetryPolicy(initial_delay=0))
         with pytest.raises(pynector.ConnectError):
             await client.request(f"http://127.0.0.1:{await free_port()}/")
@@ -363,12 +355,7 @@ async def test_trace_propagation_follows_enable_telemetry(
     """With a caller's span active, only a telemetry-enabled client sends its trace context."""
     provider, _ = tracing
     tracer = provider.get_tracer("app")
-    async with (
-        open_http_server(answer) as server,
-        pynector.Pynector(
-            transport_type=http_engine, base_url=server.url, enable_telemetry=enable_telemetry
-        ) as client,
-    ):
+    async with served_client(http_engine, enable_telemetry=enable_telemetry) as (server, client):
         with tracer.start_as_current_span("app.request") as span:
             await client.request("/")
             async with client.stream("/") as response:
