@@ -10,7 +10,6 @@ import random
 import signal
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 import trio
 import trustme
 from helpers.cli import PYNECTOR, Target, _env, jsonl, run_cli
+from helpers.logging_server import logging_server
 
 from pynector.testing import HTTPRequest, HTTPResponse, serve_http
 
@@ -233,25 +233,7 @@ def test_sigkill_then_resume_gives_every_line_once(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     log = tmp_path / "requests.log"
     source.write_bytes(jsonl(*({"id": n, "url": f"/x?i={n}"} for n in range(20_000))))
-    server_script = (
-        "import sys, trio\n"
-        "from pynector.testing import HTTPResponse, serve_http\n"
-        "log = open(sys.argv[1], 'a', buffering=1)\n"
-        "def handler(request, conn):\n"
-        "    log.write(request.query['i'] + '\\n')\n"
-        "    return HTTPResponse.json({})\n"
-        "async def main():\n"
-        "    async with trio.open_nursery() as nursery:\n"
-        "        server = await nursery.start(serve_http, handler)\n"
-        "        print(server.port, flush=True)\n"
-        "trio.run(main)\n"
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-c", server_script, str(log)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with logging_server(log) as base:
         command = [
             *PYNECTOR,
             "batch",
@@ -284,11 +266,6 @@ def test_sigkill_then_resume_gives_every_line_once(tmp_path: Path) -> None:
         final = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
         assert 0 == final.returncode, final.stderr
         assert not written & {int(i) for i in log.read_text().split()}
-    finally:
-        server.kill()
-        server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
     ids = [r["id"] for r in records(out)]
     assert 20_000 == len(ids)
     assert set(range(20_000)) == set(ids)

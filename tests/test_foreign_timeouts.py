@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+from helpers.fakes import EchoTransport
 
 import pynector
 from pynector import Pynector, RetryPolicy
@@ -61,17 +62,8 @@ async def test_batch_item_with_foreign_timeout(autojump_clock: trio.abc.Clock) -
     assert all("inside the transport" in str(r) for r in results)
 
 
-class _StreamRaisesTooSlow:
+class _StreamRaisesTooSlow(EchoTransport):
     """A transport whose ``stream()`` hits its own deadline while opening."""
-
-    async def connect(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
-
-    async def exchange(self, data: Any, **options: Any) -> Any:
-        return data
 
     @asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+from helpers.logging_server import logging_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,21 +241,6 @@ def test_sigkill_at_random_moments_then_resume_is_exactly_once(tmp_path: Path) -
     item is requested after its record was written."""
     out = tmp_path / "out.jsonl"
     log = tmp_path / "requests.log"
-    server_script = textwrap.dedent(
-        """
-        import sys, trio
-        from pynector.testing import HTTPResponse, serve_http
-        log = open(sys.argv[1], "a", buffering=1)
-        def handler(request, conn):
-            log.write(request.query["i"] + "\\n")
-            return HTTPResponse.json({"i": int(request.query["i"])})
-        async def main():
-            async with trio.open_nursery() as nursery:
-                server = await nursery.start(serve_http, handler)
-                print(server.port, flush=True)
-        trio.run(main)
-        """
-    )
     job_script = textwrap.dedent(
         """
         import sys, trio, pynector
@@ -267,12 +253,7 @@ def test_sigkill_at_random_moments_then_resume_is_exactly_once(tmp_path: Path) -
         trio.run(main)
         """
     )
-    server = subprocess.Popen(
-        [sys.executable, "-c", server_script, str(log)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with logging_server(log) as base:
         rng = random.Random(1234)
         kills = 0
         for _ in range(5):
@@ -297,11 +278,6 @@ def test_sigkill_at_random_moments_then_resume_is_exactly_once(tmp_path: Path) -
         )
         assert 0 == final.returncode, final.stderr
         assert not recorded & {f"i{line}" for line in log.read_text().split()}
-    finally:
-        server.kill()
-        server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
     ids = [r["id"] for r in read_records(out)]
     assert 20_000 == len(ids)
     assert 20_000 == len(set(ids))

@@ -7,27 +7,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from helpers.fakes import EchoTransport
 
 import pynector
-
-
-class Echo:
-    """A minimal exchange-shaped transport; subclasses add capabilities."""
-
-    async def connect(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
-
-    async def exchange(self, data: Any, **options: Any) -> Any:
-        return data
 
 
 def test_a_name_that_is_not_a_string_is_rejected_when_the_client_is_built() -> None:
     """A bad optional `name` fails at construction, naming the attribute, not on the first request."""
 
-    class Named(Echo):
+    class Named(EchoTransport):
         name = 42
 
     with pytest.raises(pynector.ConfigurationError, match=r"Named\.name must be a non-empty string"):
@@ -37,7 +25,7 @@ def test_a_name_that_is_not_a_string_is_rejected_when_the_client_is_built() -> N
 def test_retry_statuses_must_be_status_codes() -> None:
     """`retry_statuses` holding something else than HTTP status codes is a configuration error."""
 
-    class Statuses(Echo):
+    class Statuses(EchoTransport):
         retry_statuses = ("500",)
 
     with pytest.raises(pynector.ConfigurationError, match=r"retry_statuses must hold HTTP status codes"):
@@ -47,7 +35,7 @@ def test_retry_statuses_must_be_status_codes() -> None:
 def test_a_hook_that_is_not_callable_is_rejected() -> None:
     """A span hook attribute that is not a method fails at construction."""
 
-    class Hooked(Echo):
+    class Hooked(EchoTransport):
         span_name = "GET"
 
     with pytest.raises(pynector.ConfigurationError, match=r"Hooked\.span_name must be a method"):
@@ -57,7 +45,7 @@ def test_a_hook_that_is_not_callable_is_rejected() -> None:
 async def test_the_declared_name_appears_in_errors() -> None:
     """A transport's `name` is what error messages call it."""
 
-    class Slow(Echo):
+    class Slow(EchoTransport):
         name = "slowpoke"
 
         async def exchange(self, data: Any, **options: Any) -> Any:
@@ -72,7 +60,7 @@ async def test_retry_statuses_of_the_transport_are_retried_by_request_with_retry
     """`request_with_retry` without a policy retries the statuses the transport declares."""
     calls = 0
 
-    class Flaky(Echo):
+    class Flaky(EchoTransport):
         retry_statuses = frozenset({503})
 
         async def exchange(self, data: Any, **options: Any) -> Any:
@@ -90,14 +78,14 @@ async def test_retry_statuses_of_the_transport_are_retried_by_request_with_retry
 async def test_stream_uses_the_transport_stream_method() -> None:
     """`client.stream()` opens the transport's own stream; without one it is a configuration error."""
 
-    class Streaming(Echo):
+    class Streaming(EchoTransport):
         @asynccontextmanager
         async def stream(self, data: Any, **options: Any) -> AsyncIterator[str]:
             yield f"stream of {data}"
 
     async with pynector.Pynector(transport=Streaming()) as client, client.stream("x") as response:
         assert "stream of x" == response
-    async with pynector.Pynector(transport=Echo()) as client:
+    async with pynector.Pynector(transport=EchoTransport()) as client:
         with pytest.raises(pynector.ConfigurationError, match="does not support streaming"):
             async with client.stream("x"):
                 pass

@@ -8,6 +8,20 @@ from typing import Any
 import trio
 
 
+class EchoTransport:
+    """The smallest exchange-shaped transport: answers each request with its data; subclasses add
+    capabilities (``stream``, ``retry_statuses``, span hooks...)."""
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def exchange(self, data: Any, **options: Any) -> Any:
+        return data
+
+
 class CountingTransport:
     """An exchange-shaped transport that echoes, counts connects and tracks peak concurrency."""
 

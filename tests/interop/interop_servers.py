@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import trustme
 
+import pynector
+
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 #: Set to 1 to turn "server binary missing" skips into failures.
@@ -209,6 +211,18 @@ class TcpServer:
     host: str
     port: int
     url: str
+
+
+def line_client(server: TcpServer, **options: object) -> pynector.Pynector:
+    """A client of the "tcp" transport with line framing to *server* (10 s timeout)."""
+    return pynector.Pynector(
+        transport_type="tcp",
+        host=server.host,
+        port=server.port,
+        framing="line",
+        config={"timeout": 10},
+        **options,
+    )
 
 
 @contextlib.contextmanager

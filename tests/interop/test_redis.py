@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import trio
-from interop_servers import TcpServer
-
-import pynector
-
-
-def _client(server: TcpServer, **options: object) -> pynector.Pynector:
-    return pynector.Pynector(
-        transport_type="tcp",
-        host=server.host,
-        port=server.port,
-        framing="line",
-        config={"timeout": 10},
-        **options,
-    )
+from interop_servers import TcpServer, line_client
 
 
 async def test_ping_set_incr_and_errors(redis_server: TcpServer, redis_key: str) -> None:
     """PING, SET, INCR and an unknown command get their one-line replies, in order, on one connection."""
-    async with _client(redis_server, max_connections=1) as client:
+    async with line_client(redis_server, max_connections=1) as client:
         assert b"+PONG" == await client.request(b"PING")
         assert b"+OK" == await client.request(f"SET {redis_key}greeting hello".encode())
         assert [b":1", b":2", b":3"] == [
@@ -36,7 +23,7 @@ async def test_ping_set_incr_and_errors(redis_server: TcpServer, redis_key: str)
 
 async def test_concurrent_incr_replies_are_never_crossed(redis_server: TcpServer, redis_key: str) -> None:
     """1,000 INCRs over 8 pooled connections: every reply is a distinct count, and none is lost."""
-    async with _client(redis_server, max_connections=8) as client:
+    async with line_client(redis_server, max_connections=8) as client:
         replies = await client.batch_request(
             [(f"INCR {redis_key}hits".encode(), {}) for _ in range(1000)], max_concurrency=32
         )
@@ -49,7 +36,7 @@ async def test_concurrent_incr_replies_are_never_crossed(redis_server: TcpServer
 
 async def test_a_pushed_line_is_never_the_next_reply(redis_server: TcpServer, redis_key: str) -> None:
     """A MONITOR connection's pushed lines never become another request's reply."""
-    async with _client(redis_server, max_connections=1) as watcher, _client(redis_server) as writer:
+    async with line_client(redis_server, max_connections=1) as watcher, line_client(redis_server) as writer:
         for n in range(5):
             # This connection now receives a line for every command any client runs, unasked.
             assert b"+OK" == await watcher.request(b"MONITOR")
