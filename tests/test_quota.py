@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from helpers.bench import load_benchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pynector import ConfigurationError, Pynector, Quota, RateLimitError, RetryPolicy
+from pynector import ConfigurationError, Pynector, Quota, RateLimitError
 from pynector.testing import QuotaService, capture_logs, capture_spans, open_http_server
 
-RETRY = RetryPolicy(max_retries=50, initial_delay=1.0, max_delay=60.0, retry_non_idempotent=True)
-
-
-def prompt_request(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A POST of a prompt of 80..240 characters and max_tokens 80 (about 100 tokens on average)."""
-    prompt = f"p{index:05d} " + "x" * (80 + (index * 37) % 160)
-    return {"method": "POST", "path": "/v1/complete", "json": {"prompt": prompt, "max_tokens": 80}}, {}
-
-
-def prompt_cost(data: Mapping[str, Any], options: Mapping[str, Any]) -> float:
-    """The service's own count, with the whole max_tokens charged before sending."""
-    body = data["json"]
-    return len(body["prompt"]) // 4 + body["max_tokens"]
+# The quota benchmark's trial requests, retry policy and token cost, shared with these tests.
+_bench = load_benchmark("quota_bench")
+RETRY = _bench.RETRY
+prompt_request = _bench.prompt_request
+prompt_cost = _bench.prompt_cost
 
 
 def reported_usage(response: Any) -> float:

@@ -7,28 +7,13 @@ comparison, and both are printed (``pytest -s``). The trial itself is ``benchmar
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import trio
+from helpers.bench import load_benchmark
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "quota_bench.py"
 REQUESTS = 5_000
 
-
-def load_bench() -> ModuleType:
-    """benchmarks/quota_bench.py as a module."""
-    spec = importlib.util.spec_from_file_location("quota_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_bench()
+bench = load_benchmark("quota_bench")
 
 
 async def test_todays_behaviour_for_comparison(autojump_clock: trio.abc.Clock) -> None:
