@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -49,7 +50,14 @@ async def echo_server() -> None:
     await trio.serve_listeners(handle, listeners)
 
 
-def _figures(requests: int, start: float, cpu: float) -> tuple[float, float]:
+async def _measure(
+    worker: Callable[[int], Awaitable[None]], requests: int, concurrency: int
+) -> tuple[float, float]:
+    """Run *concurrency* workers sharing *requests*: (round trips per second, CPU us per round trip)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(worker, requests // concurrency)
     elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     return requests / elapsed, used / requests * 1e6
 
@@ -68,11 +76,7 @@ async def hand_written(port: int, requests: int, concurrency: int) -> tuple[floa
                     reply += await stream.receive_some(65536)
                 assert reply == line
 
-    start, cpu = time.perf_counter(), time.process_time()
-    async with trio.open_nursery() as nursery:
-        for _ in range(concurrency):
-            nursery.start_soon(worker, requests // concurrency)
-    return _figures(requests, start, cpu)
+    return await _measure(worker, requests, concurrency)
 
 
 async def through_pynector(port: int, requests: int, concurrency: int) -> tuple[float, float]:
@@ -87,11 +91,7 @@ async def through_pynector(port: int, requests: int, concurrency: int) -> tuple[
                 reply = await client.request(PAYLOAD)
                 assert reply == PAYLOAD
 
-        start, cpu = time.perf_counter(), time.process_time()
-        async with trio.open_nursery() as nursery:
-            for _ in range(concurrency):
-                nursery.start_soon(worker, requests // concurrency)
-        return _figures(requests, start, cpu)
+        return await _measure(worker, requests, concurrency)
 
 
 async def run(args: argparse.Namespace, port: int) -> None:
