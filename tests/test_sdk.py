@@ -26,6 +26,7 @@ from helpers.fake_llm_api import (
     count_tokens,
     sdk_client,
 )
+from helpers.imports import modules_loaded_by
 from loguru import logger
 
 import pynector
@@ -648,14 +649,8 @@ def test_unknown_provider_is_rejected(provider: object) -> None:
 
 def test_importing_pynector_does_not_import_the_sdks() -> None:
     """import pynector (and its registry) stays free of the SDKs, in a fresh interpreter."""
-    import subprocess
-
-    code = (
-        "import sys, pynector; pynector.transport.get_transport_factory_registry(); "
-        "print(sorted(m for m in ('openai', 'anthropic', 'anyio') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert "[]" == out.stdout.strip()
+    statement = "import pynector; pynector.transport.get_transport_factory_registry()"
+    assert [] == modules_loaded_by(statement, "openai", "anthropic", "anyio")
 
 
 async def test_closed_transport_refuses_calls(api: FakeLLMAPI) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from helpers.imports import modules_loaded_by
 from helpers.pytester import run
 
 
@@ -302,12 +301,10 @@ def test_suites_not_using_the_fixtures_behave_the_same(suite: pytest.Pytester) -
 
 def test_importing_the_plugin_imports_no_optional_package() -> None:
     """Loading the plugin does not import the OpenTelemetry SDK, hypothesis or pytest-trio."""
-    code = (
-        "import sys, pynector.testing.plugin\n"
-        "print(sorted(m for m in ('opentelemetry.sdk', 'hypothesis', 'pytest_trio') if m in sys.modules))"
+    loaded = modules_loaded_by(
+        "import pynector.testing.plugin", "opentelemetry.sdk", "hypothesis", "pytest_trio"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert "[]" == out.stdout.strip()
+    assert [] == loaded
 
 
 def test_async_fixtures_without_pytest_trio_say_what_to_install(suite: pytest.Pytester) -> None:
