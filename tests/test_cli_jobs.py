@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import ssl
 import subprocess
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import trio
 import trustme
 from helpers.cli import PYNECTOR, Target, _env, jsonl, run_cli
-from helpers.logging_server import logging_server
+from helpers.processes import logging_server, run_then_kill
 
 from pynector.testing import HTTPRequest, HTTPResponse, serve_http
 
@@ -251,14 +250,7 @@ def test_sigkill_then_resume_gives_every_line_once(tmp_path: Path) -> None:
         for _ in range(6):
             written = {r["id"] for r in records(out)} if out.exists() else set()
             log.write_text("")
-            job = subprocess.Popen(command, env=_env())
-            # Real time: the kill must land at an arbitrary moment of a real run.
-            try:
-                job.wait(timeout=rng.uniform(0.8, 2.5))
-            except subprocess.TimeoutExpired:
-                job.send_signal(signal.SIGKILL)
-                job.wait()
-                kills += 1
+            kills += run_then_kill(command, rng, (0.8, 2.5), env=_env())
             assert not written & {int(i) for i in log.read_text().split()}
         assert kills >= 3
         written = {r["id"] for r in records(out)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from helpers.logging_server import logging_server
+from helpers.processes import logging_server, run_then_kill
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -259,14 +258,7 @@ def test_sigkill_at_random_moments_then_resume_is_exactly_once(tmp_path: Path) -
         for _ in range(5):
             recorded = {r["id"] for r in read_records(out)} if out.exists() else set()
             log.write_text("")
-            job = subprocess.Popen([sys.executable, "-c", job_script, str(out), base])
-            # Real time: the kill must land at an arbitrary moment of a real run.
-            try:
-                job.wait(timeout=rng.uniform(0.6, 1.5))
-            except subprocess.TimeoutExpired:
-                job.send_signal(signal.SIGKILL)
-                job.wait()
-                kills += 1
+            kills += run_then_kill([sys.executable, "-c", job_script, str(out), base], rng, (0.6, 1.5))
             requested = {f"i{line}" for line in log.read_text().split()}
             assert not recorded & requested
         assert kills >= 3  # most runs really were killed in the middle

@@ -7,11 +7,10 @@ otherwise, unless ``PYNECTOR_REQUIRE_RAY=1`` (set by ``make test-ray``) turns th
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from helpers.processes import served_script
 
 import pynector
 
@@ -44,15 +43,8 @@ trio.run(main)
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """A loopback HTTP server in its own process (the actors are processes too)."""
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        yield f"http://127.0.0.1:{server.stdout.readline().strip()}"
-    finally:
-        server.kill()
-        server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
+    with served_script(SERVER) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
