@@ -9,7 +9,7 @@ results prove the cassette answered.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,18 @@ async def client_over(cassette: Cassette, transport: Any) -> AsyncIterator[pynec
     """A client over *transport* wrapped in *cassette*; the transport is disconnected afterwards."""
     async with cassette.wrap(transport) as wrapped, pynector.Pynector(transport=wrapped) as client:
         yield client
+
+
+async def through_cassette(
+    path: Path,
+    transport: Any,
+    scenario: Callable[[pynector.Pynector], Awaitable[Any]],
+    record_mode: str = "once",
+) -> Any:
+    """What *scenario* returns through a client over *transport*, wrapped in the cassette at *path*."""
+    with Cassette(path, record_mode=record_mode) as cassette:
+        async with client_over(cassette, transport) as client:
+            return await scenario(client)
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -147,15 +159,13 @@ async def test_http_round_trip_replays_with_the_server_gone(http_engine: str, tm
     path = tmp_path / "http.jsonl"
     async with open_http_server(http_handler) as server:
         url = server.url
-        with Cassette(path) as cassette:
-            async with client_over(cassette, http_transport(http_engine, url)) as client:
-                recorded = await http_scenario(client)
+        recorded = await through_cassette(path, http_transport(http_engine, url), http_scenario)
     assert 8 == len(lines(path))
     assert 8 == sum(1 for _ in recorded)
 
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, http_transport(http_engine, url)) as client:
-            replayed = await http_scenario(client)
+    replayed = await through_cassette(
+        path, http_transport(http_engine, url), http_scenario, record_mode="none"
+    )
 
     assert recorded == replayed
     assert pynector.NotFoundError is replayed[3]["class"]
@@ -302,14 +312,10 @@ async def test_tcp_round_trip_replays_with_the_server_gone(tmp_path: Path) -> No
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_tcp, tcp_handler)
         port = server.port
-        with Cassette(path) as cassette:
-            async with client_over(cassette, tcp_transport(port)) as client:
-                recorded = await tcp_scenario(client)
+        recorded = await through_cassette(path, tcp_transport(port), tcp_scenario)
         nursery.cancel_scope.cancel()
 
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, tcp_transport(port)) as client:
-            replayed = await tcp_scenario(client)
+    replayed = await through_cassette(path, tcp_transport(port), tcp_scenario, record_mode="none")
 
     assert recorded == replayed
     assert [b"HELLO", pynector.ReadError, b"AGAIN"] == [
@@ -339,13 +345,11 @@ async def test_unix_round_trip_with_length_framing_replays_binary_frames(tmp_pat
 
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_unix, flip, path=socket_path, framing="length"))
-        with Cassette(path) as cassette:
-            async with client_over(cassette, transport()) as client:
-                recorded = await client.request(b"\x00\x01\xfe")
+        recorded = await through_cassette(path, transport(), lambda client: client.request(b"\x00\x01\xfe"))
         nursery.cancel_scope.cancel()
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, transport()) as client:
-            replayed = await client.request(b"\x00\x01\xfe")
+    replayed = await through_cassette(
+        path, transport(), lambda client: client.request(b"\x00\x01\xfe"), record_mode="none"
+    )
     assert b"\xff\xfe\x01" == recorded == replayed
     assert {"base64": "//4B"} == lines(path)[0]["response"]["body"]
 
@@ -364,13 +368,13 @@ async def test_message_types_are_rebuilt_by_the_transport(tmp_path: Path) -> Non
     request = pynector.message.JsonMessage({"kind": "ping"}, {"n": 1})
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_tcp, echo)
-        with Cassette(path) as cassette:
-            async with client_over(cassette, transport(server.port)) as client:
-                recorded = await client.request(request)
+        recorded = await through_cassette(
+            path, transport(server.port), lambda client: client.request(request)
+        )
         nursery.cancel_scope.cancel()
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, transport(server.port)) as client:
-            replayed = await client.request(request)
+    replayed = await through_cassette(
+        path, transport(server.port), lambda client: client.request(request), record_mode="none"
+    )
     assert (recorded.get_headers(), recorded.get_payload()) == (
         replayed.get_headers(),
         replayed.get_payload(),
@@ -414,14 +418,10 @@ async def test_sdk_round_trip_replays_with_the_api_gone(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(api.serve)
         base_url = api.base_url
-        with Cassette(path) as cassette:
-            async with client_over(cassette, sdk_transport(base_url)) as client:
-                recorded = await sdk_scenario(client)
+        recorded = await through_cassette(path, sdk_transport(base_url), sdk_scenario)
         nursery.cancel_scope.cancel()
 
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, sdk_transport(base_url)) as client:
-            replayed = await sdk_scenario(client)
+    replayed = await through_cassette(path, sdk_transport(base_url), sdk_scenario, record_mode="none")
 
     assert recorded == replayed
     assert "echo: hello there" == replayed[0]
@@ -462,16 +462,14 @@ async def test_callable_transport_results_and_errors_round_trip(tmp_path: Path) 
                 results.append((type(exc), str(exc), getattr(exc, "status_code", None)))
         return results
 
-    with Cassette(path) as cassette:
-        async with client_over(cassette, pynector.transport.CallableTransport(call)) as client:
-            recorded = await scenario(client)
+    recorded = await through_cassette(path, pynector.transport.CallableTransport(call), scenario)
 
     async def never(prompt: str, **options: Any) -> Any:
         raise AssertionError("replay must not call the function")
 
-    with Cassette(path, record_mode="none") as cassette:
-        async with client_over(cassette, pynector.transport.CallableTransport(never)) as client:
-            replayed = await scenario(client)
+    replayed = await through_cassette(
+        path, pynector.transport.CallableTransport(never), scenario, record_mode="none"
+    )
     assert recorded == replayed
     assert (ValueError, "bad prompt", None) == replayed[3]
     assert pynector.HTTPClientError is replayed[4][0]
