@@ -82,12 +82,14 @@ async def test_status_error_sets_status_code_attributes(tracing: Any) -> None:
     assert StatusCode.ERROR == span.status.status_code
 
 
+async def stuck(data: Any, **options: Any) -> Any:
+    """A memory handler that never answers."""
+    await trio.sleep_forever()
+
+
 async def test_timeout_is_an_error(tracing: Any, autojump_clock: Any) -> None:
     """An attempt exceeding its timeout ends with ERROR status and `pynector.TimeoutError`."""
     provider, exporter = tracing
-
-    async def stuck(data: Any, **options: Any) -> Any:
-        await trio.sleep_forever()
 
     async with memory_client(provider, stuck) as client:
         with pytest.raises(pynector.TimeoutError):
@@ -100,9 +102,6 @@ async def test_timeout_is_an_error(tracing: Any, autojump_clock: Any) -> None:
 async def test_cancellation_is_not_an_error(tracing: Any, autojump_clock: Any) -> None:
     """A cancelled attempt's span ends without error status or `error.type`."""
     provider, exporter = tracing
-
-    async def stuck(data: Any, **options: Any) -> Any:
-        await trio.sleep_forever()
 
     async with memory_client(provider, stuck) as client:
         with trio.move_on_after(1) as scope:

@@ -90,10 +90,7 @@ def test_an_unmatched_request_fails_with_the_closest_recorded_ones(
 ) -> None:
     """A request the cassette does not know fails the test, listing the recorded requests near it."""
     record_then_go_offline(suite, monkeypatch, "paris")
-    result = run(
-        suite,
-        asking("lima"),
-    )
+    result = run(suite, asking("lima"))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -130,10 +127,7 @@ def test_recorded_exchanges_never_replayed_fail_at_teardown_unless_allowed(
 ) -> None:
     """Strict by default: a stale recorded exchange fails the test; allow_unused=True opts out."""
     record_then_go_offline(suite, monkeypatch, "a", "b")
-    result = run(
-        suite,
-        asking("a"),
-    )
+    result = run(suite, asking("a"))
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*pynector_cassette: 1 recorded exchange(s) of cassette *were never replayed*", '*#2 "b"']
@@ -152,11 +146,7 @@ async def test_weather(pynector_cassette):
 
 def test_mode_none_without_a_cassette_fails_at_setup(suite: pytest.Pytester) -> None:
     """--pynector-record-mode=none refuses to run a test whose cassette was never recorded."""
-    result = run(
-        suite,
-        asking("a"),
-        "--pynector-record-mode=none",
-    )
+    result = run(suite, asking("a"), "--pynector-record-mode=none")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_weather.jsonl does not exist and record_mode is 'none'*"])
 
