@@ -51,12 +51,14 @@ async def test_attempt_span_name_kind_scope_and_attributes(tracing: Any) -> None
     assert StatusCode.UNSET == span.status.status_code
 
 
+def refuse(data: Any, **options: Any) -> Any:
+    """A memory handler whose every attempt is refused (a ConnectError to the client)."""
+    raise ConnectionRefusedError("refused")
+
+
 async def test_failed_attempt_has_error_status_and_type(tracing: Any) -> None:
     """A failed attempt's span has ERROR status and `error.type` naming the pynector exception."""
     provider, exporter = tracing
-
-    def refuse(data: Any, **options: Any) -> Any:
-        raise ConnectionRefusedError("refused")
 
     async with memory_client(provider, refuse) as client:
         with pytest.raises(pynector.ConnectError):
@@ -178,9 +180,6 @@ async def test_batch_deadline_counts_timeouts_without_error(tracing: Any, autoju
 async def test_batch_raise_on_error_marks_batch_span(tracing: Any) -> None:
     """With raise_on_error the batch span records the error it raised."""
     provider, exporter = tracing
-
-    def refuse(data: Any, **options: Any) -> Any:
-        raise ConnectionRefusedError("refused")
 
     async with memory_client(provider, refuse) as client:
         with pytest.raises(pynector.ConnectError):
