@@ -425,11 +425,14 @@ class Response:
         self.http_version = http_version
         if type(headers) is list:  # the transport's case; checked first, isinstance on an ABC is slower
             self._headers: httpx.Headers | None = None
-            self._header_pairs: list[tuple[str, str]] | list[tuple[bytes, bytes]] = headers
+            # Kept as a tuple, not the engine's list: a tuple of (bytes, bytes) tuples holds no
+            # container the garbage collector keeps tracking, so a batch holding thousands of
+            # responses costs each collection one object per response, not two plus the headers.
+            self._header_pairs: tuple[tuple[str, str], ...] | tuple[tuple[bytes, bytes], ...] = tuple(headers)
         else:
             assert isinstance(headers, httpx.Headers)
             self._headers = headers
-            self._header_pairs = []
+            self._header_pairs = ()
         self.url = url
         self.request = request
         self.elapsed = elapsed
