@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import pynector
 from pynector.http._engine import WireRequest
-from pynector.http._request import RequestBuilder
 from pynector.http._native import NativeEngine
+from pynector.http._request import RequestBuilder
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
 
 
