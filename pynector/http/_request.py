@@ -89,15 +89,13 @@ class PreparedRequest:
     request_info: RequestInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        url = self.url
-        scheme = url.scheme
-        text = str(url)
+        text, scheme, host, port, target = _url_parts(self.url)
         wire = WireRequest(
             method=self.method,
             scheme=scheme,
-            host=url.host,
-            port=url.port or default_port(scheme),
-            target=url.raw_path.decode("ascii"),
+            host=host,
+            port=port,
+            target=target,
             headers=self.headers,
             body=self.body,
         )
@@ -116,6 +114,27 @@ class PreparedRequest:
 
     def wire(self) -> WireRequest:
         return self.wire_request
+
+
+#: The parts of recently prepared URLs, by identity: ``id(url) -> (url, parts)``. A resolved URL is
+#: cached and reused by every request to it (see ``RequestBuilder.resolve``), so its text, host, port
+#: and target (~2 us of httpx properties) are derived once. The entry holds the URL itself, so its id
+#: cannot be reused by another object while the entry exists; the check ``entry[0] is url`` makes a
+#: stale id impossible to match. Bounded: cleared when full.
+_URL_PARTS: dict[int, tuple[httpx.URL, tuple[str, str, str, int, str]]] = {}
+
+
+def _url_parts(url: httpx.URL) -> tuple[str, str, str, int, str]:
+    """``(text, scheme, host, port, target)`` of *url* (the port defaulted from the scheme)."""
+    entry = _URL_PARTS.get(id(url))
+    if entry is not None and entry[0] is url:
+        return entry[1]
+    scheme = url.scheme
+    parts = (str(url), scheme, url.host, url.port or default_port(scheme), url.raw_path.decode("ascii"))
+    if len(_URL_PARTS) >= _URL_CACHE_SIZE:
+        _URL_PARTS.clear()
+    _URL_PARTS[id(url)] = (url, parts)
+    return parts
 
 
 def _with_trace_context(prepared: PreparedRequest) -> PreparedRequest:
