@@ -165,3 +165,28 @@ async def test_bare_url_strings_are_cached_apart_from_each_other(http_engine: st
                 max_concurrency=2,
             )
             assert ["GET /a 0", "GET /b?x=1 0", "GET /a 0", ""] == [r.content.decode() for r in responses]
+
+
+async def test_requests_with_header_dicts_each_send_their_own_headers(http_engine: str) -> None:
+    """Requests that differ only in a header value, order or name (cached by content) each send their
+    own headers, and a header dict changed after a request was sent is sent as changed."""
+    shared = {"X-N": "0"}
+    requests: list[dict[str, object]] = [
+        {"path": "/h", "headers": {"X-N": "1", "X-M": "a"}},
+        {"path": "/h", "headers": {"X-M": "a", "X-N": "1"}},
+        {"path": "/h", "headers": {"X-N": "2"}},
+        {"path": "/h", "headers": {"X-Other": "1"}},
+        {"path": "/h", "headers": shared},
+    ]
+    async with (
+        open_http_server(echo) as server,
+        pynector.Pynector(transport_type=http_engine, base_url=server.url) as client,
+    ):
+        await client.batch_request(requests, max_concurrency=1)
+        shared["X-N"] = "9"
+        await client.batch_request(requests, max_concurrency=1)
+    seen = [(r.header("x-n"), r.header("x-m"), r.header("x-other")) for r in server.requests]
+    first = [("1", "a", None), ("1", "a", None), ("2", None, None), (None, None, "1"), ("0", None, None)]
+    assert [*first, *first[:4], ("9", None, None)] == seen
+    names = [[n.lower() for n, _ in r.headers if n.lower() in {"x-n", "x-m"}] for r in server.requests[:2]]
+    assert [["x-n", "x-m"], ["x-m", "x-n"]] == names

@@ -63,7 +63,7 @@ __all__ = [
 _REQUEST_KEYS = frozenset(
     {"method", "url", "path", "params", "headers", "cookies", "json", "data", "content", "files", "timeout"}
 )
-_SIMPLE_KEYS = frozenset({"method", "url", "path"})
+_SIMPLE_KEYS_WITH_HEADERS = frozenset({"method", "url", "path", "headers"})
 _UNSET: Any = object()
 _URL_CACHE_SIZE = 512
 _ENCODED_KEYS = ("params", "json", "data", "content", "files")
@@ -286,24 +286,32 @@ class RequestBuilder:
                 key or option), naming the field.
             pynector.SerializationError: the body cannot be encoded.
         """
-        # Fast path for the most common requests, a dict of only method/url/path strings or a bare URL
-        # string (a GET of that URL, the same request as ``{"url": data}``), with no per-request
-        # options: its PreparedRequest depends on nothing else but this transport's fixed settings,
-        # so it is built (and validated) once and reused. A trace context to propagate is added to a
-        # copy of the cached one (``replace`` re-derives the wire request).
+        # Fast path for the most common requests, with no per-request options: a dict of only
+        # method/url/path strings (and a plain dict of str headers), or a bare URL string (a GET of
+        # that URL, the same request as ``{"url": data}``). Such a request depends on nothing but its
+        # contents (the cache key) and this transport's fixed settings, so its PreparedRequest is
+        # built (and validated) once and reused. A trace context to propagate is added to a copy of
+        # the cached one (``replace`` re-derives the wire request).
         simple_key: tuple[object, ...] | None = None
         if options:
             pass
         elif type(data) is str:
             simple_key = (None, data, None)
-        elif type(data) is dict and _SIMPLE_KEYS.issuperset(data):
+        elif type(data) is dict and _SIMPLE_KEYS_WITH_HEADERS.issuperset(data):
             method, url, path = data.get("method"), data.get("url"), data.get("path")
             if (
                 (method is None or type(method) is str)
                 and (url is None or type(url) is str)
                 and (path is None or type(path) is str)
             ):
-                simple_key = (method, url, path)
+                headers = data.get("headers")
+                if headers is None:
+                    simple_key = (method, url, path)
+                elif type(headers) is dict and all(
+                    type(name) is str and type(value) is str for name, value in headers.items()
+                ):
+                    # A plain dict of str headers: the request is fixed by its contents, in order.
+                    simple_key = (method, url, path, *headers.items())
         if simple_key is not None:
             prepared = self._simple.get(simple_key)
             if prepared is None:
