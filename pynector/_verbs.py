@@ -24,6 +24,18 @@ Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | str
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
+_RESPONSE_TYPE: type[Response] | None = None
+
+
+def _response_type() -> type[Response]:
+    """:class:`pynector.http.Response`, imported on first use: importing pynector stays free of httpx."""
+    global _RESPONSE_TYPE
+    from .http._model import Response
+
+    _RESPONSE_TYPE = Response
+    return Response
+
+
 class HTTPVerbs:
     """The HTTP verb methods of :class:`pynector.Pynector` (a mixin over its ``request``)."""
 
@@ -84,26 +96,32 @@ class HTTPVerbs:
                 speak HTTP (it answered with something else than a response).
         """
         request: dict[str, Any] = {"method": method, "url": url}
-        for key, value in (
-            ("params", params),
-            ("headers", headers),
-            ("cookies", cookies),
-            ("json", json),
-            ("data", data),
-            ("content", content),
-            ("files", files),
-        ):
-            if value is not None:
-                request[key] = value
-        options: dict[str, Any] = {}
-        if follow_redirects is not None:
-            options["follow_redirects"] = follow_redirects
-        if raise_for_status is not None:
-            options["raise_for_status"] = raise_for_status
-        response = await self.request(request, timeout, retry=retry, **options)
-        from .http._model import Response  # here: importing pynector stays free of httpx
-
-        if not isinstance(response, Response):
+        # One test per field (this runs on every verb call; a loop over pairs builds a tuple each time).
+        if params is not None:
+            request["params"] = params
+        if headers is not None:
+            request["headers"] = headers
+        if cookies is not None:
+            request["cookies"] = cookies
+        if json is not None:
+            request["json"] = json
+        if data is not None:
+            request["data"] = data
+        if content is not None:
+            request["content"] = content
+        if files is not None:
+            request["files"] = files
+        if follow_redirects is None and raise_for_status is None:
+            response = await self.request(request, timeout, retry=retry)
+        else:
+            options: dict[str, Any] = {}
+            if follow_redirects is not None:
+                options["follow_redirects"] = follow_redirects
+            if raise_for_status is not None:
+                options["raise_for_status"] = raise_for_status
+            response = await self.request(request, timeout, retry=retry, **options)
+        response_type = _RESPONSE_TYPE or _response_type()
+        if not isinstance(response, response_type):
             raise ConfigurationError(
                 f"{method} needs an HTTP transport (transport_type 'http' or 'httpx'); the "
                 f"{self._transport_name} transport answered with {type(response).__name__}"

@@ -23,7 +23,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, AnyStr
+from typing import Any, AnyStr, cast
 
 import httpx
 
@@ -425,11 +425,16 @@ class Response:
         self.http_version = http_version
         if type(headers) is list:  # the transport's case; checked first, isinstance on an ABC is slower
             self._headers: httpx.Headers | None = None
-            self._header_pairs: list[tuple[str, str]] | list[tuple[bytes, bytes]] = headers
+            # Kept as a tuple, not the engine's list: a tuple of (bytes, bytes) tuples holds no
+            # container the garbage collector keeps tracking, so a batch holding thousands of
+            # responses costs each collection one object per response, not two plus the headers.
+            self._header_pairs: tuple[tuple[str, str], ...] | tuple[tuple[bytes, bytes], ...] = tuple(
+                cast("list[tuple[str, str]]", headers)  # (or of bytes: the narrowing lost the item type)
+            )
         else:
             assert isinstance(headers, httpx.Headers)
             self._headers = headers
-            self._header_pairs = []
+            self._header_pairs = ()
         self.url = url
         self.request = request
         self.elapsed = elapsed
