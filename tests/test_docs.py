@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers.snippets import ROOT, check_typed_block, is_typed, loopback_server, python_blocks, run_block
 
 DOCS = ROOT / "docs"
