@@ -6,11 +6,14 @@ A failure names the page and the block's number on it (``guides/http.md#0``).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.snippets import ROOT, check_typed_block, is_typed, loopback_server, python_blocks, run_block
+
+from pynector._cli._args import build_parser
 
 DOCS = ROOT / "docs"
 BLOCKS = [
@@ -42,3 +45,25 @@ def test_docs_typed_block_passes_mypy_strict(code: str, tmp_path: Path) -> None:
 def test_manual_has_a_typed_http_quick_start() -> None:
     """The HTTP guide opens with a typed block that GETs a URL with a verb."""
     assert any("client.get(" in code for name, code in TYPED if name.startswith("guides/http.md"))
+
+
+def _visible_options(parser: argparse.ArgumentParser) -> Iterator[tuple[str, ...]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _visible_options(sub)
+        elif (
+            action.option_strings
+            and action.help != argparse.SUPPRESS
+            and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
+            yield tuple(action.option_strings)
+
+
+def test_every_command_line_option_is_listed_in_the_cli_guide() -> None:
+    """Each option the command line accepts (of every subcommand, hidden ones aside) is in the guide."""
+    page = (DOCS / "guides" / "cli.md").read_text()
+    options = set(_visible_options(build_parser()))
+    assert options
+    missing = [names for names in sorted(options) if not any(f"`{name}" in page for name in names)]
+    assert not missing, f"options missing from docs/guides/cli.md: {missing}"
