@@ -86,8 +86,8 @@ _COALESCE_LIMIT = 65536
 #: The most request heads kept for reuse (see ``NativeEngine._request_head``).
 _HEAD_CACHE_SIZE = 256
 #: A request head ready to write: the bytes, the body framing (declared length, or -1 for
-#: chunked), whether the request lets the connection live on, whether it asks for an Upgrade.
-RequestHead = tuple[bytes, int, bool, bool]
+#: chunked), whether the request lets the connection live on.
+RequestHead = tuple[bytes, int, bool]
 
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -250,7 +250,7 @@ class _Exchange:
                     head = engine._request_head(request)
                 except FramingError as exc:
                     raise self._framing_error() from exc
-                parser.start(request.method.encode("ascii"), keep_alive=head[2], upgrade=head[3])
+                parser.start(request.method.encode("ascii"), keep_alive=head[2])
                 try:
                     whole = self._frame_whole(head)
                     if whole is None:
@@ -733,7 +733,7 @@ class NativeEngine:
             target = f"{_origin_text(request.origin)}{target}"
             if proxy.authorization is not None:
                 headers.append(("Proxy-Authorization", proxy.authorization))
-        has_length = has_chunked = close = upgrade = False
+        has_length = has_chunked = close = False
         for name, value in request.headers:
             lowered = name.lower()
             if lowered == "content-length":
@@ -742,8 +742,6 @@ class NativeEngine:
                 has_chunked = True
             elif lowered == "connection":
                 close = close or "close" in [item.strip() for item in value.lower().split(",")]
-            elif lowered == "upgrade":
-                upgrade = upgrade or bool(value.strip())
             headers.append((name, value))
         if is_bytes:
             if not has_length and not has_chunked and (length or request.method in _EXPECTS_BODY):
@@ -751,7 +749,7 @@ class NativeEngine:
         elif not has_length and not has_chunked:
             headers.append(("Transfer-Encoding", "chunked"))
         raw, declared = frame_request_head(request.method, target, headers)
-        head = (raw, declared, not close, upgrade)
+        head = (raw, declared, not close)
         if key is not None:
             if len(self._request_heads) >= _HEAD_CACHE_SIZE:
                 self._request_heads.clear()

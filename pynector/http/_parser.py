@@ -188,6 +188,7 @@ class ResponseParser:
         "_body_state",
         "_buffer",
         "_chunk_left",
+        "_direct",
         "_eof",
         "_framing",
         "_head_bytes",
@@ -195,7 +196,6 @@ class ResponseParser:
         "_left",
         "_limit",
         "_method",
-        "_upgrade",
         "complete",
         "request_done",
         "trailers",
@@ -207,17 +207,17 @@ class ResponseParser:
         self._eof = False
         self.start(b"GET")
 
-    def start(self, method: bytes, *, keep_alive: bool = True, upgrade: bool = False) -> None:
+    def start(self, method: bytes, *, keep_alive: bool = True) -> None:
         """Expect the response to a *method* request (``keep_alive=False``: the request said
-        ``Connection: close``; ``upgrade``: it asked for an ``Upgrade``, which is refused on 101)."""
+        ``Connection: close``)."""
         self._method = method
         self._keep_alive = keep_alive
-        self._upgrade = upgrade
         self._head_bytes = 0
         self._framing = -1  # no head yet
         self._left = 0
         self._body_state = _SIZE
         self._chunk_left = 0
+        self._direct: bytes | None = None
         self.complete = False
         self.request_done = False
         self.trailers: list[tuple[bytes, bytes]] = []
@@ -246,10 +246,18 @@ class ResponseParser:
 
     def receive_data(self, data: bytes | bytearray) -> None:
         """Add bytes read from the connection; ``b""`` marks the end of the stream."""
-        if data:
-            self._buffer += data
-        else:
+        if not data:
             self._eof = True
+            return
+        buffer = self._buffer
+        if not buffer and self._framing == _LENGTH and type(data) is bytes and len(data) <= self._left:
+            # A Content-Length body piece with nothing before it: handed on as it is (no copy).
+            if self._direct is None:
+                self._direct = data
+                return
+            buffer += self._direct
+            self._direct = None
+        buffer += data
 
     # --- the head ----------------------------------------------------------------------------
 
@@ -287,8 +295,10 @@ class ResponseParser:
             if status_code < 200:
                 if status_code < 100:
                     raise ParseError(f"status code {status_code} is not informational or final")
-                if status_code == 101 and self._upgrade:
-                    raise ParseError("the server switched protocols (101), which is not supported")
+                if status_code == 101:
+                    # Unasked for, or asked for by an Upgrade header: either way h11 refuses it
+                    # (no pending proposal; or a protocol switch, which the engine never follows).
+                    raise ParseError("unexpected 101 Switching Protocols response")
                 continue  # 1xx (100 Continue, 103 Early Hints): the final response follows
             self._frame(status_code, version, headers)
             return Head(status_code, reason or b"", version, headers)
@@ -344,6 +354,11 @@ class ResponseParser:
             if not left:
                 self.complete = True
                 return END
+            direct = self._direct
+            if direct is not None:
+                self._direct = None
+                self._left = left - len(direct)
+                return direct
             if not buffer:
                 if self._eof:
                     raise ParseError(
