@@ -446,9 +446,9 @@ def test_end_of_stream_mid_body_is_refused() -> None:
         parser.receive_data(raw)
         parser.receive_data(b"")
         assert parser.next_head() is not None
+        assert parser.next_body() in (b"abc", b"ab")  # what arrived is handed out first
         with pytest.raises(ParseError) as info:
-            while parser.next_body() is not None:
-                pass
+            parser.next_body()
         assert info.value.closed
 
 
