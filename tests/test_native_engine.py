@@ -8,6 +8,7 @@ statistics are back to baseline).
 
 from __future__ import annotations
 
+import array
 import random
 import socket
 import ssl
@@ -943,6 +944,42 @@ async def test_bytearray_body_is_sent_whole(nursery: trio.Nursery, engine: Nativ
     await fetch(engine, server.request("POST", body=memoryview(b"defg")))  # type: ignore[arg-type]
     assert [b"abc", b"defg"] == [body for _, body in server.requests]
     assert [b"3", b"4"] == [dict(request.headers)[b"content-length"] for request, _ in server.requests]
+
+
+async def test_large_bodies_arrive_intact(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """Bodies over 64 KiB (sent after the head, not concatenated with it) and large streamed chunks
+    arrive byte for byte, framed by Content-Length or chunked as before."""
+    server = await start(nursery)
+    big = bytes(range(256)) * 800  # 204,800 bytes
+    words = array.array("H", range(40_000))  # a memoryview of 2-byte items is sent as its bytes
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield big
+        yield b"tail"
+
+    await fetch(engine, server.request("POST", body=big))
+    await fetch(engine, server.request("POST", body=bytearray(big)))  # type: ignore[arg-type]
+    await fetch(engine, server.request("POST", body=memoryview(words)))  # type: ignore[arg-type]
+    await fetch(engine, server.request("POST", body=pieces()))
+    await fetch(
+        engine, server.request("POST", headers=(("Content-Length", str(len(big) + 4)),), body=pieces())
+    )
+    assert [big, big, words.tobytes(), big + b"tail", big + b"tail"] == [body for _, body in server.requests]
+    framing = [dict(request.headers) for request, _ in server.requests]
+    assert [b"204800", b"204800", b"80000"] == [headers[b"content-length"] for headers in framing[:3]]
+    assert b"chunked" == framing[3][b"transfer-encoding"]
+
+
+async def test_streamed_body_longer_than_content_length_is_refused(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """A streamed body that overruns its Content-Length fails before the extra bytes are sent."""
+    server = await start(nursery)
+    request = server.request("POST", headers=(("Content-Length", "3"),), body=[b"ab", b"cd"])
+    with pytest.raises(pynector.ProtocolError, match="Content-Length") as info:
+        await fetch(engine, request)
+    assert isinstance(info.value.__cause__, FramingError)
+    await server.wait_all_closed()
 
 
 async def test_tls_sends_sni_and_alpn(nursery: trio.Nursery, ca: trustme.CA) -> None:

@@ -148,6 +148,11 @@ async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview
                 sent += await sock.send(view[sent:])
 
 
+def _size(body: bytes | bytearray | memoryview) -> int:
+    """The size of a bytes-like body in bytes (a memoryview's ``len`` counts items)."""
+    return body.nbytes if isinstance(body, memoryview) else len(body)
+
+
 def _length_mismatch(size: int, declared: int) -> FramingError:
     """The cause of a request body that does not match its declared Content-Length."""
     return FramingError(f"a request body of {size} bytes or more does not match Content-Length: {declared}")
@@ -420,15 +425,18 @@ class _Exchange:
             pynector.ProtocolError: the body does not match its declared Content-Length.
         """
         body = self._request.body
-        if not isinstance(body, (bytes, bytearray, memoryview)) or len(body) > _COALESCE_LIMIT:
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            return None
+        size = _size(body)
+        if size > _COALESCE_LIMIT:
             return None
         length = head[1]
         if length < 0:
             if not body:
                 return head[0] + b"0\r\n\r\n"
-            return b"".join((head[0], b"%x\r\n" % len(body), body, b"\r\n0\r\n\r\n"))
-        if len(body) != length:
-            raise self._framing_error() from _length_mismatch(len(body), length)
+            return b"".join((head[0], b"%x\r\n" % size, body, b"\r\n0\r\n\r\n"))
+        if size != length:
+            raise self._framing_error() from _length_mismatch(size, length)
         return head[0] + body if body else head[0]
 
     async def _write_request(self, connection: _Connection, head: RequestHead) -> None:
@@ -442,8 +450,8 @@ class _Exchange:
         """
         body = self._request.body
         length = head[1]
-        if isinstance(body, (bytes, bytearray, memoryview)) and length >= 0 and len(body) != length:
-            raise self._framing_error() from _length_mismatch(len(body), length)  # before any write
+        if isinstance(body, (bytes, bytearray, memoryview)) and length >= 0 and _size(body) != length:
+            raise self._framing_error() from _length_mismatch(_size(body), length)  # before any write
         await self._send_all(connection, head[0])
         sent = 0
         if isinstance(body, (bytes, bytearray, memoryview)):
@@ -726,7 +734,7 @@ class NativeEngine:
         body: Body = request.body
         is_bytes = isinstance(body, (bytes, bytearray, memoryview))
         headers_key = request.headers if type(request.headers) is tuple else tuple(request.headers)
-        length = len(body) if is_bytes else -1  # type: ignore[arg-type]
+        length = _size(body) if is_bytes else -1  # type: ignore[arg-type]
         key: tuple[object, ...] | None = (request.method, request.target, headers_key, request.origin, length)
         try:
             head = self._request_heads.get(key)  # type: ignore[arg-type]
