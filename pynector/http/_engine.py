@@ -4,13 +4,13 @@ One HTTP model, two engines. The shared layer (request building, ``Response``, s
 redirects, size caps and bounded decompression, retries, redaction, the total deadline) is written once
 and talks to an engine only through this contract:
 
-- ``"http"``: the native HTTP/1.1 engine (h11 over pooled trio streams);
+- ``"http"``: the native HTTP/1.1 engine (our own HTTP/1.1 parser over pooled trio streams);
 - ``"httpx"``: ``httpx.AsyncClient`` running under trio (HTTP/2, proxies, cookies).
 
 An engine receives a fully validated :class:`WireRequest` (no CR/LF/NUL anywhere, absolute target,
 ``Host`` not included: the engine writes it) and yields a :class:`WireResponse` whose body is still
 content-encoded (``aiter_raw``): decoding and size limits belong to the shared layer so that there is
-one implementation of each. An engine maps its own foreign exceptions (OSError, ssl, trio, h11,
+one implementation of each. An engine maps its own foreign exceptions (OSError, ssl, trio, parser,
 httpx...) to the most specific pynector error at its boundary, with the original as ``__cause__``.
 Total deadlines are not the engine's business: the shared layer wraps the whole exchange in one
 cancel scope.

@@ -1,9 +1,14 @@
-"""The native HTTP/1.1 engine: h11 framing over pooled trio streams.
+"""The native HTTP/1.1 engine: our own HTTP/1.1 framing over pooled trio streams.
 
 Why not just httpx? Under trio, httpx served about 1,300 small requests/s with 64 in flight on a
 2-core machine, while h11 on plain trio streams served about 10,000. The profile puts httpx's time in
 httpcore's connection pool (every queued request scans every connection: quadratic in concurrency) and in
-per-request model building. This engine keeps only what the wire needs:
+per-request model building. A first version of this engine framed the wire with h11; the profile
+then put about 80 of the 100 microseconds a minimal h11-on-trio client spends per request in h11's
+per-event work (validated event objects, a two-sided state machine), so the framing is now
+:mod:`pynector.http._parser`: a lean pure-Python response parser that keeps h11's rules refusal for
+refusal (proved against h11 by a differential test), and request heads written directly. Its module
+essay says why not a compiled parser. This engine keeps only what the wire needs:
 
 - **One exchange, one connection.** :meth:`NativeEngine.send` leases a connection from the core
   :class:`~pynector._pool.ConnectionPool` (key = origin), writes the request, reads the response head and
@@ -16,17 +21,20 @@ per-request model building. This engine keeps only what the wire needs:
 - **The whole exchange in one coroutine.** Most requests want the whole body: :meth:`NativeEngine.fetch`
   leases, writes, reads the head and the body (capped), and releases in one coroutine of one slotted
   object (the same object is :meth:`send`'s context manager and body iterator). A small request's
-  cost is mostly frames and objects, so the hot path has few of each: h11 request events are cached,
-  the ``Host`` header is computed once per origin, a bytes body up to 64 KiB is written with its head
-  in one send, reads are 64 KiB, a clean connection is parked without a coroutine, and plain TCP
-  connections do their I/O on the trio socket (see :class:`_Connection`). Measured with
-  ``benchmarks/http_bench.py``: the engine used directly costs about what a minimal h11 client costs.
+  cost is mostly frames and objects, so the hot path has few of each: request heads are cached as
+  bytes, the ``Host`` header is computed once per origin, a bytes body up to 64 KiB is written with
+  its head in one send (a larger one, and large streamed chunks, go out as they are, never
+  concatenated), reads are 64 KiB, a Content-Length body that arrives in its own read is handed on
+  without a copy, a clean connection is parked without a coroutine, and plain TCP connections do
+  their I/O on the trio socket (see :class:`_Connection`). Measured with
+  ``benchmarks/http_bench.py``: the engine used directly costs less CPU per request than a minimal
+  h11 client.
 - **Stale keep-alive connections.** A server may close an idle connection at any time. Before reuse the
   pool checks that the socket is not readable (a closed or chattering idle socket is). The check can
   still lose the race, so when a request on a *reused* connection fails before any response byte
   arrived, and the request is idempotent with a replayable (bytes) body, it is sent once more on a fresh
   connection. Later failures are not retried here: retry policy belongs to the shared layer.
-- **Errors mapped at the boundary.** OSError, ssl, trio and h11 exceptions become the most specific
+- **Errors mapped at the boundary.** OSError, ssl, trio and parser exceptions become the most specific
   :mod:`pynector` error (ConnectError, ConnectTimeout, TLSError, ReadError, WriteError, ProtocolError)
   with the original as ``__cause__``. Messages name the method and origin but never the path, query or
   headers (they may carry secrets).
@@ -43,7 +51,6 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-import h11
 import httpx
 import trio
 
@@ -73,6 +80,7 @@ from ._engine import (
     may_resend,
 )
 from ._model import body_too_large, check_declared_length, header_values
+from ._parser import END, FramingError, Head, ParseError, ResponseParser, frame_request_head
 from ._proxy import Proxy, ProxyResolver, open_tunnel
 from ._transport import HTTPTransport
 
@@ -83,8 +91,11 @@ READ_SIZE = 65536
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
 
-#: The most h11 request events kept for reuse (see ``NativeEngine._request_event``).
-_EVENT_CACHE_SIZE = 256
+#: The most request heads kept for reuse (see ``NativeEngine._request_head``).
+_HEAD_CACHE_SIZE = 256
+#: A request head ready to write: the bytes, the body framing (declared length, or -1 for
+#: chunked), whether the request lets the connection live on.
+RequestHead = tuple[bytes, int, bool]
 
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -94,7 +105,7 @@ PoolKey = tuple[str, str, int] | tuple[str, str, int, Proxy]
 
 
 class _Connection(trio.abc.AsyncResource):
-    """A pooled connection: the trio stream, the h11 state machine that frames it, and the two I/O
+    """A pooled connection: the trio stream, the response parser that reads it, and the two I/O
     calls an exchange makes on it.
 
     On a plain TCP connection those calls go to the trio socket under the ``SocketStream``:
@@ -105,13 +116,13 @@ class _Connection(trio.abc.AsyncResource):
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("h11", "idle_probe", "receive_some", "send_all", "stream")
+    __slots__ = ("idle_probe", "parser", "receive_some", "send_all", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_header_bytes)
+        self.parser = ResponseParser(max_header_bytes)
         self.idle_probe = IdleProbe(stream)
-        self.send_all: Callable[[bytes], Awaitable[None]]
+        self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
         if isinstance(stream, trio.SocketStream):
             self.send_all = partial(_send_on_socket, stream.socket)
@@ -128,7 +139,7 @@ class _Connection(trio.abc.AsyncResource):
         await self.stream.aclose()
 
 
-async def _send_on_socket(sock: trio.socket.SocketType, data: bytes) -> None:
+async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview) -> None:
     """``SocketStream.send_all`` without its context managers (see :class:`_Connection`)."""
     sent = await sock.send(data)
     if sent < len(data):
@@ -137,14 +148,14 @@ async def _send_on_socket(sock: trio.socket.SocketType, data: bytes) -> None:
                 sent += await sock.send(view[sent:])
 
 
-def _frame(conn: h11.Connection, event: h11.Event) -> bytes:
-    data = conn.send(event)
-    assert data is not None  # only ConnectionClosed frames to None
-    return data
+def _size(body: bytes | bytearray | memoryview) -> int:
+    """The size of a bytes-like body in bytes (a memoryview's ``len`` counts items)."""
+    return body.nbytes if isinstance(body, memoryview) else len(body)
 
 
-#: h11 events are immutable: one end-of-message event serves every request.
-_END_OF_MESSAGE = h11.EndOfMessage()
+def _length_mismatch(size: int, declared: int) -> FramingError:
+    """The cause of a request body that does not match its declared Content-Length."""
+    return FramingError(f"a request body of {size} bytes or more does not match Content-Length: {declared}")
 
 
 def _origin_text(origin: Origin) -> str:
@@ -152,11 +163,11 @@ def _origin_text(origin: Origin) -> str:
     return f"{scheme}://{host_port(host, port)}"
 
 
-def _header_pairs(event: h11.Response) -> list[tuple[str, str]]:
+def _header_pairs(head: Head) -> list[tuple[str, str]]:
     """The head's headers as ``(lower-case name, value)`` strings, decoded as ``Response.headers``
     decodes the raw pairs of :meth:`NativeEngine.fetch` (httpx's rule: ASCII, else UTF-8, else
     Latin-1), so a streamed and a fetched response show the same values."""
-    return httpx.Headers(event.headers.raw_items()).multi_items()
+    return httpx.Headers(head.headers).multi_items()
 
 
 class NativeResponse:
@@ -171,12 +182,12 @@ class NativeResponse:
 
     __slots__ = ("_exchange", "headers", "http_version", "reason", "status_code")
 
-    def __init__(self, exchange: _Exchange, event: h11.Response) -> None:
+    def __init__(self, exchange: _Exchange, head: Head) -> None:
         self._exchange = exchange
-        self.status_code: int = event.status_code
-        self.reason: str = event.reason.decode("latin-1")
-        self.http_version: str = event.http_version.decode("ascii")
-        self.headers: list[tuple[str, str]] = _header_pairs(event)
+        self.status_code: int = head.status_code
+        self.reason: str = head.reason.decode("latin-1")
+        self.http_version: str = head.http_version.decode("ascii")
+        self.headers: list[tuple[str, str]] = _header_pairs(head)
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body as received (still content-encoded), chunk by chunk, at most 64 KiB each.
@@ -230,7 +241,7 @@ class _Exchange:
             raise error
         return response
 
-    async def _open(self) -> h11.Response:
+    async def _open(self) -> Head:
         """Lease a connection, send the request and read the response head (resending once on a fresh
         connection when a reused one turns out to be stale). On failure the lease is released."""
         request = self._request
@@ -247,51 +258,37 @@ class _Exchange:
             self._received = self._eof = False
             write_failure: WriteError | None = None
             try:
+                parser = connection.parser
                 try:
-                    whole = self._frame_whole(connection.h11)
+                    head = engine._request_head(request)
+                except FramingError as exc:
+                    raise self._framing_error() from exc
+                parser.start(request.method.encode("ascii"), keep_alive=head[2])
+                try:
+                    whole = self._frame_whole(head)
                     if whole is None:
-                        await self._write_request(connection)
+                        await self._write_request(connection, head)
                     else:
                         try:  # _send_all inlined: the path of almost every request
                             await connection.send_all(whole)
                         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                             raise self._write_error(exc) from exc
+                    parser.request_done = True
                 except WriteError as exc:
                     # A server may answer before it has read the whole request, then stop reading
                     # and close (an early 413 with Connection: close): its answer is read below and
                     # returned; only without one is the failed write the error.
                     write_failure = exc
-                # The response head (_read_head, inlined: once per request).
-                conn = connection.h11
-                received = 0
-                limit = engine._max_header_bytes
+                # The response head (1xx responses are skipped by the parser; the head size,
+                # complete or not, is bounded by it too).
                 while True:
                     try:
-                        event = conn.next_event()
-                    except h11.RemoteProtocolError as exc:
+                        response = parser.next_head()
+                    except ParseError as exc:
                         raise self._remote_error(exc, in_body=False) from exc
-                    if event is h11.NEED_DATA:
-                        data = await self._receive()
-                        received += len(data)
-                        conn.receive_data(data)
-                    elif type(event) is h11.Response:
-                        # h11 enforces the limit only on a head that is still incomplete; a large
-                        # head that arrived whole is measured here (only when enough bytes came in).
-                        if received > limit and received - len(conn.trailing_data[0]) > limit:
-                            raise ProtocolError(
-                                f"{self._describe()}: the response head exceeds max_header_bytes={limit}"
-                            )
-                        return event
-                    elif type(event) is h11.InformationalResponse:
-                        continue  # 1xx (100 Continue, 103 Early Hints): the real response follows
-                    elif type(event) is h11.ConnectionClosed:
-                        raise ReadError(
-                            f"{self._describe()}: the server closed the connection without a response"
-                        )
-                    else:  # pragma: no cover - h11 yields nothing else before a response
-                        raise ProtocolError(
-                            f"{self._describe()}: unexpected {type(event).__name__} before a response"
-                        )
+                    if response is not None:
+                        return response
+                    parser.receive_data(await self._receive())
             except TransportError as failure:
                 self._lease = self._connection = None
                 await pool.release(lease)
@@ -308,42 +305,39 @@ class _Exchange:
 
     async def fetch(self, max_bytes: int | None, what: object) -> WireBody:
         """The whole exchange for :meth:`NativeEngine.fetch`: open, read the body, release."""
-        event = await self._open()
+        head = await self._open()
         try:
             # Raw pairs, decoded only if someone reads the response's headers (most never do).
-            headers = event.headers.raw_items()
+            headers = head.headers
             if has_conflicting_framing(headers):
                 raise conflicting_framing_error(self._describe())
             if max_bytes is not None:
                 lengths = header_values(headers, b"content-length")
                 check_declared_length(
-                    self._request.method, event.status_code, lengths[0] if lengths else None, max_bytes, what
+                    self._request.method, head.status_code, lengths[0] if lengths else None, max_bytes, what
                 )
             # The body loop of __anext__, without a coroutine per chunk.
             connection = self._connection
             assert connection is not None
-            conn = connection.h11
+            parser = connection.parser
             chunks: list[bytes] = []
             size = 0
             while True:
                 try:
-                    body_event = conn.next_event()
-                except h11.RemoteProtocolError as exc:
+                    piece = parser.next_body()
+                except ParseError as exc:
                     raise self._remote_error(exc, in_body=True) from exc
-                kind = type(body_event)
-                if kind is h11.Data:
-                    data: bytes = body_event.data  # type: ignore[union-attr]
+                if piece is None:
+                    parser.receive_data(await self._receive())
+                elif piece is END:
+                    self._end_of_body(parser)
+                    break
+                else:
+                    data: bytes = piece  # type: ignore[assignment]
                     size += len(data)
                     if max_bytes is not None and size > max_bytes:
                         raise body_too_large(what, max_bytes, "raw")
                     chunks.append(data)
-                elif kind is h11.EndOfMessage:
-                    self._end_of_body(conn)
-                    break
-                elif body_event is h11.NEED_DATA:
-                    conn.receive_data(await self._receive())
-                else:
-                    raise self._no_body_error()
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -353,11 +347,11 @@ class _Exchange:
             if not pool.try_park(lease):
                 await pool.release(lease)
         return WireBody(
-            event.status_code,
-            event.reason.decode("latin-1"),
-            event.http_version.decode("ascii"),
+            head.status_code,
+            head.reason.decode("latin-1"),
+            head.http_version.decode("ascii"),
             headers,
-            bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks),
+            chunks[0] if len(chunks) == 1 else b"".join(chunks),
         )
 
     async def __aexit__(
@@ -379,30 +373,25 @@ class _Exchange:
             return None
         self._lease = None
         if clean:
-            conn = lease.connection.h11
+            parser = lease.connection.parser
             if not self._complete:
-                self._drain_buffered(conn)
-            if (
-                self._complete
-                and conn.our_state is h11.DONE
-                and conn.their_state is h11.DONE
-                and not conn.trailing_data[0]
-            ):
-                conn.start_next_cycle()
+                self._drain_buffered(parser)
+            if self._complete and parser.reusable():
+                parser.start(b"GET")
                 lease.reusable = True
         return lease
 
-    def _drain_buffered(self, conn: h11.Connection) -> None:
+    def _drain_buffered(self, parser: ResponseParser) -> None:
         """Finish the body from bytes already buffered (HEAD, 204/304, small unread bodies), no I/O."""
         try:
             while True:
-                event = conn.next_event()
-                if type(event) is h11.EndOfMessage:
+                piece = parser.next_body()
+                if piece is END:
                     self._complete = True
                     return
-                if type(event) is not h11.Data:
+                if piece is None:
                     return
-        except h11.RemoteProtocolError:
+        except ParseError:
             return
 
     # --- writing -------------------------------------------------------------------------------
@@ -414,69 +403,91 @@ class _Exchange:
     def _write_error(self, exc: BaseException) -> WriteError:
         return WriteError(f"{self._describe()} failed while sending the request: {describe_exception(exc)}")
 
-    async def _send_all(self, connection: _Connection, data: bytes) -> None:
+    async def _send_all(self, connection: _Connection, data: bytes | memoryview) -> None:
         try:
             await connection.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._write_error(exc) from exc
 
     def _framing_error(self) -> ProtocolError:
-        # h11's message may quote a header value (a secret, perhaps): it stays in __cause__ only.
+        # The framing error may quote a header name (a secret, perhaps): it stays in __cause__ only.
         return ProtocolError(
             f"{self._describe()}: the request could not be framed (an invalid header, or a body "
             "whose length does not match its Content-Length)"
         )
 
-    def _frame_whole(self, conn: h11.Connection) -> bytes | None:
-        """The whole request framed (head, body, end) when its body is bytes of at most 64 KiB, to be
+    def _frame_whole(self, head: RequestHead) -> bytes | None:
+        """The whole request framed (head and body) when its body is bytes of at most 64 KiB, to be
         written in one ``send_all``; ``None`` for larger and streamed bodies (see
-        :meth:`_write_request`)."""
-        request = self._request
-        body = request.body
-        if not isinstance(body, (bytes, bytearray, memoryview)) or len(body) > _COALESCE_LIMIT:
+        :meth:`_write_request`).
+
+        Raises:
+            pynector.ProtocolError: the body does not match its declared Content-Length.
+        """
+        body = self._request.body
+        if not isinstance(body, (bytes, bytearray, memoryview)):
             return None
-        body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
-        send = conn.send
-        try:
-            data = send(self._engine._request_event(request, body))
-            if body:
-                data += send(h11.Data(data=body))
-            end = send(_END_OF_MESSAGE)
-        except h11.LocalProtocolError as exc:
-            raise self._framing_error() from exc
-        # Only ConnectionClosed frames to None.
-        assert data is not None
-        assert end is not None
-        return data + end
+        size = _size(body)
+        if size > _COALESCE_LIMIT:
+            return None
+        length = head[1]
+        if length < 0:
+            if not body:
+                return head[0] + b"0\r\n\r\n"
+            return b"".join((head[0], b"%x\r\n" % size, body, b"\r\n0\r\n\r\n"))
+        if size != length:
+            raise self._framing_error() from _length_mismatch(size, length)
+        return head[0] + body if body else head[0]
 
-    async def _write_request(self, connection: _Connection) -> None:
-        """Write a request whose body is larger than 64 KiB or streamed: the head, then the body."""
-        request = self._request
-        conn = connection.h11
-        body = request.body
-        if isinstance(body, (bytearray, memoryview)):
-            body = bytes(body)  # a bytes-like body is sent whole, not iterated as ints
-        try:
-            await self._send_all(connection, _frame(conn, self._engine._request_event(request, body)))
-            if isinstance(body, bytes):
-                await self._send_data(conn, connection, body)
-            elif isinstance(body, AsyncIterable):
-                async for chunk in body:
-                    await self._send_data(conn, connection, chunk)
-            else:
-                for chunk in body:
-                    await self._send_data(conn, connection, chunk)
-            await self._send_all(connection, _frame(conn, _END_OF_MESSAGE))
-        except h11.LocalProtocolError as exc:
-            raise self._framing_error() from exc
+    async def _write_request(self, connection: _Connection, head: RequestHead) -> None:
+        """Write a request whose body is larger than 64 KiB or streamed: the head, then the body as
+        it comes (a bytes-like body and large chunks are sent as they are, never concatenated).
 
-    async def _send_data(self, conn: h11.Connection, connection: _Connection, chunk: object) -> None:
+        Raises:
+            pynector.ProtocolError: the body does not match its declared Content-Length (checked
+                before a byte too many is sent).
+            pynector.WriteError: the connection failed while sending.
+        """
+        body = self._request.body
+        length = head[1]
+        if isinstance(body, (bytes, bytearray, memoryview)) and length >= 0 and _size(body) != length:
+            raise self._framing_error() from _length_mismatch(_size(body), length)  # before any write
+        await self._send_all(connection, head[0])
+        sent = 0
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            sent = await self._send_data(connection, body, length, sent)
+        elif isinstance(body, AsyncIterable):
+            async for chunk in body:
+                sent = await self._send_data(connection, chunk, length, sent)
+        else:
+            for chunk in body:
+                sent = await self._send_data(connection, chunk, length, sent)
+        if length < 0:
+            await self._send_all(connection, b"0\r\n\r\n")
+        elif sent != length:
+            raise self._framing_error() from _length_mismatch(sent, length)
+
+    async def _send_data(self, connection: _Connection, chunk: object, length: int, sent: int) -> int:
+        """Send one body chunk (chunk-framed when *length* is -1); the bytes sent so far, after it."""
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise TypeError(f"request body chunks must be bytes, got {type(chunk).__name__}")
-        if chunk:
-            data = h11.Data(data=chunk)  # type: ignore[arg-type]  # h11 takes any bytes-like
-            for piece in conn.send_with_data_passthrough(data) or ():
-                await self._send_all(connection, piece)
+        size = chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+        if not size:
+            return sent
+        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        if length >= 0:
+            if sent + size > length:
+                raise self._framing_error() from _length_mismatch(sent + size, length)
+            await self._send_all(connection, view)
+        elif size <= _COALESCE_LIMIT:
+            await self._send_all(connection, b"".join((b"%x\r\n" % size, view, b"\r\n")))
+        else:
+            await self._send_all(connection, b"%x\r\n" % size)
+            await self._send_all(connection, view)
+            await self._send_all(connection, b"\r\n")
+        return sent + size
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -493,15 +504,15 @@ class _Exchange:
             self._received = True
         else:
             self._eof = True
-        return data  # type: ignore[return-value]  # bytearray from SSLStream; h11 takes both
+        return data  # type: ignore[return-value]  # bytearray from SSLStream; the parser takes both
 
-    def _remote_error(self, exc: h11.RemoteProtocolError, in_body: bool) -> TransportError:
+    def _remote_error(self, exc: ParseError, in_body: bool) -> TransportError:
         if self._eof:
             where = "the response body was complete" if in_body else "a complete response head arrived"
             if not in_body and not self._received:
                 return ReadError(f"{self._describe()}: the server closed the connection without a response")
             return ReadError(f"{self._describe()}: the server closed the connection before {where}")
-        if exc.error_status_hint == 431:
+        if exc.too_large:
             limit = self._engine._max_header_bytes
             return ProtocolError(f"{self._describe()}: the response head exceeds max_header_bytes={limit}")
         part = "body" if in_body else "head"
@@ -516,38 +527,32 @@ class _Exchange:
         connection = self._connection
         if self._closed or connection is None:
             raise ReadError(f"{self._describe()}: the response body was read after its block was left")
-        conn = connection.h11
+        parser = connection.parser
         while True:
             try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
+                piece = parser.next_body()
+            except ParseError as exc:
                 raise self._remote_error(exc, in_body=True) from exc
-            kind = type(event)
-            if kind is h11.Data:
-                return bytes(event.data)  # type: ignore[union-attr]
-            if kind is h11.EndOfMessage:
-                self._end_of_body(conn)
+            if piece is None:
+                parser.receive_data(await self._receive())
+            elif piece is END:
+                self._end_of_body(parser)
                 raise StopAsyncIteration
-            if event is h11.NEED_DATA:
-                conn.receive_data(await self._receive())
             else:
-                raise self._no_body_error()
+                return piece  # type: ignore[return-value]
 
-    def _end_of_body(self, conn: h11.Connection) -> None:
+    def _end_of_body(self, parser: ResponseParser) -> None:
         """The body ended: mark the exchange complete, unless bytes follow it.
 
         Raises:
             pynector.ProtocolError: the server sent bytes after the response.
         """
         self._complete = True
-        extra = len(conn.trailing_data[0])
+        extra = parser.trailing
         if extra:
             raise ProtocolError(
                 f"{self._describe()}: the server sent {extra} unexpected byte(s) after the response"
             )
-
-    def _no_body_error(self) -> ReadError:
-        return ReadError(f"{self._describe()}: the connection ended before the response body")
 
 
 class NativeEngine:
@@ -637,7 +642,7 @@ class NativeEngine:
             is_usable=_Connection.is_usable,
         )
         self._host_headers: dict[Origin, str] = {}
-        self._request_events: dict[tuple[object, ...], h11.Request] = {}
+        self._request_heads: dict[tuple[object, ...], RequestHead] = {}
         self._closed = False
 
     def _get_ssl_context(self) -> ssl.SSLContext:
@@ -715,28 +720,28 @@ class NativeEngine:
     def _closed_error(self) -> PynectorError:
         return ClientClosedError("the HTTP engine is closed")
 
-    def _request_event(self, request: WireRequest, body: Body) -> h11.Request:
-        """The h11 ``Request`` event for *request* (Host and body framing headers added).
+    def _request_head(self, request: WireRequest) -> RequestHead:
+        """The request head for *request* (Host and body framing headers added), as bytes to write.
 
-        Building one costs h11 about 15 us of header validation, as much as the rest of the engine's
-        per-request work, and clients repeat the same few requests: so events are cached by what
-        determines them (method, target, headers and, for bytes bodies, the length). Events are
-        immutable, so sharing one between exchanges is safe. The cache lives as long as the engine,
-        like the connections that carry the same headers, and is bounded.
+        Validating and writing a head costs more than the rest of the engine's per-request work,
+        and clients repeat the same few requests: so heads are cached by what determines them
+        (method, target, headers and, for bytes bodies, the length). The cache lives as long as the
+        engine, like the connections that carry the same headers, and is bounded.
 
         Raises:
-            h11.LocalProtocolError: an invalid header (nothing is cached then).
+            FramingError: an invalid method, target or header (nothing is cached then).
         """
-        is_bytes = isinstance(body, bytes)
+        body: Body = request.body
+        is_bytes = isinstance(body, (bytes, bytearray, memoryview))
         headers_key = request.headers if type(request.headers) is tuple else tuple(request.headers)
-        length = len(body) if is_bytes else -1  # type: ignore[arg-type]
+        length = _size(body) if is_bytes else -1  # type: ignore[arg-type]
         key: tuple[object, ...] | None = (request.method, request.target, headers_key, request.origin, length)
         try:
-            event = self._request_events.get(key)  # type: ignore[arg-type]
-        except TypeError:  # unhashable header pairs (lists): build the event without caching it
-            key = event = None
-        if event is not None:
-            return event
+            head = self._request_heads.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable header pairs (lists): build the head without caching it
+            key = head = None
+        if head is not None:
+            return head
         headers: list[tuple[str, str]] = [("Host", self._host_header(request))]
         target = request.target
         proxy = self._forward_proxy(request.origin)
@@ -744,25 +749,28 @@ class NativeEngine:
             target = f"{_origin_text(request.origin)}{target}"
             if proxy.authorization is not None:
                 headers.append(("Proxy-Authorization", proxy.authorization))
-        has_length = has_chunked = False
+        has_length = has_chunked = close = False
         for name, value in request.headers:
             lowered = name.lower()
             if lowered == "content-length":
                 has_length = True
             elif lowered == "transfer-encoding":
                 has_chunked = True
+            elif lowered == "connection":
+                close = close or "close" in [item.strip() for item in value.lower().split(",")]
             headers.append((name, value))
         if is_bytes:
-            if not has_length and not has_chunked and (body or request.method in _EXPECTS_BODY):
-                headers.append(("Content-Length", str(len(body))))  # type: ignore[arg-type]
+            if not has_length and not has_chunked and (length or request.method in _EXPECTS_BODY):
+                headers.append(("Content-Length", str(length)))
         elif not has_length and not has_chunked:
             headers.append(("Transfer-Encoding", "chunked"))
-        event = h11.Request(method=request.method, target=target, headers=headers)
+        raw, declared = frame_request_head(request.method, target, headers)
+        head = (raw, declared, not close)
         if key is not None:
-            if len(self._request_events) >= _EVENT_CACHE_SIZE:
-                self._request_events.clear()
-            self._request_events[key] = event
-        return event
+            if len(self._request_heads) >= _HEAD_CACHE_SIZE:
+                self._request_heads.clear()
+            self._request_heads[key] = head
+        return head
 
     def _host_header(self, request: WireRequest) -> str:
         origin = request.origin
