@@ -16,8 +16,9 @@ request.
 The server is nginx (``benchmarks/nginx.conf``, installed from the Debian packages when running as root
 with apt-get, started on a free loopback port) or, when nginx is unavailable, a canned-response server
 in its own process (plain sockets and ``selectors``). Both serve a 13-byte body at ``/``, 64 KiB at
-``/64k``, 1 MiB at ``/1m`` and accept POSTs at ``/post``. The server's CPU share during each cell is
-read from ``/proc/<pid>/stat`` and printed, so a reader can check it was not the bottleneck.
+``/64k``, 1 MiB at ``/1m`` and accept POSTs at ``/post``. The server's CPU share during each cell's timed
+part is read from ``/proc/<pid>/stat`` (of nginx's master and worker) and printed, so a reader can
+check that the server was not the bottleneck.
 
 Targets (printed as "target / met", not asserted): small GETs at 64 in flight, pynector >= 2x aiohttp
 (moonshot 3x); at 1 in flight >= 1.5x; bodies at 16 in flight (64 KiB GET, 1 MiB GET, 1 MiB POST)
@@ -70,7 +71,7 @@ TARGETS |= {("GET 1 MiB", 16): 1.0, ("POST 1 MiB", 16): 1.0}
 
 
 def serve() -> None:
-    """Answer each request at /, /64k, /1m (GET) and /post (POST, body read and dropped) until stdin closes."""
+    """Answer /, /64k, /1m (GET) and /post (POST, body read and dropped) until stdin closes."""
     import selectors
 
     responses = {
@@ -149,6 +150,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes *pids* so far (from /proc/<pid>/stat; 0 without /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """The server child: nginx or the canned server, with its port and the pids whose CPU we count."""
 
@@ -160,8 +173,10 @@ class Server:
         if nginx is not None:
             self.kind = "nginx"
             self.port = free_port()
+            self.root.chmod(0o755)  # nginx's worker runs as another user when we are root
             for path, name in (("/", "small"), ("/64k", "64k"), ("/1m", "1m")):
                 (self.root / name).write_bytes(body_for(path))
+                (self.root / name).chmod(0o644)
             conf = (HERE / "nginx.conf").read_text().format(port=self.port, root=self.root)
             (self.root / "nginx.conf").write_text(conf)
             self.process = subprocess.Popen(
@@ -181,7 +196,10 @@ class Server:
         else:
             self.kind = "canned"
             self.process = subprocess.Popen(
-                [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+                [sys.executable, __file__, "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             assert self.process.stdout is not None
             self.port = int(self.process.stdout.readline())
@@ -194,17 +212,6 @@ class Server:
         except OSError:
             children = []
         return [pid, *map(int, children)]
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server processes so far (from /proc/<pid>/stat)."""
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        return total / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         if self.kind == "canned":
@@ -257,7 +264,9 @@ def trio_rows() -> dict[str, Row]:
 
     def client(host: str, port: int, in_flight: int) -> pynector.Pynector:
         # Telemetry stays at its default (on, no SDK configured), as a user would run it.
-        return pynector.Pynector(transport_type="http", base_url=f"http://{host}:{port}", max_connections=in_flight)
+        return pynector.Pynector(
+            transport_type="http", base_url=f"http://{host}:{port}", max_connections=in_flight
+        )
 
     async def batch(host: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
         async with client(host, port, in_flight) as c:
@@ -301,7 +310,9 @@ def trio_rows() -> dict[str, Row]:
 
             await run_workers(requests, in_flight, one)
 
-    async def minimal_h11(host: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
+    async def minimal_h11(
+        host: str, port: int, method: str, path: str, requests: int, in_flight: int
+    ) -> None:
         counter = iter(range(requests))
         body = post_body if method == "POST" else b""
 
@@ -358,7 +369,9 @@ def asyncio_rows() -> dict[str, Row]:
 
             async def worker() -> None:
                 for _ in counter:
-                    async with session.request(method, url, data=post_body if method == "POST" else None) as r:
+                    async with session.request(
+                        method, url, data=post_body if method == "POST" else None
+                    ) as r:
                         check(method, path, await r.read())
 
             await asyncio.gather(*(worker() for _ in range(in_flight)))
@@ -391,8 +404,13 @@ def row_names() -> list[str]:
 BODY_ROWS = {"pynector http (batch_request)", "pynector native engine (direct)", PEER, "aiohttp (uvloop)"}
 
 
-def cell(name: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
-    """In a fresh child: warm up, collect, run *requests*, print requests/s and CPU us/request."""
+def cell(
+    name: str, port: int, method: str, path: str, requests: int, in_flight: int, server: list[int]
+) -> None:
+    """In a fresh child: warm up, collect, run *requests*; print requests/s, CPU us/request, server CPU %.
+
+    The server's share is its CPU time (processes *server*) over the timed part's wall time.
+    """
     args = ("127.0.0.1", port, method, path)
     if name.startswith("aiohttp"):
         import asyncio
@@ -417,10 +435,12 @@ def cell(name: str, port: int, method: str, path: str, requests: int, in_flight:
 
     go(max(in_flight, min(200, requests // 4)))
     gc.collect()  # every cell starts from a collected heap
+    server_started = cpu_seconds(server)
     started, cpu_started = time.perf_counter(), time.process_time()
     go(requests)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(f"{requests / wall} {cpu / requests * 1e6}", flush=True)
+    share = 100 * (cpu_seconds(server) - server_started) / wall
+    print(f"{requests / wall} {cpu / requests * 1e6} {share}", flush=True)
 
 
 # --- the parent ------------------------------------------------------------------------------------
@@ -464,25 +484,27 @@ def main(argv: list[str] | None = None) -> None:
                 requests = max(in_flight, int(args.requests * fraction))
                 gc.collect()
                 command = [sys.executable, __file__, "--cell", name, str(server.port), method, path]
-                command += [str(requests), str(in_flight)]
-                server_cpu, started = server.cpu_seconds(), time.perf_counter()
+                command += [str(requests), str(in_flight), ",".join(map(str, server.pids()))]
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
-                wall, used = time.perf_counter() - started, server.cpu_seconds() - server_cpu
                 if done.returncode:
-                    failed[key] = (done.stderr.strip().splitlines() or ["exit %d" % done.returncode])[-1]
+                    failed[key] = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
                     continue
                 figures = done.stdout.split()
                 rps[key].append(float(figures[0]))
                 cpu[key].append(float(figures[1]))
-                share[key].append(100 * used / wall)
+                share[key].append(float(figures[2]))
     finally:
         server.close()
     report(cells, rps, cpu, share, failed, server.kind)
 
 
 def report(
-    cells: list[Any], rps: dict[Any, list[float]], cpu: dict[Any, list[float]], share: dict[Any, list[float]],
-    failed: dict[Any, str], kind: str,
+    cells: list[Any],
+    rps: dict[Any, list[float]],
+    cpu: dict[Any, list[float]],
+    share: dict[Any, list[float]],
+    failed: dict[Any, str],
+    kind: str,
 ) -> None:
     print(
         f"\n{'workload':<11} {'fl':>3} {'client':<36} {'median':>9} {'range (min-max)':>17} {'unit':>5}"
@@ -503,16 +525,21 @@ def report(
             median = statistics.median(values)
             ratio = statistics.median(rps[name, w]) / peer if peer else None
             target = TARGETS.get((label, in_flight)) if name.startswith("pynector http") else None
-            met = "" if target is None or ratio is None else f"{target:.1f}x / {'yes' if ratio >= target else 'no'}"
+            met = (
+                ""
+                if target is None or ratio is None
+                else f"{target:.1f}x / {'yes' if ratio >= target else 'no'}"
+            )
+            shown = "" if ratio is None else f"{ratio:.2f}"
             print(
-                f"{label:<11} {in_flight:>3} {name:<36} {median:>9.0f} {min(values):>8.0f}-{max(values):<8.0f}"
-                f" {unit:>5} {statistics.median(cpu[name, w]):>10.0f}"
-                f" {'' if ratio is None else f'{ratio:.2f}':>9} {met:>13} {statistics.median(share[name, w]):>6.0f}%"
+                f"{label:<11} {in_flight:>3} {name:<36} {median:>9.0f}"
+                f" {min(values):>8.0f}-{max(values):<8.0f} {unit:>5} {statistics.median(cpu[name, w]):>10.0f}"
+                f" {shown:>9} {met:>13} {statistics.median(share[name, w]):>6.0f}%"
             )
     print(
-        f"\nserver: {kind}; 'srv CPU' is the server's CPU time over the cell's wall time (median, % of one "
-        "core; the cell's wall time includes the child's start-up): well below 100% means it was not the "
-        "bottleneck. CPU us/req is the client process's user+sys time per request (median)."
+        f"\nserver: {kind}; 'srv CPU' is the server's CPU time over the wall time of the cell's timed part"
+        " (median, % of one core): well below 100% means it was not the bottleneck.\n"
+        "CPU us/req: the client process's user+sys time per request (median)."
     )
 
 
@@ -520,7 +547,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         serve()
     elif sys.argv[1:2] == ["--cell"]:
-        name, port, method, path, requests, in_flight = sys.argv[2:8]
-        cell(name, int(port), method, path, int(requests), int(in_flight))
+        name, port, method, path, requests, in_flight, pids = sys.argv[2:9]
+        cell(name, int(port), method, path, int(requests), int(in_flight), [int(p) for p in pids.split(",")])
     else:
         main()
