@@ -1,7 +1,7 @@
 """HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and a minimal h11 client.
 
 Run: ``make bench-http`` or ``.venv/bin/python benchmarks/http_bench.py [--server auto|nginx|canned]
-[--requests 2000] [--rounds 3] [--quick]``.
+[--requests 2000] [--rounds 3] [--quick] [--row NAME...]``.
 
 The naive benchmark runs every client in one interpreter, one after the other, and keeps the best figure:
 on a shared machine the best of a few runs measures the quietest moment rather than the client, asyncio
@@ -453,11 +453,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--server", choices=("auto", "nginx", "canned"), default="auto")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 60 requests, 1 round")
+    parser.add_argument(
+        "--row", action="append", default=[], help="run only the rows whose name contains this (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rounds = 60, 1
+    names = [name for name in row_names() if not args.row or any(part in name for part in args.row)]
+    if not names:
+        raise SystemExit(f"no row matches {args.row}; rows: {', '.join(row_names())}")
     server = Server(args.server)
-    names = row_names()
     cells = [
         (name, workload)
         for workload in WORKLOADS
