@@ -1,7 +1,7 @@
 """HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and a minimal h11 client.
 
 Run: ``make bench-http`` or ``.venv/bin/python benchmarks/http_bench.py [--server auto|nginx|canned]
-[--requests 2000] [--rounds 3] [--quick] [--row NAME...]``.
+[--requests 2000] [--rounds 5] [--quick] [--row NAME...]``.
 
 The naive benchmark runs every client in one interpreter, one after the other, and keeps the best figure:
 on a shared machine the best of a few runs measures the quietest moment rather than the client, asyncio
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     """Start the server, run the cells round-robin in child processes, print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="small GETs per cell (bodies: fewer)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--server", choices=("auto", "nginx", "canned"), default="auto")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 60 requests, 1 round")
     parser.add_argument(
