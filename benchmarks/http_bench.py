@@ -138,9 +138,8 @@ def find_nginx(install: bool) -> str | None:
     if found or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     print("installing nginx (apt-get)...", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(["apt-get", "update"], check=False, **quiet)  # type: ignore[call-overload]
-    subprocess.run(["apt-get", "install", "-y", "nginx"], check=False, **quiet)  # type: ignore[call-overload]
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx"]):
+        subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return shutil.which("nginx", path=path)
 
 
@@ -170,30 +169,13 @@ class Server:
         nginx = find_nginx(install=True) if kind in ("auto", "nginx") else None
         if kind == "nginx" and nginx is None:
             raise SystemExit("nginx is not installed and could not be installed (needs root and apt-get)")
-        if nginx is not None:
+        if nginx is not None and self.start_nginx(nginx):
             self.kind = "nginx"
-            self.port = free_port()
-            self.root.chmod(0o755)  # nginx's worker runs as another user when we are root
-            for path, name in (("/", "small"), ("/64k", "64k"), ("/1m", "1m")):
-                (self.root / name).write_bytes(body_for(path))
-                (self.root / name).chmod(0o644)
-            conf = (HERE / "nginx.conf").read_text().format(port=self.port, root=self.root)
-            (self.root / "nginx.conf").write_text(conf)
-            self.process = subprocess.Popen(
-                [nginx, "-p", str(self.root), "-c", str(self.root / "nginx.conf")],
-                stdin=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 10
-            while True:  # wait until it accepts (a real-time wait: nginx is another process)
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise SystemExit(f"nginx did not start; see {self.root}/error.log") from None
-                    time.sleep(0.05)
+        elif kind == "nginx":
+            raise SystemExit(f"nginx did not start; see {self.root}/error.log")
         else:
+            if nginx is not None:
+                print(f"nginx did not start ({self.root}/error.log): using the canned server", flush=True)
             self.kind = "canned"
             self.process = subprocess.Popen(
                 [sys.executable, __file__, "--serve"],
@@ -203,6 +185,32 @@ class Server:
             )
             assert self.process.stdout is not None
             self.port = int(self.process.stdout.readline())
+
+    def start_nginx(self, nginx: str) -> bool:
+        """Start nginx on a free port with the files in the temp dir; False if it does not answer."""
+        self.port = free_port()
+        self.root.chmod(0o755)  # nginx's worker runs as another user when we are root
+        for path, name in (("/", "small"), ("/64k", "64k"), ("/1m", "1m")):
+            (self.root / name).write_bytes(body_for(path))
+            (self.root / name).chmod(0o644)
+        conf = (HERE / "nginx.conf").read_text().format(port=self.port, root=self.root)
+        (self.root / "nginx.conf").write_text(conf)
+        self.process = subprocess.Popen(
+            [nginx, "-p", str(self.root), "-c", str(self.root / "nginx.conf")],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:  # wait until it accepts (a real-time wait: nginx is another process)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.process.kill()
+                    self.process.wait()
+                    return False
+                time.sleep(0.05)
 
     def pids(self) -> list[int]:
         """The server process and its children (nginx's worker)."""
