@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-scale test-interop test-ray lint typecheck pytest demo bench docs clean
+.PHONY: test test-scale test-interop test-ray lint typecheck pytest demo bench bench-http docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Just the HTTP benchmark (pynector "http" against aiohttp, httpx and a minimal h11 client); nginx is
+# used, and installed when running as root with apt-get, else a canned server. About 3 minutes.
+bench-http: $(STAMP)
+	$(BIN)/python benchmarks/http_bench.py
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,8 @@
 """Run every benchmark, one after the other: ``make bench`` (or ``.venv/bin/python benchmarks/run_all.py``).
 
 Each script prints its own table with ratios against the peers measured in the same run. Total time:
-several minutes on a 2-core machine. Pass script names to run a subset: ``run_all.py http_bench``.
+several minutes on a 2-core machine. Pass script names to run a subset: ``run_all.py http_bench``
+(or ``make bench-http``: it runs against nginx when it can, and its aiohttp rows need the bench extra).
 """
 
 from __future__ import annotations
