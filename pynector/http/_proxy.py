@@ -32,6 +32,7 @@ import h11
 import trio
 
 from .._errors import ConfigurationError, ConnectError, ProtocolError
+from .._net import host_port
 from .._redact import redact_url
 
 __all__ = ["Proxy", "ProxyResolver", "open_tunnel", "parse_proxy_url"]
@@ -232,7 +233,7 @@ async def open_tunnel(stream: trio.abc.Stream, host: str, port: int, proxy: Prox
         pynector.ProtocolError: the proxy's answer is malformed or too large.
         trio.BrokenResourceError, OSError: the connection failed (mapped by the engine).
     """
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    authority = host_port(host, port)
     headers = [("Host", authority)]
     if proxy.authorization is not None:
         headers.append(("Proxy-Authorization", proxy.authorization))
