@@ -6,7 +6,6 @@ are real processes. Each test uses its own key prefix on one redis-server starte
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from functools import partial
 
 import pytest
 import trio
+from helpers.processes import find_binary
 
 from pynector import Pynector, Quota, QuotaStoreError, RateLimitError
 from pynector.testing import HTTPRequest, HTTPResponse, QuotaService, ServerConnection, open_http_server
@@ -62,9 +62,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """A redis-server on a free loopback port for this module (skipped when not installed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    binary = find_binary("redis-server", "redis-server")
     port = free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

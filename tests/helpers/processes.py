@@ -8,13 +8,37 @@ after their record was written.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+
+#: Set to 1 to turn "server binary missing" skips into failures.
+REQUIRE_ENV = "PYNECTOR_REQUIRE_INTEROP"
+# Binaries often live in sbin, which is not on an unprivileged user's PATH.
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+
+
+def find_binary(name: str, package: str) -> str:
+    """The path of *name*, or skip (fail under ``PYNECTOR_REQUIRE_INTEROP=1``) when it is absent."""
+    path = shutil.which(name, path=_SEARCH_PATH)
+    if path is not None:
+        return path
+    reason = (
+        f"{name} is not installed (Debian package {package}); "
+        "`make test-interop` installs it when run as root"
+    )
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
 
 _LOGGING_SERVER = """
 import sys, trio

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -21,33 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import trustme
+from helpers.processes import find_binary
 
 import pynector
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
-#: Set to 1 to turn "server binary missing" skips into failures.
-REQUIRE_ENV = "PYNECTOR_REQUIRE_INTEROP"
-# Binaries often live in sbin, which is not on an unprivileged user's PATH.
-_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 _START_TIMEOUT = 15.0
 _START_ATTEMPTS = 3
-
-
-def find_binary(name: str, package: str) -> str:
-    """The path of *name*, or skip (fail under ``PYNECTOR_REQUIRE_INTEROP=1``) when it is absent."""
-    path = shutil.which(name, path=_SEARCH_PATH)
-    if path is not None:
-        return path
-    reason = (
-        f"{name} is not installed (Debian package {package}); "
-        "`make test-interop` installs it when run as root"
-    )
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it", pytrace=False)
-    pytest.skip(reason)
 
 
 def free_ports(count: int) -> list[int]:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import interop_servers
 import pytest
+from helpers import processes
 
 
 @pytest.fixture
 def no_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every binary lookup finds nothing, as on a machine without the servers."""
-    monkeypatch.setattr(interop_servers.shutil, "which", lambda name, path=None: None)
+    monkeypatch.setattr(processes.shutil, "which", lambda name, path=None: None)
 
 
 @pytest.mark.usefixtures("no_binaries")
 def test_a_missing_server_skips_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without PYNECTOR_REQUIRE_INTEROP the test is skipped, naming the binary and its package."""
-    monkeypatch.delenv(interop_servers.REQUIRE_ENV, raising=False)
+    monkeypatch.delenv(processes.REQUIRE_ENV, raising=False)
     with pytest.raises(pytest.skip.Exception) as info:
-        interop_servers.find_binary("redis-server", "redis-server")
+        processes.find_binary("redis-server", "redis-server")
     assert "redis-server is not installed (Debian package redis-server)" in str(info.value)
     assert "make test-interop" in str(info.value)
 
@@ -25,9 +26,9 @@ def test_a_missing_server_skips_with_the_reason(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.usefixtures("no_binaries")
 def test_a_missing_server_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
     """With PYNECTOR_REQUIRE_INTEROP=1 a missing binary fails the test instead of skipping it."""
-    monkeypatch.setenv(interop_servers.REQUIRE_ENV, "1")
+    monkeypatch.setenv(processes.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception) as info:
-        interop_servers.find_binary("nginx", "nginx")
+        processes.find_binary("nginx", "nginx")
     assert "nginx is not installed" in str(info.value)
     assert "PYNECTOR_REQUIRE_INTEROP=1 requires it" in str(info.value)
 
