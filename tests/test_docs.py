@@ -7,13 +7,17 @@ A failure names the page and the block's number on it (``guides/http.md#0``).
 from __future__ import annotations
 
 import argparse
+import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.snippets import ROOT, check_typed_block, is_typed, loopback_server, python_blocks, run_block
 
+import pynector
 from pynector._cli._args import build_parser
+from pynector.http import HttpxEngine, NativeEngine
 
 DOCS = ROOT / "docs"
 BLOCKS = [
@@ -67,3 +71,29 @@ def test_every_command_line_option_is_listed_in_the_cli_guide() -> None:
     assert options
     missing = [names for names in sorted(options) if not any(f"`{name}" in page for name in names)]
     assert not missing, f"options missing from docs/guides/cli.md: {missing}"
+
+
+OPTION_PAGES = [
+    ("retries.md", pynector.RetryPolicy),
+    ("retries.md", pynector.RetryBudget),
+    ("quotas.md", pynector.Quota),
+    ("client.md", pynector.Pynector),
+    ("jobs.md", pynector.Job),
+    ("jobs.md", pynector.JsonlCheckpoint),
+    ("http.md", NativeEngine),
+    ("http.md", HttpxEngine),
+]
+
+
+@pytest.mark.parametrize(("page", "target"), OPTION_PAGES, ids=[f"{p}:{t.__name__}" for p, t in OPTION_PAGES])
+def test_every_option_is_in_its_guide(page: str, target: type) -> None:
+    """Each named parameter of a public constructor appears, in backquotes, on its guide page."""
+    text = (DOCS / "guides" / page).read_text()
+    names = [
+        parameter.name
+        for parameter in inspect.signature(target).parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    assert names
+    missing = [name for name in names if not re.search(rf"`[^`]*\b{name}\b[^`]*`", text)]
+    assert not missing, f"options of {target.__name__} missing from docs/guides/{page}: {missing}"
