@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from helpers.bench import run_benchmark
 
 from pynector.testing import HTTPRequest, HTTPResponse, ServerConnection, open_http_server
 
@@ -90,16 +91,7 @@ async def test_batch_replay_of_an_unknown_request_is_a_failed_record(tmp_path: P
 
 def test_the_replay_benchmark_runs() -> None:
     """benchmarks/cassette_bench.py runs (tiny sizes) and prints its overhead rows."""
-    import subprocess
-
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "cassette_bench.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--requests", "50", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_benchmark("cassette_bench", "--requests", "50", "--rounds", "1")
     assert 0 == done.returncode, done.stderr
     assert "replay overhead per exchange" in done.stdout
     assert "HTTP, order=any" in done.stdout

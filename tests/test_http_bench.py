@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "http_bench.py"
+from helpers.bench import run_benchmark
 
 
 def test_the_http_benchmark_runs_and_compares_against_aiohttp() -> None:
@@ -17,13 +13,7 @@ def test_the_http_benchmark_runs_and_compares_against_aiohttp() -> None:
     if importlib.util.find_spec("aiohttp") is None:
         pytest.skip("aiohttp is the benchmark's peer (install the bench extra)")
     rows = ["--row", "pynector http (batch_request)", "--row", "aiohttp (asyncio)"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--server", "canned", *rows],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_benchmark("http_bench", "--quick", "--server", "canned", *rows)
     assert 0 == done.returncode, done.stderr
     assert "server canned" in done.stdout
     assert "failed" not in done.stdout, done.stdout
