@@ -35,7 +35,7 @@ from pynector.testing import (
     scrub_json_fields,
     serve_tcp,
 )
-from pynector.testing._cassette import decode_body, decode_value, encode_body, encode_value
+from pynector.testing._cassette._records import decode_body, decode_value, encode_body, encode_value
 from pynector.transport import get_transport_factory_registry
 
 pytestmark = pytest.mark.filterwarnings(
