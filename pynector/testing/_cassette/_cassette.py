@@ -1,12 +1,15 @@
 """The :class:`Cassette`: one file of recorded exchanges, its record modes, and the bookkeeping of one
-exchange from the live request to the written line.
+exchange, from the live request to the line written.
 
-A cassette reads its file once, when it is made, and writes it once, when it is closed (atomically:
-a temporary file, then a rename), so a test interrupted half-way never leaves half a cassette, and a
-test that fails keeps its recorded exchanges without judging them. Which recorded exchange answers a
-request is :class:`~._matching.RecordedExchanges`'s business; how a request and its outcome become a
-record is the codecs' (``_codecs``) and the redaction's (``_redaction``); the transports handed out
-by :meth:`Cassette.wrap` live in ``_transport``.
+The naive cassette appends each exchange to its file as the exchange ends. A test interrupted
+half-way then leaves half a cassette that the next run replays as if it were whole, and concurrent
+exchanges land in the order the service happened to answer them, not the order the code made them.
+Here an exchange gets its entry when it starts (the file's order is the order the requests were
+made), the entry is filled in when it ends, and the file is
+written once, at :meth:`Cassette.close`, atomically (a temporary file, then a rename); exchanges
+still in flight are left out. Which recorded exchange answers a request is the business of
+``_matching``; how a request and its outcome become a record, of ``_codecs`` and ``_redaction``;
+the transports :meth:`Cassette.wrap` hands out live in ``_transport``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from ._records import ROUND, rebuild_error
 from ._redaction import Scrub, Secrets
 from ._transport import CassetteTransport, StreamingCassetteTransport
 
-__all__ = ["FORMAT_VERSION", "RECORD_MODES", "Cassette", "RecordMode"]
+__all__ = ["FORMAT_VERSION", "RECORD_MODES", "Cassette"]
 
 #: The record modes, as the tools people know them name them.
 RECORD_MODES = ("once", "new_episodes", "none", "all")

@@ -189,6 +189,7 @@ class _HTTPCodec(Codec):
 
 
 def codec_for(transport: Any) -> Codec:
+    """The codec for the kind of *transport*."""
     if isinstance(transport, HTTPTransport):
         return _HTTPCodec(transport)
     if isinstance(transport, StreamTransport):

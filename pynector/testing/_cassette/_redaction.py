@@ -6,10 +6,10 @@ message, the callable transport was given ``api_key=`` as an argument. So redact
 layers, all deciding what is a credential through the one redaction module (``pynector._redact``):
 
 - by name: credential headers (and the transport's and cassette's ``secret_headers``), URL user-info
-  and secret query parameters become ``REDACTED``; so do call arguments and JSON keys named like a
-  credential header (``api_key``, ``authorization``). For those only the names that always are
-  credentials count: the header rule's fragments (``token``, ``secret``) would also redact
-  ``max_tokens`` and ``token_type``;
+  and secret query parameters become ``REDACTED``; so do the call arguments and keys of a request
+  value named like a credential header (``api_key``, ``authorization``). There only the names that
+  always are credentials count: the header rule's fragments (``token``, ``secret``) would also
+  redact ``max_tokens`` and ``token_type``;
 - by value: each secret value found that way, and the ones the transport reports (the HTTP
   transport's prepared request, an SDK's key), is scrubbed from every string of the record;
 - by hook: a ``scrub`` callable changes anything else (:func:`scrub_json_fields`).
