@@ -34,11 +34,11 @@ once): under ``autojump_clock`` an hour of recorded latency replays instantly, a
 shorter than a recorded duration fires exactly as it would against the real service. A recorded error
 is raised again as the same pynector exception class with the same attributes.
 
-The package, in the order a record is made: ``_records`` (bodies, values, responses and errors as
-JSON), ``_codecs`` (what each kind of transport's request and result look like), ``_redaction``
-(secrets out), ``_matching`` (which recorded exchange answers a request), ``_cassette`` (the file,
-the record modes, one exchange's bookkeeping) and ``_transport`` (the wrapping transports and the
-tapes of streams); ``_errors`` holds the two exceptions.
+The package, from the bottom up: ``_errors`` (the two exceptions), ``_records`` (bodies, values,
+responses and errors as JSON), ``_redaction`` (secrets out of records), ``_matching`` (which recorded
+exchange answers a request), ``_codecs`` (how each kind of transport's requests and results are
+written), ``_transport`` (the wrapping transports and the tapes of streams) and ``_cassette`` (the
+file, the record modes, one exchange's bookkeeping).
 """
 
 from ._cassette import RECORD_MODES as RECORD_MODES

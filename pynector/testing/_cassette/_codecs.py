@@ -7,8 +7,8 @@ a reader of the file could not see the request the server received. So each kind
 codec. The HTTP codec records the request the transport prepared (absolute URL, headers, body bytes)
 and rebuilds :class:`~pynector.http.Response` objects; the framed tcp/unix/memory transports'
 codec records the frames' payload bytes, through the transport's own serializer, and rebuilds
-results through its deserializer; every other transport (SDK, callable, mock) is recorded as its
-request value, options and result as JSON values (``_records``).
+results through its deserializer; every other transport (SDK, callable, mock, memory) is recorded
+as its request value, options and result as JSON values (``_records``).
 
 Replay encodes every live request before matching it, which would cost more than the exchange it
 replaces; a codec therefore caches the redacted record of a request it has seen, under a key found
