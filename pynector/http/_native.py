@@ -26,7 +26,9 @@ essay says why not a compiled parser. This engine keeps only what the wire needs
   its head in one send (a larger one, and large streamed chunks, go out as they are, never
   concatenated), reads are 64 KiB, a Content-Length body that arrives in its own read is handed on
   without a copy, a clean connection is parked without a coroutine, and plain TCP connections do
-  their I/O on the trio socket (see :class:`_Connection`). Measured with
+  their I/O with ``os.write``/``os.read`` on the socket's descriptor, keeping trio's checkpoints
+  but not its wrappers; the request is written without a checkpoint of its own, since the read
+  of the response that follows is one (see :class:`_Connection`). Measured with
   ``benchmarks/http_bench.py``: the engine used directly costs less CPU per request than a minimal
   h11 client.
 - **Stale keep-alive connections.** A server may close an idle connection at any time. Before reuse the
@@ -45,6 +47,7 @@ bounds connection establishment with ``connect_timeout``.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
@@ -105,30 +108,46 @@ PoolKey = tuple[str, str, int] | tuple[str, str, int, Proxy]
 
 
 class _Connection(trio.abc.AsyncResource):
-    """A pooled connection: the trio stream, the response parser that reads it, and the two I/O
-    calls an exchange makes on it.
+    """A pooled connection: the trio stream, the response parser that reads it, and the I/O calls an
+    exchange makes on it.
 
-    On a plain TCP connection those calls go to the trio socket under the ``SocketStream``:
-    ``SocketStream.send_all`` and ``receive_some`` wrap every call in a conflict detector and an
-    error-translating context manager (together a few microseconds per request, a few percent of a
-    small request's CPU time), and neither is needed here: the pool gives a connection to one
-    exchange at a time, and the exchange maps ``OSError`` itself. TLS connections use the
-    ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
+    On a plain TCP connection those calls bypass the ``SocketStream``: its ``send_all`` and
+    ``receive_some`` wrap every call in a conflict detector and an error-translating context manager,
+    and the trio socket's own methods in a try-then-wait helper with two more context managers
+    (together several microseconds per request, a tenth of a small request's CPU time). None of it
+    is needed here: the pool gives a connection to one exchange at a time, and the exchange maps
+    ``OSError`` itself. So on POSIX the calls are ``os.write`` and ``os.read`` on the socket's file
+    descriptor (non-blocking, as trio keeps it), with trio's ``wait_writable``/``wait_readable`` when
+    the kernel says "would block", and the checkpoints trio's own calls make:
+
+    - :attr:`receive_some` is a checkpoint first (cancellation is seen before any byte is taken; at
+      64 in flight the other exchanges run meanwhile, so the response is usually there when the read
+      comes), then a read, then a wait only if nothing had arrived;
+    - :attr:`send_all` checks for cancellation, writes, then yields, as trio's ``send_all`` does;
+    - :attr:`send_request` writes a whole request without a checkpoint of its own: the exchange
+      reads the response right after it, and that read is the checkpoint.
+
+    The descriptor is asked of the socket on every call, so a closed connection fails with
+    ``EBADF`` instead of touching a reused descriptor. TLS connections, and plain ones elsewhere,
+    use the trio stream. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("idle_probe", "parser", "receive_some", "send_all", "stream")
+    __slots__ = ("idle_probe", "parser", "receive_some", "send_all", "send_request", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
         self.parser = ResponseParser(max_header_bytes)
         self.idle_probe = IdleProbe(stream)
         self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
+        self.send_request: Callable[[bytes], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
-        if isinstance(stream, trio.SocketStream):
-            self.send_all = partial(_send_on_socket, stream.socket)
-            self.receive_some = stream.socket.recv
+        if isinstance(stream, trio.SocketStream) and _POSIX:
+            sock = stream.socket
+            self.send_all = partial(_send_on_socket, sock)
+            self.send_request = partial(_write_on_socket, sock)
+            self.receive_some = partial(_receive_on_socket, sock)
         else:
-            self.send_all = stream.send_all
+            self.send_all = self.send_request = stream.send_all
             self.receive_some = stream.receive_some
 
     def is_usable(self) -> bool:
@@ -139,13 +158,52 @@ class _Connection(trio.abc.AsyncResource):
         await self.stream.aclose()
 
 
-async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview) -> None:
-    """``SocketStream.send_all`` without its context managers (see :class:`_Connection`)."""
-    sent = await sock.send(data)
+_POSIX = os.name == "posix"
+
+
+async def _write_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview) -> None:
+    """Write *data* whole; a checkpoint only when the kernel buffer is full (see :class:`_Connection`).
+
+    Raises:
+        OSError: the connection failed (``EBADF`` once it is closed).
+    """
+    fd = sock.fileno()
+    try:
+        sent = os.write(fd, data)
+    except BlockingIOError:
+        sent = 0
     if sent < len(data):
-        with memoryview(data) as view:
+        with memoryview(data) as view:  # (bytes-like of single bytes: see _send_data)
             while sent < len(view):
-                sent += await sock.send(view[sent:])
+                await trio.lowlevel.wait_writable(fd)
+                try:
+                    sent += os.write(fd, view[sent:])
+                except BlockingIOError:
+                    continue
+
+
+async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview) -> None:
+    """``SocketStream.send_all`` without its wrappers (see :class:`_Connection`): a cancellation
+    point, the write, a schedule point."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    await _write_on_socket(sock, data)
+    await trio.lowlevel.cancel_shielded_checkpoint()
+
+
+async def _receive_on_socket(sock: trio.socket.SocketType, size: int) -> bytes:
+    """``SocketStream.receive_some`` without its wrappers (see :class:`_Connection`): a checkpoint,
+    then the read, waiting only if nothing has arrived. ``b""`` at end of stream.
+
+    Raises:
+        OSError: the connection failed (``EBADF`` once it is closed).
+    """
+    await trio.lowlevel.checkpoint()
+    fd = sock.fileno()
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(fd)
 
 
 def _size(body: bytes | bytearray | memoryview) -> int:
@@ -270,7 +328,7 @@ class _Exchange:
                         await self._write_request(connection, head)
                     else:
                         try:  # _send_all inlined: the path of almost every request
-                            await connection.send_all(whole)
+                            await connection.send_request(whole)
                         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                             raise self._write_error(exc) from exc
                     parser.request_done = True
