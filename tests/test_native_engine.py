@@ -252,6 +252,29 @@ async def test_get_returns_status_headers_and_body(nursery: trio.Nursery, engine
     assert (b"accept", b"x/y") in list(sent.headers)
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"X-Name: plain\r\nX-Other: B", [("x-name", "plain"), ("x-other", "B")]),
+        ("X-Name: café".encode(), [("x-name", "café")]),  # UTF-8
+        (b"X-Name: caf\xe9\r\nX-Other: \xc3\xa9", [("x-name", "café"), ("x-other", "Ã©")]),  # Latin-1
+    ],
+)
+async def test_streamed_headers_decode_as_httpx_decodes_them(
+    nursery: trio.Nursery, engine: NativeEngine, raw: bytes, shown: list[tuple[str, str]]
+) -> None:
+    """Header names come lower-cased and values decoded by httpx's rule for the whole head (ASCII,
+    else UTF-8, else Latin-1), the same as a fetched response's ``Response.headers`` shows them."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\n" + raw + b"\r\nContent-Length: 0\r\n\r\n")
+
+    server = await start(nursery, answer)
+    async with engine.send(server.request()) as response:
+        assert [*shown, ("content-length", "0")] == response.headers
+
+
 async def test_post_bytes_body_is_sent_with_content_length(
     nursery: trio.Nursery, engine: NativeEngine
 ) -> None:

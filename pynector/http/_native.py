@@ -79,10 +79,9 @@ from ._engine import (
     WireBody,
     WireRequest,
     conflicting_framing_error,
-    has_conflicting_framing,
     may_resend,
 )
-from ._model import body_too_large, check_declared_length, header_values
+from ._model import body_too_large, check_declared_length
 from ._parser import END, FramingError, Head, ParseError, ResponseParser, frame_request_head
 from ._proxy import Proxy, ProxyResolver, open_tunnel
 from ._transport import HTTPTransport
@@ -225,7 +224,11 @@ def _header_pairs(head: Head) -> list[tuple[str, str]]:
     """The head's headers as ``(lower-case name, value)`` strings, decoded as ``Response.headers``
     decodes the raw pairs of :meth:`NativeEngine.fetch` (httpx's rule: ASCII, else UTF-8, else
     Latin-1), so a streamed and a fetched response show the same values."""
-    return httpx.Headers(head.headers).multi_items()
+    raw = head.headers
+    try:  # all ASCII (almost every response): decoded here, as httpx would decode them
+        return [(name.decode("ascii").lower(), value.decode("ascii")) for name, value in raw]
+    except UnicodeDecodeError:
+        return httpx.Headers(raw).multi_items()
 
 
 class NativeResponse:
@@ -292,12 +295,12 @@ class _Exchange:
     # --- context manager ----------------------------------------------------------------------
 
     async def __aenter__(self) -> NativeResponse:
-        response = NativeResponse(self, await self._open())
-        if has_conflicting_framing(response.headers):
+        head = await self._open()
+        if head.chunked and head.content_length is not None:  # (as in fetch)
             error = conflicting_framing_error(self._describe())
             await self.__aexit__(type(error), error, None)  # not reused: closed
             raise error
-        return response
+        return NativeResponse(self, head)
 
     async def _open(self) -> Head:
         """Lease a connection, send the request and read the response head (resending once on a fresh
@@ -366,14 +369,14 @@ class _Exchange:
         head = await self._open()
         try:
             # Raw pairs, decoded only if someone reads the response's headers (most never do).
+            # The framing fields as the parser read them (the same as scanning the headers: one
+            # Content-Length value survives the parser, and chunked means a Transfer-Encoding).
             headers = head.headers
-            if has_conflicting_framing(headers):
+            length = head.content_length
+            if head.chunked and length is not None:
                 raise conflicting_framing_error(self._describe())
             if max_bytes is not None:
-                lengths = header_values(headers, b"content-length")
-                check_declared_length(
-                    self._request.method, head.status_code, lengths[0] if lengths else None, max_bytes, what
-                )
+                check_declared_length(self._request.method, head.status_code, length, max_bytes, what)
             # The body loop of __anext__, without a coroutine per chunk.
             connection = self._connection
             assert connection is not None
