@@ -345,6 +345,8 @@ class ResponseParser:
             ParseError: a malformed or oversized head, or the stream ended before it was complete.
         """
         buffer = self._buffer
+        if not buffer and not self._eof:
+            return None  # (the first call of every exchange: nothing read yet)
         while True:
             if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
                 raise ParseError("no response line received")
