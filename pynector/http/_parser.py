@@ -15,6 +15,13 @@ h11 accept the same messages with the same fields and refuse the same ones. The 
 difference is stricter: a head larger than ``max_header_bytes`` is refused even when it arrived
 complete in one read (h11 bounds only what is still incomplete).
 
+Once the regular expressions ran on every header line, they were most of the parser's time; yet a
+server repeats most of its header lines verbatim from one response to the next. So each parser (one
+per connection) remembers the lines it has validated, byte for byte, with the pair they give and
+what they say to the framing; only the checks that involve several lines run again. The memory is
+small and bounded, and lives and dies with the connection; the differential test also runs parsers
+that have already read earlier responses.
+
 What the parser does not do is the same as what h11 does not: it is a client-side parser for one
 response at a time, fed bytes (any split) and asked for the head, then the body pieces. It keeps one
 ``bytearray`` buffer; a body piece is copied out of it once, as ``bytes``, and a piece already in
