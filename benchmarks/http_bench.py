@@ -1,4 +1,7 @@
-"""HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and a minimal h11 client.
+"""HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and minimal trio clients.
+
+The minimal clients (one connection per worker, no pool, no error mapping) use h11, and pynector's
+own response parser: the latter is the floor the layers above the parser are measured against.
 
 Run: ``make bench-http`` or ``.venv/bin/python benchmarks/http_bench.py [--server auto|nginx|canned]
 [--requests 2000] [--rounds 5] [--quick] [--row NAME...]``.
