@@ -1,4 +1,7 @@
-"""HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and a minimal h11 client.
+"""HTTP throughput: pynector's ``"http"`` transport against aiohttp, httpx and minimal trio clients.
+
+The minimal clients (one connection per worker, no pool, no error mapping) use h11, and pynector's
+own response parser: the latter is the floor the layers above the parser are measured against.
 
 Run: ``make bench-http`` or ``.venv/bin/python benchmarks/http_bench.py [--server auto|nginx|canned]
 [--requests 2000] [--rounds 5] [--quick] [--row NAME...]``.
@@ -353,12 +356,50 @@ def trio_rows() -> dict[str, Row]:
             for _ in range(in_flight):
                 nursery.start_soon(worker)
 
+    async def minimal_parser(
+        host: str, port: int, method: str, path: str, requests: int, in_flight: int
+    ) -> None:
+        # The floor for the layers above: pynector's own response parser on one trio socket per
+        # worker, a request head built once, no pool, no error mapping, no cancel scopes.
+        from pynector.http._parser import END, ResponseParser
+
+        counter = iter(range(requests))
+        body = post_body if method == "POST" else b""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
+        if body:
+            head += f"Content-Length: {len(body)}\r\n"
+        data = head.encode("ascii") + b"\r\n" + body
+        raw_method = method.encode("ascii")
+
+        async def worker() -> None:
+            stream = await trio.open_tcp_stream(host, port)
+            sock = stream.socket
+            parser = ResponseParser(65536)
+            async with stream:
+                for _ in counter:
+                    parser.start(raw_method)
+                    await stream.send_all(data)
+                    while parser.next_head() is None:
+                        parser.receive_data(await sock.recv(65536))
+                    chunks = []
+                    while (piece := parser.next_body()) is not END:
+                        if piece is None:
+                            parser.receive_data(await sock.recv(65536))
+                        else:
+                            chunks.append(piece)
+                    check(method, path, b"".join(chunks))  # type: ignore[arg-type]
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(in_flight):
+                nursery.start_soon(worker)
+
     return {
         "pynector http (batch_request)": batch,
         "pynector http (stream_batch)": stream,
         "pynector native engine (direct)": engine,
         "raw httpx (trio, workers)": raw_httpx,
         "minimal h11 on trio (1 conn/worker)": minimal_h11,
+        "minimal trio on pynector's parser": minimal_parser,
     }
 
 
@@ -400,6 +441,7 @@ def row_names() -> list[str]:
         "pynector native engine (direct)",
         "raw httpx (trio, workers)",
         "minimal h11 on trio (1 conn/worker)",
+        "minimal trio on pynector's parser",
     ]
     if has("aiohttp"):
         names.append(PEER)

@@ -83,9 +83,16 @@ def run_h11(method: bytes, pieces: list[bytes], close_request: bool) -> Outcome:
     )
 
 
-def run_ours(method: bytes, pieces: list[bytes], close_request: bool, limit: int = LARGE) -> Outcome:
-    """What our parser makes of the same reads."""
-    parser = ResponseParser(limit)
+def run_ours(
+    method: bytes,
+    pieces: list[bytes],
+    close_request: bool,
+    limit: int = LARGE,
+    parser: ResponseParser | None = None,
+) -> Outcome:
+    """What our parser (a new one, or *parser* between exchanges) makes of the same reads."""
+    if parser is None:
+        parser = ResponseParser(limit)
     parser.start(method, keep_alive=not close_request)
     parser.request_done = True
     feed = [*pieces, b""]
@@ -340,6 +347,41 @@ def test_many_more_responses_agree_with_h11(
     data: st.DataObject, method: bytes, raw: bytes, close_request: bool
 ) -> None:
     check(method, data.draw(splits(raw)), close_request)
+
+
+def warmed_parser(method: bytes, raw: bytes) -> ResponseParser | None:
+    """A parser that has read the whole response *raw* and may carry the next one (``None`` if it
+    may not): what a pooled connection's parser is when its next exchange starts."""
+    parser = ResponseParser(LARGE)
+    parser.start(method)
+    parser.request_done = True
+    parser.receive_data(raw)
+    try:
+        if parser.next_head() is None:
+            return None
+        while (piece := parser.next_body()) is not END:
+            if piece is None:
+                return None
+    except ParseError:
+        return None
+    return parser if parser.reusable() else None
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), methods, responses(), responses() | hostile_responses(), st.booleans())
+def test_a_parser_that_read_earlier_responses_agrees_with_h11(
+    data: st.DataObject, method: bytes, earlier: bytes, raw: bytes, close_request: bool
+) -> None:
+    """A connection's parser remembers the header lines it has validated: a later response, valid or
+    hostile (the same lines again, or other ones), is still parsed and refused exactly as h11 does."""
+    pieces = data.draw(splits(raw))
+    for first in (raw, earlier):  # the same lines again, and other ones
+        parser = warmed_parser(method, first)
+        if parser is None:
+            continue
+        assert run_h11(method, pieces, close_request) == run_ours(
+            method, pieces, close_request, parser=parser
+        ), raw
 
 
 # --- direct tests -------------------------------------------------------------------------------------

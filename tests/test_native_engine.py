@@ -9,6 +9,7 @@ statistics are back to baseline).
 from __future__ import annotations
 
 import array
+import os
 import random
 import socket
 import ssl
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 import pynector
 from pynector._pool import PoolStatistics
 from pynector.http._engine import Body, WireRequest
-from pynector.http._native import NativeEngine
+from pynector.http._native import NativeEngine, _Connection
 from pynector.http._parser import FramingError, ParseError
 
 Behaviour = Callable[["Peer"], Awaitable[None]]
@@ -250,6 +251,29 @@ async def test_get_returns_status_headers_and_body(nursery: trio.Nursery, engine
     assert (b"GET", b"/p?q=1") == (sent.method, sent.target)
     assert (b"host", f"127.0.0.1:{server.port}".encode()) in list(sent.headers)
     assert (b"accept", b"x/y") in list(sent.headers)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"X-Name: plain\r\nX-Other: B", [("x-name", "plain"), ("x-other", "B")]),
+        ("X-Name: café".encode(), [("x-name", "café")]),  # UTF-8
+        (b"X-Name: caf\xe9\r\nX-Other: \xc3\xa9", [("x-name", "café"), ("x-other", "Ã©")]),  # Latin-1
+    ],
+)
+async def test_streamed_headers_decode_as_httpx_decodes_them(
+    nursery: trio.Nursery, engine: NativeEngine, raw: bytes, shown: list[tuple[str, str]]
+) -> None:
+    """Header names come lower-cased and values decoded by httpx's rule for the whole head (ASCII,
+    else UTF-8, else Latin-1), the same as a fetched response's ``Response.headers`` shows them."""
+
+    async def answer(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\n" + raw + b"\r\nContent-Length: 0\r\n\r\n")
+
+    server = await start(nursery, answer)
+    async with engine.send(server.request()) as response:
+        assert [*shown, ("content-length", "0")] == response.headers
 
 
 async def test_post_bytes_body_is_sent_with_content_length(
@@ -1034,3 +1058,70 @@ async def test_failing_body_iterator_propagates_and_closes(
     await server.wait_all_closed()
     assert BASELINE == engine.statistics()
     assert b"hello" == (await fetch(engine, server.request()))[2]
+
+
+# --- the connection's own I/O on plain sockets ------------------------------------------------------
+
+
+async def connected_pair() -> tuple[_Connection, trio.SocketStream]:
+    """A plain-TCP-like :class:`_Connection` (a socket pair) and the peer's stream."""
+    ours, theirs = trio.socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # so that a large write must wait
+    return _Connection(trio.SocketStream(ours), 65536), trio.SocketStream(theirs)
+
+
+async def test_a_request_larger_than_the_socket_buffer_is_written_whole() -> None:
+    """``send_request`` and ``send_all`` wait for room when the kernel buffer is full and write every
+    byte, in order, whatever the peer's pace."""
+    connection, peer = await connected_pair()
+    data = bytes(range(256)) * 4096  # 1 MiB, far more than the buffers hold
+    received = bytearray()
+
+    async def read_slowly() -> None:
+        while len(received) < 2 * len(data):
+            received.extend(await peer.receive_some(8192))
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_slowly)
+        await connection.send_request(data)
+        await connection.send_all(memoryview(data))
+    assert bytes(received) == data + data
+    await connection.aclose()
+    await peer.aclose()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="elsewhere the connection reads through the trio stream")
+async def test_reads_give_what_arrived_then_end_of_stream_then_fail_once_closed() -> None:
+    """``receive_some`` waits for bytes, returns them, ``b""`` once the peer has closed, and after the
+    connection itself is closed it fails (the descriptor is asked again, never reused)."""
+    connection, peer = await connected_pair()
+    async with trio.open_nursery() as nursery:
+
+        async def answer() -> None:
+            await trio.sleep(0.01)  # a real-time pause: the read must wait for the peer
+            await peer.send_all(b"hello")
+            await peer.aclose()
+
+        nursery.start_soon(answer)
+        assert b"hello" == await connection.receive_some(65536)
+    assert b"" == await connection.receive_some(65536)
+    await connection.aclose()
+    with pytest.raises(OSError, match=r"\[Errno 9\]"):  # EBADF: the closed socket's descriptor is -1
+        await connection.receive_some(65536)
+    with pytest.raises(OSError, match=r"\[Errno 9\]"):
+        await connection.send_request(b"GET / HTTP/1.1\r\n\r\n")
+
+
+async def test_a_cancelled_read_takes_no_byte() -> None:
+    """``receive_some`` is a checkpoint before it reads: a caller already cancelled gets ``Cancelled``
+    and the bytes stay on the socket."""
+    connection, peer = await connected_pair()
+    await peer.send_all(b"kept")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await connection.receive_some(65536)
+    assert scope.cancelled_caught
+    assert b"kept" == await connection.receive_some(65536)
+    await connection.aclose()
+    await peer.aclose()

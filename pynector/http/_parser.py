@@ -15,6 +15,13 @@ h11 accept the same messages with the same fields and refuse the same ones. The 
 difference is stricter: a head larger than ``max_header_bytes`` is refused even when it arrived
 complete in one read (h11 bounds only what is still incomplete).
 
+Once the regular expressions ran on every header line, they were most of the parser's time; yet a
+server repeats most of its header lines verbatim from one response to the next. So each parser (one
+per connection) remembers the lines it has validated, byte for byte, with the pair they give and
+what they say to the framing; only the checks that involve several lines run again. The memory is
+small and bounded, and lives and dies with the connection; the differential test also runs parsers
+that have already read earlier responses.
+
 What the parser does not do is the same as what h11 does not: it is a client-side parser for one
 response at a time, fed bytes (any split) and asked for the head, then the body pieces. It keeps one
 ``bytearray`` buffer; a body piece is copied out of it once, as ``bytes``, and a piece already in
@@ -99,17 +106,37 @@ class FramingError(ValueError):
 class Head:
     """A final response head: status, reason and version as received, headers as raw
     ``(name, value)`` byte pairs in order (names as sent; values normalised as h11 does: one
-    Content-Length, stripped; Transfer-Encoding lower-cased)."""
+    Content-Length, stripped; Transfer-Encoding lower-cased), and what the framing read from them:
+    ``content_length`` (the normalised value, or ``None``) and ``chunked``."""
 
-    __slots__ = ("headers", "http_version", "reason", "status_code")
+    __slots__ = ("chunked", "content_length", "headers", "http_version", "reason", "status_code")
 
     def __init__(
-        self, status_code: int, reason: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+        self,
+        status_code: int,
+        reason: bytes,
+        http_version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        content_length: bytes | None = None,
+        chunked: bool = False,
     ) -> None:
         self.status_code = status_code
         self.reason = reason
         self.http_version = http_version
         self.headers = headers
+        self.content_length = content_length
+        self.chunked = chunked
+
+
+# What a header line says to the framing (see ``ResponseParser._cached_fields``).
+_PLAIN = 0
+_LENGTH_FIELD = 1
+_ENCODING_FIELD = 2
+_CLOSE_FIELD = 3
+#: The most lines a parser remembers as validated (see ``ResponseParser._cached_fields``).
+_LINE_CACHE_SIZE = 64
+#: Lines longer than this are validated every time, not remembered.
+_LINE_CACHE_LINE = 512
 
 
 def _split_lines(block: bytes | bytearray) -> list[bytes]:
@@ -171,6 +198,57 @@ def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], int]:
+    """One header line (no line ending, not a continuation) validated: its ``(name, value)`` pair,
+    normalised as :func:`_header_fields` does, and what it says to the framing (``_PLAIN``,
+    ``_LENGTH_FIELD``, ``_ENCODING_FIELD`` or ``_CLOSE_FIELD``).
+
+    Raises:
+        ParseError: an illegal line, a bad Content-Length, an unsupported Transfer-Encoding.
+    """
+    match = _HEADER_FIELD.fullmatch(line)
+    if match is None:
+        raise ParseError(f"illegal header line: {line!r}")
+    name, value = match.group("name", "value")
+    kind = _PLAIN
+    if len(name) == 14 or len(name) == 17 or len(name) == 10:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths = {length.strip() for length in value.split(b",")}
+            if len(lengths) != 1:
+                raise ParseError("conflicting Content-Length headers")
+            value = lengths.pop()
+            if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
+                raise ParseError("bad Content-Length")
+            kind = _LENGTH_FIELD
+        elif lowered == b"transfer-encoding":
+            value = value.lower()
+            if value != b"chunked":
+                raise ParseError("Only Transfer-Encoding: chunked is supported")
+            kind = _ENCODING_FIELD
+        elif lowered == b"connection" and b"close" in [item.strip() for item in value.lower().split(b",")]:
+            kind = _CLOSE_FIELD
+    return (name, value), kind
+
+
+def _framing_fields(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool, bool]:
+    """The Content-Length, chunked and ``Connection: close`` of validated header pairs."""
+    length: bytes | None = None
+    chunked = close = False
+    for name, value in headers:
+        if len(name) == 14 or len(name) == 17 or len(name) == 10:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                length = value
+            elif lowered == b"transfer-encoding":
+                chunked = True
+            elif lowered == b"connection" and b"close" in [
+                item.strip() for item in value.lower().split(b",")
+            ]:
+                close = True
+    return length, chunked, close
+
+
 class ResponseParser:
     """An incremental parser for the responses on one client connection, one exchange at a time.
 
@@ -195,7 +273,9 @@ class ResponseParser:
         "_keep_alive",
         "_left",
         "_limit",
+        "_lines",
         "_method",
+        "_status_lines",
         "complete",
         "request_done",
         "trailers",
@@ -205,6 +285,10 @@ class ResponseParser:
         self._limit = max_header_bytes
         self._buffer = bytearray()
         self._eof = False
+        # Lines already validated, as received (see _cached_fields); per parser, so they live and
+        # die with the connection that received them.
+        self._lines: dict[bytes, tuple[tuple[bytes, bytes], int]] = {}
+        self._status_lines: dict[bytes, tuple[bytes, int, bytes]] = {}
         self.start(b"GET")
 
     def start(self, method: bytes, *, keep_alive: bool = True) -> None:
@@ -268,6 +352,8 @@ class ResponseParser:
             ParseError: a malformed or oversized head, or the stream ended before it was complete.
         """
         buffer = self._buffer
+        if not buffer and not self._eof:
+            return None  # (the first call of every exchange: nothing read yet)
         while True:
             if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
                 raise ParseError("no response line received")
@@ -284,14 +370,19 @@ class ResponseParser:
             self._head_bytes += end
             if self._head_bytes > self._limit:
                 raise ParseError("Receive buffer too long", too_large=True)
-            lines = _split_lines(buffer[:end])
+            block = bytes(buffer[:end])
             del buffer[:end]
-            status = _STATUS_LINE.fullmatch(lines[0])
-            if status is None:
-                raise ParseError(f"illegal status line: {lines[0]!r}")
-            version, code, reason = status.group("version", "status", "reason")
-            status_code = int(code)
-            headers = _header_fields(lines[1:])
+            if b"\n " in block or b"\n\t" in block:
+                # A continuation line (obs-fold): the general path joins it first.
+                lines = _split_lines(block)
+                version, status_code, reason = self._status_line(lines[0])
+                headers = _header_fields(lines[1:])
+                length, chunked, close = _framing_fields(headers)
+            else:
+                lines = block.split(b"\n")
+                del lines[-2:]
+                version, status_code, reason = self._status_line(lines[0])
+                headers, length, chunked, close = self._cached_fields(lines)
             if status_code < 200:
                 if status_code < 100:
                     raise ParseError(f"status code {status_code} is not informational or final")
@@ -300,26 +391,82 @@ class ResponseParser:
                     # (no pending proposal; or a protocol switch, which the engine never follows).
                     raise ParseError("unexpected 101 Switching Protocols response")
                 continue  # 1xx (100 Continue, 103 Early Hints): the final response follows
-            self._frame(status_code, version, headers)
-            return Head(status_code, reason or b"", version, headers)
+            self._frame(status_code, version, length, chunked, close)
+            return Head(status_code, reason, version, headers, length, chunked)
 
-    def _frame(self, status_code: int, version: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    def _status_line(self, line: bytes) -> tuple[bytes, int, bytes]:
+        """The version, status code and reason of a status line as received (``\r`` or not).
+
+        Raises:
+            ParseError: an illegal status line.
+        """
+        known = self._status_lines.get(line)
+        if known is not None:
+            return known
+        stripped = line[:-1] if line.endswith(b"\r") else line
+        status = _STATUS_LINE.fullmatch(stripped)
+        if status is None:
+            raise ParseError(f"illegal status line: {stripped!r}")
+        version, code, reason = status.group("version", "status", "reason")
+        known = (version, int(code), reason or b"")
+        if len(self._status_lines) >= _LINE_CACHE_SIZE:
+            self._status_lines.clear()
+        self._status_lines[line] = known
+        return known
+
+    def _cached_fields(
+        self, lines: list[bytes]
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None, bool, bool]:
+        """The header lines (``lines[1:]``, no continuation line among them) as :func:`_header_fields`
+        returns them, and the Content-Length, chunked and ``Connection: close`` the framing needs.
+
+        A server repeats most of its header lines verbatim from one response to the next (only
+        ``Date`` changes, once a second), and validating a line with the grammar's regular expression
+        cost more than the rest of the head. So each parser remembers the lines it has validated, as
+        received, with the pair they give and what they say to the framing; the checks that involve
+        several lines (conflicting lengths, a repeated Transfer-Encoding) run every time. Bounded:
+        the memory is cleared when full, and long lines are not kept.
+
+        Raises:
+            ParseError: as :func:`_header_fields`.
+        """
+        cache = self._lines
+        headers: list[tuple[bytes, bytes]] = []
+        length: bytes | None = None
+        chunked = close = False
+        for index in range(1, len(lines)):
+            line = lines[index]
+            entry = cache.get(line)
+            if entry is None:
+                entry = _field_entry(line[:-1] if line.endswith(b"\r") else line)
+                if len(line) <= _LINE_CACHE_LINE:
+                    if len(cache) >= _LINE_CACHE_SIZE:
+                        cache.clear()
+                    cache[line] = entry
+            pair, kind = entry
+            if kind:
+                if kind == _LENGTH_FIELD:
+                    if length is None:
+                        length = pair[1]
+                    elif length != pair[1]:
+                        raise ParseError("conflicting Content-Length headers")
+                    else:
+                        continue  # a repeated equal value is kept once (as h11 keeps it)
+                elif kind == _ENCODING_FIELD:
+                    if chunked:
+                        raise ParseError("multiple Transfer-Encoding headers")
+                    chunked = True
+                else:
+                    close = True
+            headers.append(pair)
+        return headers, length, chunked, close
+
+    def _frame(
+        self, status_code: int, version: bytes, length: bytes | None, chunked: bool, close: bool
+    ) -> None:
         """Choose the body framing and the keep-alive decision as RFC 9112 and h11 do."""
         method = self._method
-        length: bytes | None = None
-        chunked = False
-        for name, value in headers:
-            if len(name) == 14 or len(name) == 17 or len(name) == 10:
-                lowered = name.lower()
-                if lowered == b"content-length":
-                    length = value
-                elif lowered == b"transfer-encoding":
-                    chunked = True
-                elif lowered == b"connection" and b"close" in [
-                    item.strip() for item in value.lower().split(b",")
-                ]:
-                    self._keep_alive = False
-        if version < b"1.1":
+        if close or version < b"1.1":
             self._keep_alive = False
         if (
             status_code == 204

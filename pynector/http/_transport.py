@@ -252,6 +252,9 @@ class HTTPTransport:
         prepared = self._prepare(data, options)
         start = trio.current_time()
         # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
+        # The scope is the costliest thing this layer does: trio's enter/exit and deadline
+        # registration measured ~9 CPU us per small GET (about a fifth of batch_request's time,
+        # at 1 and at 64 in flight), the price of one total deadline around the whole exchange.
         timeout = prepared.timeout
         scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
         exchanges = self._exchanges
