@@ -88,6 +88,12 @@ __all__ = ["NativeEngine", "NativeResponse"]
 
 #: Bytes asked from the socket per read.
 READ_SIZE = 65536
+#: Content-Length bodies larger than this (and at most ``_BUFFERED_MAX``) are read whole into a
+#: reusable buffer by ``NativeEngine.fetch`` (see ``_Exchange._read_into``).
+_BUFFERED_MIN = 65536
+_BUFFERED_MAX = 16 * 1024 * 1024
+#: The most idle body buffers an engine keeps for reuse.
+_IDLE_BUFFERS = 16
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
 
@@ -116,7 +122,7 @@ class _Connection(trio.abc.AsyncResource):
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("idle_probe", "parser", "receive_some", "send_all", "stream")
+    __slots__ = ("idle_probe", "parser", "receive_into", "receive_some", "send_all", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
@@ -124,12 +130,16 @@ class _Connection(trio.abc.AsyncResource):
         self.idle_probe = IdleProbe(stream)
         self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
+        #: Reads straight into a caller's buffer (plain TCP only; see ``_Exchange._read_into``).
+        self.receive_into: Callable[[memoryview], Awaitable[int]] | None
         if isinstance(stream, trio.SocketStream):
             self.send_all = partial(_send_on_socket, stream.socket)
             self.receive_some = stream.socket.recv
+            self.receive_into = stream.socket.recv_into
         else:
             self.send_all = stream.send_all
             self.receive_some = stream.receive_some
+            self.receive_into = None
 
     def is_usable(self) -> bool:
         """Whether the idle connection looks alive and quiet (see :class:`~pynector._pool.IdleProbe`)."""
@@ -322,6 +332,10 @@ class _Exchange:
             parser = connection.parser
             chunks: list[bytes] = []
             size = 0
+            left = parser.length_left()
+            if _BUFFERED_MIN < left <= _BUFFERED_MAX and connection.receive_into is not None:
+                chunks.append(await self._read_into(connection, left))
+                size = left
             while True:
                 try:
                     piece = parser.next_body()
@@ -491,20 +505,59 @@ class _Exchange:
 
     # --- reading -------------------------------------------------------------------------------
 
+    async def _read_into(self, connection: _Connection, left: int) -> bytes:
+        """The rest of a Content-Length body of *left* bytes, read into one of the engine's reusable
+        buffers and handed out as one ``bytes`` (one copy; no pieces to join).
+
+        Raises:
+            pynector.ReadError: the connection failed or closed before the body was complete.
+        """
+        receive_into = connection.receive_into
+        assert receive_into is not None
+        parser = connection.parser
+        buffers = self._engine._body_buffers
+        buffer = buffers.pop() if buffers else None
+        if buffer is None or len(buffer) < left:
+            buffer = bytearray(max(left, _BUFFERED_MIN * 4))
+        try:
+            with memoryview(buffer) as view:
+                filled = parser.take_body_into(view[:left])
+                while filled < left:
+                    try:
+                        with view[filled:left] as rest:
+                            got = await receive_into(rest)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        raise self._read_error(exc) from exc
+                    if not got:
+                        self._eof = True
+                        parser.receive_data(b"")
+                        raise ReadError(
+                            f"{self._describe()}: the server closed the connection before the "
+                            "response body was complete"
+                        )
+                    self._received = True
+                    parser.body_received(got)
+                    filled += got
+                return bytes(view[:left])
+        finally:
+            if len(buffers) < _IDLE_BUFFERS:
+                buffers.append(buffer)
+
     async def _receive(self) -> bytes:
         connection = self._connection
         assert connection is not None
         try:
             data = await connection.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise ReadError(
-                f"{self._describe()} failed while reading the response: {describe_exception(exc)}"
-            ) from exc
+            raise self._read_error(exc) from exc
         if data:
             self._received = True
         else:
             self._eof = True
         return data  # type: ignore[return-value]  # bytearray from SSLStream; the parser takes both
+
+    def _read_error(self, exc: BaseException) -> ReadError:
+        return ReadError(f"{self._describe()} failed while reading the response: {describe_exception(exc)}")
 
     def _remote_error(self, exc: ParseError, in_body: bool) -> TransportError:
         if self._eof:
@@ -643,6 +696,7 @@ class NativeEngine:
         )
         self._host_headers: dict[Origin, str] = {}
         self._request_heads: dict[tuple[object, ...], RequestHead] = {}
+        self._body_buffers: list[bytearray] = []  # see _Exchange._read_into
         self._closed = False
 
     def _get_ssl_context(self) -> ssl.SSLContext:

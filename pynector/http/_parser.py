@@ -259,6 +259,35 @@ class ResponseParser:
             self._direct = None
         buffer += data
 
+    def length_left(self) -> int:
+        """Bytes of a Content-Length body not yet handed out (buffered or still on the wire), or -1
+        for any other framing."""
+        return self._left if self._framing == _LENGTH else -1
+
+    def take_body_into(self, view: memoryview) -> int:
+        """Copy the Content-Length body bytes buffered so far into *view* (at most ``len(view)``,
+        at most the body's end); they count as handed out. Returns how many were copied."""
+        size = 0
+        direct = self._direct
+        if direct is not None:
+            self._direct = None
+            size = len(direct)
+            view[:size] = direct
+        buffer = self._buffer
+        if buffer:
+            more = min(len(buffer), self._left - size, len(view) - size)
+            with memoryview(buffer) as buffered:
+                view[size : size + more] = buffered[:more]
+            del buffer[:more]
+            size += more
+        self._left -= size
+        return size
+
+    def body_received(self, size: int) -> None:
+        """*size* Content-Length body bytes were read past the parser, straight into the caller's
+        buffer (at most :meth:`length_left`, after :meth:`take_body_into` emptied the buffer)."""
+        self._left -= size
+
     # --- the head ----------------------------------------------------------------------------
 
     def next_head(self) -> Head | None:
