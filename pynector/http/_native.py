@@ -92,6 +92,10 @@ READ_SIZE = 65536
 #: reusable buffer by ``NativeEngine.fetch`` (see ``_Exchange._read_into``).
 _BUFFERED_MIN = 65536
 _BUFFERED_MAX = 16 * 1024 * 1024
+#: The most bytes asked per read for the rest of a large Content-Length body (streamed, or too
+#: large for a buffer): fewer reads than ``READ_SIZE`` at a time (each one a trip through trio's
+#: scheduler, and often an epoll re-arm), and a bounded size per piece.
+LARGE_READ_SIZE = 262144
 #: The most idle body buffers an engine keeps for reuse.
 _IDLE_BUFFERS = 16
 #: Bodies up to this size are written together with the request head (one ``send_all``).
@@ -122,22 +126,31 @@ class _Connection(trio.abc.AsyncResource):
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
     """
 
-    __slots__ = ("idle_probe", "parser", "receive_into", "receive_some", "send_all", "stream")
+    __slots__ = ("idle_probe", "parser", "receive_into", "receive_some", "send_all", "send_parts", "stream")
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
         self.parser = ResponseParser(max_header_bytes)
         self.idle_probe = IdleProbe(stream)
         self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
+        #: Sends several buffers in order as one write where the platform allows (``sendmsg``).
+        self.send_parts: Callable[[list[bytes | memoryview]], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
         #: Reads straight into a caller's buffer (plain TCP only; see ``_Exchange._read_into``).
         self.receive_into: Callable[[memoryview], Awaitable[int]] | None
         if isinstance(stream, trio.SocketStream):
-            self.send_all = partial(_send_on_socket, stream.socket)
-            self.receive_some = stream.socket.recv
-            self.receive_into = stream.socket.recv_into
+            sock = stream.socket
+            self.send_all = partial(_send_on_socket, sock)
+            self.send_parts = (
+                partial(_send_parts_on_socket, sock)
+                if hasattr(sock, "sendmsg")
+                else partial(_send_parts_in_turn, self.send_all)
+            )
+            self.receive_some = sock.recv
+            self.receive_into = sock.recv_into
         else:
             self.send_all = stream.send_all
+            self.send_parts = partial(_send_parts_in_turn, stream.send_all)
             self.receive_some = stream.receive_some
             self.receive_into = None
 
@@ -156,6 +169,46 @@ async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview
         with memoryview(data) as view:
             while sent < len(view):
                 sent += await sock.send(view[sent:])
+
+
+async def _send_parts_on_socket(sock: trio.socket.SocketType, parts: list[bytes | memoryview]) -> None:
+    """Send *parts* (bytes, or memoryviews of unsigned bytes) in order with ``sendmsg``: one system
+    call for a request head and its large body, and neither copied into the other. After a partial
+    write the rest goes out part by part, sliced through a memoryview (no copy)."""
+    sent = await sock.sendmsg(parts)
+    for part in parts:
+        size = len(part)
+        if sent >= size:
+            sent -= size
+            continue
+        if sent:
+            with memoryview(part) as view:
+                await _send_on_socket(sock, view[sent:])
+            sent = 0
+        else:
+            await _send_on_socket(sock, part)
+
+
+async def _send_parts_in_turn(
+    send_all: Callable[[bytes | memoryview], Awaitable[None]], parts: list[bytes | memoryview]
+) -> None:
+    """Send *parts* in order, one ``send_all`` each (streams without ``sendmsg``: TLS...)."""
+    for part in parts:
+        await send_all(part)
+
+
+def _byte_view(body: bytes | bytearray | memoryview) -> memoryview:
+    """*body* as a flat memoryview of unsigned bytes (its ``len`` is then its size in bytes)."""
+    view = body if isinstance(body, memoryview) else memoryview(body)
+    if view.ndim != 1 or view.format != "B":
+        view = view.cast("B")
+    return view
+
+
+def _read_size(left: int) -> int:
+    """Bytes to ask per read when *left* bytes of a Content-Length body are still to come (-1:
+    another framing)."""
+    return left if READ_SIZE < left < LARGE_READ_SIZE else LARGE_READ_SIZE if left > READ_SIZE else READ_SIZE
 
 
 def _size(body: bytes | bytearray | memoryview) -> int:
@@ -342,7 +395,7 @@ class _Exchange:
                 except ParseError as exc:
                     raise self._remote_error(exc, in_body=True) from exc
                 if piece is None:
-                    parser.receive_data(await self._receive())
+                    parser.receive_data(await self._receive(_read_size(parser.length_left())))
                 elif piece is END:
                     self._end_of_body(parser)
                     break
@@ -423,6 +476,12 @@ class _Exchange:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._write_error(exc) from exc
 
+    async def _send_parts(self, connection: _Connection, parts: list[bytes | memoryview]) -> None:
+        try:
+            await connection.send_parts(parts)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise self._write_error(exc) from exc
+
     def _framing_error(self) -> ProtocolError:
         # The framing error may quote a header name (a secret, perhaps): it stays in __cause__ only.
         return ProtocolError(
@@ -464,13 +523,21 @@ class _Exchange:
         """
         body = self._request.body
         length = head[1]
-        if isinstance(body, (bytes, bytearray, memoryview)) and length >= 0 and _size(body) != length:
-            raise self._framing_error() from _length_mismatch(_size(body), length)  # before any write
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            # Head and body in one sendmsg where the socket has it; the body is never copied.
+            view = _byte_view(body)
+            size = len(view)
+            if length < 0:
+                framed = [b"%x\r\n" % size, view, b"\r\n0\r\n\r\n"] if size else [b"0\r\n\r\n"]
+                await self._send_parts(connection, [head[0], *framed])
+            elif size != length:
+                raise self._framing_error() from _length_mismatch(size, length)  # before any write
+            else:
+                await self._send_parts(connection, [head[0], view])
+            return
         await self._send_all(connection, head[0])
         sent = 0
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            sent = await self._send_data(connection, body, length, sent)
-        elif isinstance(body, AsyncIterable):
+        if isinstance(body, AsyncIterable):
             async for chunk in body:
                 sent = await self._send_data(connection, chunk, length, sent)
         else:
@@ -485,12 +552,10 @@ class _Exchange:
         """Send one body chunk (chunk-framed when *length* is -1); the bytes sent so far, after it."""
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise TypeError(f"request body chunks must be bytes, got {type(chunk).__name__}")
-        size = chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+        view = _byte_view(chunk)
+        size = len(view)
         if not size:
             return sent
-        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
         if length >= 0:
             if sent + size > length:
                 raise self._framing_error() from _length_mismatch(sent + size, length)
@@ -498,9 +563,7 @@ class _Exchange:
         elif size <= _COALESCE_LIMIT:
             await self._send_all(connection, b"".join((b"%x\r\n" % size, view, b"\r\n")))
         else:
-            await self._send_all(connection, b"%x\r\n" % size)
-            await self._send_all(connection, view)
-            await self._send_all(connection, b"\r\n")
+            await self._send_parts(connection, [b"%x\r\n" % size, view, b"\r\n"])
         return sent + size
 
     # --- reading -------------------------------------------------------------------------------
@@ -543,11 +606,11 @@ class _Exchange:
             if len(buffers) < _IDLE_BUFFERS:
                 buffers.append(buffer)
 
-    async def _receive(self) -> bytes:
+    async def _receive(self, size: int = READ_SIZE) -> bytes:
         connection = self._connection
         assert connection is not None
         try:
-            data = await connection.receive_some(READ_SIZE)
+            data = await connection.receive_some(size)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._read_error(exc) from exc
         if data:
@@ -587,7 +650,7 @@ class _Exchange:
             except ParseError as exc:
                 raise self._remote_error(exc, in_body=True) from exc
             if piece is None:
-                parser.receive_data(await self._receive())
+                parser.receive_data(await self._receive(_read_size(parser.length_left())))
             elif piece is END:
                 self._end_of_body(parser)
                 raise StopAsyncIteration
