@@ -96,8 +96,9 @@ _BUFFERED_MAX = 16 * 1024 * 1024
 #: large for a buffer): fewer reads than ``READ_SIZE`` at a time (each one a trip through trio's
 #: scheduler, and often an epoll re-arm), and a bounded size per piece.
 LARGE_READ_SIZE = 262144
-#: The most idle body buffers an engine keeps for reuse.
-_IDLE_BUFFERS = 16
+#: The most bytes of idle body buffers an engine keeps for reuse (about one 1 MiB buffer for each
+#: of 16 exchanges in flight, or fewer larger ones).
+_IDLE_BUFFER_BYTES = 16 * 1024 * 1024 + 16 * _BUFFERED_MIN
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
 
@@ -591,19 +592,20 @@ class _Exchange:
                             got = await receive_into(rest)
                     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                         raise self._read_error(exc) from exc
-                    if not got:
+                    if not got:  # closed early: the parser says so, as for any body
                         self._eof = True
                         parser.receive_data(b"")
-                        raise ReadError(
-                            f"{self._describe()}: the server closed the connection before the "
-                            "response body was complete"
-                        )
+                        try:
+                            parser.next_body()
+                        except ParseError as exc:
+                            raise self._remote_error(exc, in_body=True) from exc
+                        raise AssertionError("unreachable: a Content-Length body ended early")
                     self._received = True
                     parser.body_received(got)
                     filled += got
                 return bytes(view[:left])
         finally:
-            if len(buffers) < _IDLE_BUFFERS:
+            if sum(map(len, buffers)) + len(buffer) <= _IDLE_BUFFER_BYTES:
                 buffers.append(buffer)
 
     async def _receive(self, size: int = READ_SIZE) -> bytes:
@@ -832,6 +834,7 @@ class NativeEngine:
         Idempotent and safe to call from a cancelled scope.
         """
         self._closed = True
+        self._body_buffers.clear()
         await self._pool.aclose()
 
     def _closed_error(self) -> PynectorError:
