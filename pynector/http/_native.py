@@ -23,12 +23,26 @@ essay says why not a compiled parser. This engine keeps only what the wire needs
   object (the same object is :meth:`send`'s context manager and body iterator). A small request's
   cost is mostly frames and objects, so the hot path has few of each: request heads are cached as
   bytes, the ``Host`` header is computed once per origin, a bytes body up to 64 KiB is written with
-  its head in one send (a larger one, and large streamed chunks, go out as they are, never
-  concatenated), reads are 64 KiB, a Content-Length body that arrives in its own read is handed on
-  without a copy, a clean connection is parked without a coroutine, and plain TCP connections do
-  their I/O on the trio socket (see :class:`_Connection`). Measured with
-  ``benchmarks/http_bench.py``: the engine used directly costs less CPU per request than a minimal
-  h11 client.
+  its head in one send (larger bodies: next point), reads are 64 KiB, a Content-Length body that
+  arrives in its own read is handed on without a copy, a clean connection is parked without a
+  coroutine, and plain TCP connections do their I/O on the trio socket (see :class:`_Connection`).
+  Measured with ``benchmarks/http_bench.py``: the engine used directly costs less CPU per request
+  than a minimal h11 client.
+- **Large bodies at wire speed.** The naive read loop takes 64 KiB at a time and joins the pieces:
+  a 1 MiB body is then 17 reads (each a trip through trio's scheduler, most an epoll re-arm), 17
+  ``bytes`` to allocate and one more to join them into, on fresh pages more often than not (page
+  faults, not copying, were most of its cost: about 4 times aiohttp's CPU per 1 MiB GET). So
+  :meth:`NativeEngine.fetch` reads a Content-Length body over 64 KiB (up to 16 MiB) with
+  ``recv_into`` straight into a ``bytearray`` the engine reuses (the part that came with the head
+  is copied in first), asking for all that is missing each time: on loopback two or three reads.
+  The body is handed out as one ``bytes``, copied from the buffer once; the buffer goes back to
+  the engine (which keeps about 17 MiB of idle buffers at most), never to the caller. The cap is
+  checked against the declared length before the read, so a buffer is never larger than what the
+  caller accepts. Larger bodies, TLS connections and :meth:`NativeResponse.aiter_raw` read up to
+  256 KiB at a time for a Content-Length body (``LARGE_READ_SIZE``: bounded pieces for a stream).
+  A bytes-like request body over 64 KiB goes out with its head in one ``sendmsg`` (a chunked one
+  with its framing); after a partial write the rest is sliced through memoryviews: a request body
+  is never copied.
 - **Stale keep-alive connections.** A server may close an idle connection at any time. Before reuse the
   pool checks that the socket is not readable (a closed or chattering idle socket is). The check can
   still lose the race, so when a request on a *reused* connection fails before any response byte
@@ -254,7 +268,7 @@ class NativeResponse:
         self.headers: list[tuple[str, str]] = _header_pairs(head)
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body as received (still content-encoded), chunk by chunk, at most 64 KiB each.
+        """The body as received (still content-encoded), chunk by chunk, at most 256 KiB each.
 
         Blocks until data arrives. The iterator ends when the body is complete.
 
@@ -514,8 +528,9 @@ class _Exchange:
         return head[0] + body if body else head[0]
 
     async def _write_request(self, connection: _Connection, head: RequestHead) -> None:
-        """Write a request whose body is larger than 64 KiB or streamed: the head, then the body as
-        it comes (a bytes-like body and large chunks are sent as they are, never concatenated).
+        """Write a request whose body is larger than 64 KiB or streamed. A bytes-like body goes out
+        with its head in one ``sendmsg`` where the socket has it; a streamed one after the head, as
+        it comes; large chunks are sent as they are, never concatenated or copied.
 
         Raises:
             pynector.ProtocolError: the body does not match its declared Content-Length (checked
@@ -571,7 +586,8 @@ class _Exchange:
 
     async def _read_into(self, connection: _Connection, left: int) -> bytes:
         """The rest of a Content-Length body of *left* bytes, read into one of the engine's reusable
-        buffers and handed out as one ``bytes`` (one copy; no pieces to join).
+        buffers and handed out as one ``bytes`` (one copy; no pieces to join). Blocks until the whole
+        body arrived.
 
         Raises:
             pynector.ReadError: the connection failed or closed before the body was complete.

@@ -18,7 +18,10 @@ complete in one read (h11 bounds only what is still incomplete).
 What the parser does not do is the same as what h11 does not: it is a client-side parser for one
 response at a time, fed bytes (any split) and asked for the head, then the body pieces. It keeps one
 ``bytearray`` buffer; a body piece is copied out of it once, as ``bytes``, and a piece already in
-``bytes`` from the socket with nothing buffered before it is handed on without a copy.
+``bytes`` from the socket with nothing buffered before it is handed on without a copy. For a large
+Content-Length body the engine reads past the parser: :meth:`ResponseParser.take_body_into` copies
+what is buffered into the engine's buffer and :meth:`ResponseParser.body_received` counts what
+the engine then read straight into it, so the framing stays the parser's.
 
 Request heads are written directly (no event objects), with the validation h11 applied when sending:
 token method and header names, header values without control characters, one Content-Length, only
