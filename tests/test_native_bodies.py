@@ -20,10 +20,10 @@ import trustme
 from helpers.tls import client_context, server_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_native_engine import Behaviour, Peer, check_fault, exchange, fetch, start, tasks_living
+from test_native_engine import Behaviour, Peer, check_fault, exchange, fetch, idle_socket, start, tasks_living
 
 import pynector
-from pynector.http._native import LARGE_READ_SIZE, NativeEngine, _send_parts_on_socket
+from pynector.http._native import _SEND_LOW_MARK, LARGE_READ_SIZE, NativeEngine, _send_parts_on_socket
 from pynector.http._parser import END, ParseError, ResponseParser
 
 #: Over 64 KiB: ``fetch`` reads it into a reusable buffer, ``aiter_raw`` in large pieces.
@@ -273,6 +273,18 @@ async def test_large_request_bodies_arrive_byte_for_byte(nursery: trio.Nursery, 
     assert [b"chunked"] * 3 == [headers[b"transfer-encoding"] for headers in framing[5:8]]
     assert b"%d" % len(big) == framing[0][b"content-length"] == framing[8][b"content-length"]
     assert 1 == server.accepted
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT here")
+async def test_connections_let_the_kernel_queue_a_large_body(
+    nursery: trio.Nursery, engine: NativeEngine
+) -> None:
+    """trio's 16 KiB low mark for unsent bytes is raised on the engine's connections, so a large
+    request body is not written 16 KiB at a time."""
+    server = await start(nursery)
+    await fetch(engine, server.request())
+    sock = idle_socket(engine)
+    assert _SEND_LOW_MARK == sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
 
 
 @settings(max_examples=40, deadline=None)

@@ -59,6 +59,7 @@ bounds connection establishment with ``connect_timeout``.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
@@ -113,6 +114,9 @@ LARGE_READ_SIZE = 262144
 #: The most bytes of idle body buffers an engine keeps for reuse (about one 1 MiB buffer for each
 #: of 16 exchanges in flight, or fewer larger ones).
 _IDLE_BUFFER_BYTES = 16 * 1024 * 1024 + 16 * _BUFFERED_MIN
+#: The unsent bytes the kernel may queue on a connection's socket (trio sets 16 KiB; see
+#: ``_Connection``): a 1 MiB request body in one or two writes.
+_SEND_LOW_MARK = 1024 * 1024
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
 
@@ -139,6 +143,11 @@ class _Connection(trio.abc.AsyncResource):
     small request's CPU time), and neither is needed here: the pool gives a connection to one
     exchange at a time, and the exchange maps ``OSError`` itself. TLS connections use the
     ``SSLStream``. Either way the connection is opened, wrapped and closed as a trio stream.
+
+    trio's ``SocketStream`` sets ``TCP_NOTSENT_LOWAT`` to 16 KiB (so that a multiplexing protocol
+    can reprioritise what it has not yet handed to the kernel); an HTTP/1.1 connection carries one
+    request at a time, and the low mark only split a 1 MiB request body into some twenty writes and
+    ten waits for the socket. It is raised to ``_SEND_LOW_MARK`` (see :func:`_raise_send_low_mark`).
     """
 
     __slots__ = ("idle_probe", "parser", "receive_into", "receive_some", "send_all", "send_parts", "stream")
@@ -147,6 +156,7 @@ class _Connection(trio.abc.AsyncResource):
         self.stream = stream
         self.parser = ResponseParser(max_header_bytes)
         self.idle_probe = IdleProbe(stream)
+        _raise_send_low_mark(stream)
         self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
         #: Sends several buffers in order as one write where the platform allows (``sendmsg``).
         self.send_parts: Callable[[list[bytes | memoryview]], Awaitable[None]]
@@ -175,6 +185,15 @@ class _Connection(trio.abc.AsyncResource):
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+def _raise_send_low_mark(stream: trio.abc.Stream) -> None:
+    """Let the kernel queue up to ``_SEND_LOW_MARK`` unsent bytes on the TCP socket under *stream*
+    (plain, or under TLS) where the platform has ``TCP_NOTSENT_LOWAT`` (see :class:`_Connection`)."""
+    tcp = stream if isinstance(stream, trio.SocketStream) else getattr(stream, "transport_stream", None)
+    if isinstance(tcp, trio.SocketStream) and hasattr(trio.socket, "TCP_NOTSENT_LOWAT"):
+        with contextlib.suppress(OSError):  # refused by the platform: trio's 16 KiB stays
+            tcp.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NOTSENT_LOWAT, _SEND_LOW_MARK)
 
 
 async def _send_on_socket(sock: trio.socket.SocketType, data: bytes | memoryview) -> None:
