@@ -437,8 +437,12 @@ def row_names() -> list[str]:
 
 
 # Rows measured on the body workloads too (the others only on small GETs, to keep the run short).
+# stream_batch is there because batch_request keeps every result until the batch ends (200 MiB
+# for the 1 MiB GETs, on pages the kernel must fault in and zero: about 400 CPU us per 1 MiB
+# request) while the aiohttp rows drop each body once checked; stream_batch drops them too.
 BODY_ROWS = {
     "pynector http (batch_request)",
+    "pynector http (stream_batch)",
     "pynector native engine (direct)",
     "pynector native engine (fetch)",
     PEER,
