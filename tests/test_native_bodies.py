@@ -184,6 +184,26 @@ async def test_a_large_body_cut_short_is_a_read_error(
     )
 
 
+async def test_read_buffers_grow_with_what_arrives(nursery: trio.Nursery, engine: NativeEngine) -> None:
+    """A declared length commits no memory by itself: a server that declares 16 MiB and sends
+    100 KB leaves a 256 KiB buffer behind; a 3 MiB body that does arrive grows the buffer to fit
+    (and arrives whole)."""
+
+    async def declare_and_close(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (16 * 1024 * 1024))
+        await peer.send(BIG[:100_000])
+        await peer.stream.aclose()
+
+    large = pattern(7, 3 * 1024 * 1024)
+    server = await start(nursery, declare_and_close, answer_in_pieces([framed(large)]))
+    with pytest.raises(pynector.ReadError, match="before the response body was complete"):
+        await engine.fetch(server.request(), None, "the request")
+    assert [256 * 1024] == [len(buffer) for buffer in engine._body_buffers]
+    assert large == (await engine.fetch(server.request(), None, "the request")).body
+    assert [len(large)] == [len(buffer) for buffer in engine._body_buffers]
+
+
 async def test_bytes_after_a_large_body_never_reach_the_next_request(
     nursery: trio.Nursery, engine: NativeEngine
 ) -> None:

@@ -111,6 +111,8 @@ _BUFFERED_MAX = 16 * 1024 * 1024
 #: large for a buffer): fewer reads than ``READ_SIZE`` at a time (each one a trip through trio's
 #: scheduler, and often an epoll re-arm), and a bounded size per piece.
 LARGE_READ_SIZE = 262144
+#: The size of a new body buffer (see ``_Exchange._read_into``; buffers grow as bytes arrive).
+_FIRST_BUFFER_SIZE = 4 * _BUFFERED_MIN
 #: The most bytes of idle body buffers an engine keeps for reuse (about one 1 MiB buffer for each
 #: of 16 exchanges in flight, or fewer larger ones).
 _IDLE_BUFFER_BYTES = 16 * 1024 * 1024 + 16 * _BUFFERED_MIN
@@ -608,6 +610,10 @@ class _Exchange:
         buffers and handed out as one ``bytes`` (one copy; no pieces to join). Blocks until the whole
         body arrived.
 
+        A buffer grows with the bytes that arrive (at most fourfold each time it is full), not with
+        what the head declares: a server that declares 16 MiB and sends nothing costs a buffer of
+        256 KiB, as many pieces would have.
+
         Raises:
             pynector.ReadError: the connection failed or closed before the body was complete.
         """
@@ -615,30 +621,37 @@ class _Exchange:
         assert receive_into is not None
         parser = connection.parser
         buffers = self._engine._body_buffers
-        buffer = buffers.pop() if buffers else None
-        if buffer is None or len(buffer) < left:
-            buffer = bytearray(max(left, _BUFFERED_MIN * 4))
+        buffer = buffers.pop() if buffers else bytearray(_FIRST_BUFFER_SIZE)
         try:
-            with memoryview(buffer) as view:
-                filled = parser.take_body_into(view[:left])
-                while filled < left:
-                    try:
-                        with view[filled:left] as rest:
-                            got = await receive_into(rest)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                        raise self._read_error(exc) from exc
-                    if not got:  # closed early: the parser says so, as for any body
-                        self._eof = True
-                        parser.receive_data(b"")
+            filled = 0
+            while True:
+                with memoryview(buffer) as view:
+                    if not filled:
+                        filled = parser.take_body_into(view[:left])
+                    end = min(left, len(buffer))
+                    while filled < end:
                         try:
-                            parser.next_body()
-                        except ParseError as exc:
-                            raise self._remote_error(exc, in_body=True) from exc
-                        raise AssertionError("unreachable: a Content-Length body ended early")
-                    self._received = True
-                    parser.body_received(got)
-                    filled += got
-                return bytes(view[:left])
+                            with view[filled:end] as rest:
+                                got = await receive_into(rest)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                            raise self._read_error(exc) from exc
+                        if not got:  # closed early: the parser says so, as for any body
+                            self._eof = True
+                            parser.receive_data(b"")
+                            try:
+                                parser.next_body()
+                            except ParseError as exc:
+                                raise self._remote_error(exc, in_body=True) from exc
+                            raise AssertionError("unreachable: a Content-Length body ended early")
+                        self._received = True
+                        parser.body_received(got)
+                        filled += got
+                    if filled == left:
+                        return bytes(view[:left])
+                # Full, and more to come: a larger buffer (the views on this one are released).
+                larger = bytearray(min(left, 4 * len(buffer)))
+                larger[:filled] = buffer
+                buffer = larger
         finally:
             if sum(map(len, buffers)) + len(buffer) <= _IDLE_BUFFER_BYTES:
                 buffers.append(buffer)
