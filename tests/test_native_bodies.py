@@ -142,13 +142,14 @@ async def test_each_fetch_keeps_its_own_bytes(nursery: trio.Nursery, engine: Nat
     assert {name: bodies[name] for name in "2345"} == got
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_aiter_raw_streams_a_large_body_in_bounded_pieces(
-    nursery: trio.Nursery, engine: NativeEngine
+    nursery: trio.Nursery, engine: NativeEngine, chunked: bool
 ) -> None:
     """A 1 MiB body streams through ``aiter_raw`` in pieces of at most LARGE_READ_SIZE that join
     to the whole."""
     body = pattern(3, 1024 * 1024 + 3)
-    server = await start(nursery, answer_in_pieces([framed(body)]))
+    server = await start(nursery, answer_in_pieces([framed(body, chunked=chunked)]))
     async with engine.send(server.request()) as response:
         pieces = [piece async for piece in response.aiter_raw()]
     assert body == b"".join(pieces)
@@ -334,6 +335,25 @@ async def test_send_parts_sends_every_byte_in_order(sizes: list[int]) -> None:
 
 
 # --- the parser's buffer hand-off ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_read_of_its_own_is_handed_on_as_is(chunked: bool) -> None:
+    """A read holding only body bytes (of a Content-Length body, or inside a chunk's data) comes
+    back from ``next_body`` as the same ``bytes`` object: no copy."""
+    parser = ResponseParser(65536)
+    framing = b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % 10 if chunked else b"Content-Length: 10\r\n\r\n"
+    parser.receive_data(b"HTTP/1.1 200 OK\r\n" + framing)
+    assert parser.next_head() is not None
+    assert parser.next_body() is None
+    first, second = b"01234", b"56789"
+    parser.receive_data(first)
+    assert first is parser.next_body()
+    parser.receive_data(second)
+    assert second is parser.next_body()
+    if chunked:
+        parser.receive_data(b"\r\n0\r\n\r\n")
+    assert END is parser.next_body()
 
 
 @settings(max_examples=100)

@@ -39,7 +39,9 @@ essay says why not a compiled parser. This engine keeps only what the wire needs
   the engine (which keeps about 17 MiB of idle buffers at most), never to the caller. The cap is
   checked against the declared length before the read, so a buffer is never larger than what the
   caller accepts. Larger bodies, TLS connections and :meth:`NativeResponse.aiter_raw` read up to
-  256 KiB at a time for a Content-Length body (``LARGE_READ_SIZE``: bounded pieces for a stream).
+  256 KiB at a time while more than 64 KiB of a Content-Length body or of a chunk is known to be
+  coming (``LARGE_READ_SIZE``: bounded pieces for a stream); a read holding only body bytes is
+  handed on as it is.
   A bytes-like request body over 64 KiB goes out with its head in one ``sendmsg`` (a chunked one
   with its framing); after a partial write the rest is sliced through memoryviews: a request body
   is never copied.
@@ -242,8 +244,8 @@ def _byte_view(body: bytes | bytearray | memoryview) -> memoryview:
 
 
 def _read_size(left: int) -> int:
-    """Bytes to ask per read when *left* bytes of a Content-Length body are still to come (-1:
-    another framing)."""
+    """Bytes to ask per read when *left* bytes of the body are known to be on their way (the rest
+    of a Content-Length body or of a chunk; 0 when unknown)."""
     return left if READ_SIZE < left < LARGE_READ_SIZE else LARGE_READ_SIZE if left > READ_SIZE else READ_SIZE
 
 
@@ -431,7 +433,7 @@ class _Exchange:
                 except ParseError as exc:
                     raise self._remote_error(exc, in_body=True) from exc
                 if piece is None:
-                    parser.receive_data(await self._receive(_read_size(parser.length_left())))
+                    parser.receive_data(await self._receive(_read_size(parser.body_wanted())))
                 elif piece is END:
                     self._end_of_body(parser)
                     break
@@ -700,7 +702,7 @@ class _Exchange:
             except ParseError as exc:
                 raise self._remote_error(exc, in_body=True) from exc
             if piece is None:
-                parser.receive_data(await self._receive(_read_size(parser.length_left())))
+                parser.receive_data(await self._receive(_read_size(parser.body_wanted())))
             elif piece is END:
                 self._end_of_body(parser)
                 raise StopAsyncIteration

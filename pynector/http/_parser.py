@@ -253,14 +253,30 @@ class ResponseParser:
             self._eof = True
             return
         buffer = self._buffer
-        if not buffer and self._framing == _LENGTH and type(data) is bytes and len(data) <= self._left:
-            # A Content-Length body piece with nothing before it: handed on as it is (no copy).
-            if self._direct is None:
-                self._direct = data
-                return
-            buffer += self._direct
-            self._direct = None
+        if not buffer and type(data) is bytes:
+            # A body piece with nothing before it (Content-Length, or inside a chunk's data):
+            # handed on as it is (no copy).
+            framing = self._framing
+            if (framing == _LENGTH and len(data) <= self._left) or (
+                framing == _CHUNKED and self._body_state == _DATA and len(data) <= self._chunk_left
+            ):
+                if self._direct is None:
+                    self._direct = data
+                    return
+                buffer += self._direct
+                self._direct = None
         buffer += data
+
+    def body_wanted(self) -> int:
+        """Bytes of the body known to be on their way and not yet received: the rest of a
+        Content-Length body, or of the current chunk's data (0 when unknown)."""
+        direct = self._direct
+        buffered = len(self._buffer) + (0 if direct is None else len(direct))
+        if self._framing == _LENGTH:
+            return self._left - buffered
+        if self._framing == _CHUNKED and self._body_state == _DATA:
+            return self._chunk_left - buffered
+        return 0
 
     def length_left(self) -> int:
         """Bytes of a Content-Length body not yet handed out (buffered or still on the wire), or -1
@@ -401,7 +417,8 @@ class ResponseParser:
                 data = bytes(buffer)
                 buffer.clear()
             else:
-                data = bytes(buffer[:left])
+                with memoryview(buffer) as view:
+                    data = bytes(view[:left])
                 del buffer[:left]
             self._left = left - len(data)
             return data
@@ -421,14 +438,19 @@ class ResponseParser:
         while True:
             state = self._body_state
             if state == _DATA:
-                if not buffer:
-                    break
                 left = self._chunk_left
-                if len(buffer) <= left:
+                direct = self._direct
+                if direct is not None:  # (nothing is buffered then)
+                    self._direct = None
+                    data = direct
+                elif not buffer:
+                    break
+                elif len(buffer) <= left:
                     data = bytes(buffer)
                     buffer.clear()
                 else:
-                    data = bytes(buffer[:left])
+                    with memoryview(buffer) as view:
+                        data = bytes(view[:left])
                     del buffer[:left]
                 left -= len(data)
                 self._chunk_left = left
