@@ -34,6 +34,23 @@ essay says why not a compiled parser. This engine keeps only what the wire needs
   Measured with ``benchmarks/http_bench.py`` (a shared 2-core machine, small GETs on nginx at 64 in
   flight): ``fetch`` used directly costs about what a minimal trio client on the same parser costs
   (21-25 CPU microseconds per request, two thirds of it the ``write`` and ``read`` system calls).
+- **Large bodies at wire speed.** The naive read loop takes 64 KiB at a time and joins the pieces:
+  a 1 MiB body is then 17 reads (each a trip through trio's scheduler, most an epoll re-arm), 17
+  ``bytes`` to allocate and one more to join them into, on fresh pages more often than not (page
+  faults, not copying, were most of its cost: about 4 times aiohttp's CPU per 1 MiB GET). So
+  :meth:`NativeEngine.fetch` reads a Content-Length body over 64 KiB (up to 16 MiB) with
+  ``recv_into`` straight into a ``bytearray`` the engine reuses (the part that came with the head
+  is copied in first), asking for all that is missing each time: on loopback two or three reads.
+  The body is handed out as one ``bytes``, copied from the buffer once; the buffer goes back to
+  the engine (which keeps about 17 MiB of idle buffers at most), never to the caller. The cap is
+  checked against the declared length before the read, so a buffer is never larger than what the
+  caller accepts. Larger bodies, TLS connections and :meth:`NativeResponse.aiter_raw` read up to
+  256 KiB at a time while more than 64 KiB of a Content-Length body or of a chunk is known to be
+  coming (``LARGE_READ_SIZE``: bounded pieces for a stream); a read holding only body bytes is
+  handed on as it is.
+  A bytes-like request body over 64 KiB goes out with its head in one ``sendmsg`` (a chunked one
+  with its framing); after a partial write the rest is sliced through memoryviews: a request body
+  is never copied.
 - **Stale keep-alive connections.** A server may close an idle connection at any time. Before reuse the
   pool checks that the socket is not readable (a closed or chattering idle socket is). The check can
   still lose the race, so when a request on a *reused* connection fails before any response byte
@@ -50,6 +67,7 @@ bounds connection establishment with ``connect_timeout``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
@@ -93,6 +111,22 @@ __all__ = ["NativeEngine", "NativeResponse"]
 
 #: Bytes asked from the socket per read.
 READ_SIZE = 65536
+#: Content-Length bodies larger than this (and at most ``_BUFFERED_MAX``) are read whole into a
+#: reusable buffer by ``NativeEngine.fetch`` (see ``_Exchange._read_into``).
+_BUFFERED_MIN = 65536
+_BUFFERED_MAX = 16 * 1024 * 1024
+#: The most bytes asked per read for the rest of a large Content-Length body (streamed, or too
+#: large for a buffer): fewer reads than ``READ_SIZE`` at a time (each one a trip through trio's
+#: scheduler, and often an epoll re-arm), and a bounded size per piece.
+LARGE_READ_SIZE = 262144
+#: The size of a new body buffer (see ``_Exchange._read_into``; buffers grow as bytes arrive).
+_FIRST_BUFFER_SIZE = 4 * _BUFFERED_MIN
+#: The most bytes of idle body buffers an engine keeps for reuse (about one 1 MiB buffer for each
+#: of 16 exchanges in flight, or fewer larger ones).
+_IDLE_BUFFER_BYTES = 16 * 1024 * 1024 + 16 * _BUFFERED_MIN
+#: The unsent bytes the kernel may queue on a connection's socket (trio sets 16 KiB; see
+#: ``_Connection``): a 1 MiB request body in one or two writes.
+_SEND_LOW_MARK = 1024 * 1024
 #: Bodies up to this size are written together with the request head (one ``send_all``).
 _COALESCE_LIMIT = 65536
 
@@ -132,25 +166,56 @@ class _Connection(trio.abc.AsyncResource):
     The descriptor is asked of the socket on every call, so a closed connection fails with
     ``EBADF`` instead of touching a reused descriptor. TLS connections, and plain ones elsewhere,
     use the trio stream. Either way the connection is opened, wrapped and closed as a trio stream.
+
+    trio's ``SocketStream`` sets ``TCP_NOTSENT_LOWAT`` to 16 KiB (so that a multiplexing protocol
+    can reprioritise what it has not yet handed to the kernel); an HTTP/1.1 connection carries one
+    request at a time, and the low mark only split a 1 MiB request body into some twenty writes and
+    ten waits for the socket. It is raised to ``_SEND_LOW_MARK`` (see :func:`_raise_send_low_mark`).
     """
 
-    __slots__ = ("idle_probe", "parser", "receive_some", "send_all", "send_request", "stream")
+    __slots__ = (
+        "idle_probe",
+        "parser",
+        "receive_into",
+        "receive_some",
+        "send_all",
+        "send_parts",
+        "send_request",
+        "stream",
+    )
 
     def __init__(self, stream: trio.abc.Stream, max_header_bytes: int) -> None:
         self.stream = stream
         self.parser = ResponseParser(max_header_bytes)
         self.idle_probe = IdleProbe(stream)
+        _raise_send_low_mark(stream)
         self.send_all: Callable[[bytes | memoryview], Awaitable[None]]
         self.send_request: Callable[[bytes], Awaitable[None]]
+        #: Sends several buffers in order as one write where the platform allows (``sendmsg``).
+        self.send_parts: Callable[[list[bytes | memoryview]], Awaitable[None]]
         self.receive_some: Callable[[int], Awaitable[bytes | bytearray]]
-        if isinstance(stream, trio.SocketStream) and _POSIX:
+        #: Reads straight into a caller's buffer (plain TCP only; see ``_Exchange._read_into``).
+        self.receive_into: Callable[[memoryview], Awaitable[int]] | None
+        if isinstance(stream, trio.SocketStream):
             sock = stream.socket
-            self.send_all = partial(_send_on_socket, sock)
-            self.send_request = partial(_write_on_socket, sock)
-            self.receive_some = partial(_receive_on_socket, sock)
+            if _POSIX:
+                self.send_all = partial(_send_on_socket, sock)
+                self.send_request = partial(_write_on_socket, sock)
+                self.receive_some = partial(_receive_on_socket, sock)
+            else:
+                self.send_all = self.send_request = stream.send_all
+                self.receive_some = stream.receive_some
+            self.send_parts = (
+                partial(_send_parts_on_socket, sock)
+                if hasattr(sock, "sendmsg")
+                else partial(_send_parts_in_turn, self.send_all)
+            )
+            self.receive_into = sock.recv_into
         else:
             self.send_all = self.send_request = stream.send_all
+            self.send_parts = partial(_send_parts_in_turn, stream.send_all)
             self.receive_some = stream.receive_some
+            self.receive_into = None
 
     def is_usable(self) -> bool:
         """Whether the idle connection looks alive and quiet (see :class:`~pynector._pool.IdleProbe`)."""
@@ -158,6 +223,15 @@ class _Connection(trio.abc.AsyncResource):
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+def _raise_send_low_mark(stream: trio.abc.Stream) -> None:
+    """Let the kernel queue up to ``_SEND_LOW_MARK`` unsent bytes on the TCP socket under *stream*
+    (plain, or under TLS) where the platform has ``TCP_NOTSENT_LOWAT`` (see :class:`_Connection`)."""
+    tcp = stream if isinstance(stream, trio.SocketStream) else getattr(stream, "transport_stream", None)
+    if isinstance(tcp, trio.SocketStream) and hasattr(trio.socket, "TCP_NOTSENT_LOWAT"):
+        with contextlib.suppress(OSError):  # refused by the platform: trio's 16 KiB stays
+            tcp.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NOTSENT_LOWAT, _SEND_LOW_MARK)
 
 
 _POSIX = os.name == "posix"
@@ -208,6 +282,46 @@ async def _receive_on_socket(sock: trio.socket.SocketType, size: int) -> bytes:
             await trio.lowlevel.wait_readable(fd)
 
 
+async def _send_parts_on_socket(sock: trio.socket.SocketType, parts: list[bytes | memoryview]) -> None:
+    """Send *parts* (bytes, or memoryviews of unsigned bytes) in order with ``sendmsg``: one system
+    call for a request head and its large body, and neither copied into the other. After a partial
+    write the rest goes out part by part, sliced through a memoryview (no copy)."""
+    sent = await sock.sendmsg(parts)
+    for part in parts:
+        size = len(part)
+        if sent >= size:
+            sent -= size
+            continue
+        if sent:
+            with memoryview(part) as view:
+                await _send_on_socket(sock, view[sent:])
+            sent = 0
+        else:
+            await _send_on_socket(sock, part)
+
+
+async def _send_parts_in_turn(
+    send_all: Callable[[bytes | memoryview], Awaitable[None]], parts: list[bytes | memoryview]
+) -> None:
+    """Send *parts* in order, one ``send_all`` each (streams without ``sendmsg``: TLS...)."""
+    for part in parts:
+        await send_all(part)
+
+
+def _byte_view(body: bytes | bytearray | memoryview) -> memoryview:
+    """*body* as a flat memoryview of unsigned bytes (its ``len`` is then its size in bytes)."""
+    view = body if isinstance(body, memoryview) else memoryview(body)
+    if view.ndim != 1 or view.format != "B":
+        view = view.cast("B")
+    return view
+
+
+def _read_size(left: int) -> int:
+    """Bytes to ask per read when *left* bytes of the body are known to be on their way (the rest
+    of a Content-Length body or of a chunk; 0 when unknown)."""
+    return left if READ_SIZE < left < LARGE_READ_SIZE else LARGE_READ_SIZE if left > READ_SIZE else READ_SIZE
+
+
 def _size(body: bytes | bytearray | memoryview) -> int:
     """The size of a bytes-like body in bytes (a memoryview's ``len`` counts items)."""
     return body.nbytes if isinstance(body, memoryview) else len(body)
@@ -254,7 +368,7 @@ class NativeResponse:
         self.headers: list[tuple[str, str]] = _header_pairs(head)
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body as received (still content-encoded), chunk by chunk, at most 64 KiB each.
+        """The body as received (still content-encoded), chunk by chunk, at most 256 KiB each.
 
         Blocks until data arrives. The iterator ends when the body is complete.
 
@@ -386,13 +500,17 @@ class _Exchange:
             parser = connection.parser
             chunks: list[bytes] = []
             size = 0
+            left = parser.length_left()
+            if _BUFFERED_MIN < left <= _BUFFERED_MAX and connection.receive_into is not None:
+                chunks.append(await self._read_into(connection, left))
+                size = left
             while True:
                 try:
                     piece = parser.next_body()
                 except ParseError as exc:
                     raise self._remote_error(exc, in_body=True) from exc
                 if piece is None:
-                    parser.receive_data(await self._receive())
+                    parser.receive_data(await self._receive(_read_size(parser.body_wanted())))
                 elif piece is END:
                     self._end_of_body(parser)
                     break
@@ -473,6 +591,12 @@ class _Exchange:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._write_error(exc) from exc
 
+    async def _send_parts(self, connection: _Connection, parts: list[bytes | memoryview]) -> None:
+        try:
+            await connection.send_parts(parts)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise self._write_error(exc) from exc
+
     def _framing_error(self) -> ProtocolError:
         # The framing error may quote a header name (a secret, perhaps): it stays in __cause__ only.
         return ProtocolError(
@@ -504,8 +628,9 @@ class _Exchange:
         return head[0] + body if body else head[0]
 
     async def _write_request(self, connection: _Connection, head: RequestHead) -> None:
-        """Write a request whose body is larger than 64 KiB or streamed: the head, then the body as
-        it comes (a bytes-like body and large chunks are sent as they are, never concatenated).
+        """Write a request whose body is larger than 64 KiB or streamed. A bytes-like body goes out
+        with its head in one ``sendmsg`` where the socket has it; a streamed one after the head, as
+        it comes; large chunks are sent as they are, never concatenated or copied.
 
         Raises:
             pynector.ProtocolError: the body does not match its declared Content-Length (checked
@@ -514,13 +639,21 @@ class _Exchange:
         """
         body = self._request.body
         length = head[1]
-        if isinstance(body, (bytes, bytearray, memoryview)) and length >= 0 and _size(body) != length:
-            raise self._framing_error() from _length_mismatch(_size(body), length)  # before any write
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            # Head and body in one sendmsg where the socket has it; the body is never copied.
+            view = _byte_view(body)
+            size = len(view)
+            if length < 0:
+                framed = [b"%x\r\n" % size, view, b"\r\n0\r\n\r\n"] if size else [b"0\r\n\r\n"]
+                await self._send_parts(connection, [head[0], *framed])
+            elif size != length:
+                raise self._framing_error() from _length_mismatch(size, length)  # before any write
+            else:
+                await self._send_parts(connection, [head[0], view])
+            return
         await self._send_all(connection, head[0])
         sent = 0
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            sent = await self._send_data(connection, body, length, sent)
-        elif isinstance(body, AsyncIterable):
+        if isinstance(body, AsyncIterable):
             async for chunk in body:
                 sent = await self._send_data(connection, chunk, length, sent)
         else:
@@ -535,12 +668,10 @@ class _Exchange:
         """Send one body chunk (chunk-framed when *length* is -1); the bytes sent so far, after it."""
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise TypeError(f"request body chunks must be bytes, got {type(chunk).__name__}")
-        size = chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+        view = _byte_view(chunk)
+        size = len(view)
         if not size:
             return sent
-        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
         if length >= 0:
             if sent + size > length:
                 raise self._framing_error() from _length_mismatch(sent + size, length)
@@ -548,27 +679,77 @@ class _Exchange:
         elif size <= _COALESCE_LIMIT:
             await self._send_all(connection, b"".join((b"%x\r\n" % size, view, b"\r\n")))
         else:
-            await self._send_all(connection, b"%x\r\n" % size)
-            await self._send_all(connection, view)
-            await self._send_all(connection, b"\r\n")
+            await self._send_parts(connection, [b"%x\r\n" % size, view, b"\r\n"])
         return sent + size
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def _receive(self) -> bytes:
+    async def _read_into(self, connection: _Connection, left: int) -> bytes:
+        """The rest of a Content-Length body of *left* bytes, read into one of the engine's reusable
+        buffers and handed out as one ``bytes`` (one copy; no pieces to join). Blocks until the whole
+        body arrived.
+
+        A buffer grows with the bytes that arrive (at most fourfold each time it is full), not with
+        what the head declares: a server that declares 16 MiB and sends nothing costs a buffer of
+        256 KiB, as many pieces would have.
+
+        Raises:
+            pynector.ReadError: the connection failed or closed before the body was complete.
+        """
+        receive_into = connection.receive_into
+        assert receive_into is not None
+        parser = connection.parser
+        buffers = self._engine._body_buffers
+        buffer = buffers.pop() if buffers else bytearray(_FIRST_BUFFER_SIZE)
+        try:
+            filled = 0
+            while True:
+                with memoryview(buffer) as view:
+                    if not filled:
+                        filled = parser.take_body_into(view[:left])
+                    end = min(left, len(buffer))
+                    while filled < end:
+                        try:
+                            with view[filled:end] as rest:
+                                got = await receive_into(rest)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                            raise self._read_error(exc) from exc
+                        if not got:  # closed early: the parser says so, as for any body
+                            self._eof = True
+                            parser.receive_data(b"")
+                            try:
+                                parser.next_body()
+                            except ParseError as exc:
+                                raise self._remote_error(exc, in_body=True) from exc
+                            raise AssertionError("unreachable: a Content-Length body ended early")
+                        self._received = True
+                        parser.body_received(got)
+                        filled += got
+                    if filled == left:
+                        return bytes(view[:left])
+                # Full, and more to come: a larger buffer (the views on this one are released).
+                larger = bytearray(min(left, 4 * len(buffer)))
+                larger[:filled] = buffer
+                buffer = larger
+        finally:
+            if sum(map(len, buffers)) + len(buffer) <= _IDLE_BUFFER_BYTES:
+                buffers.append(buffer)
+
+    async def _receive(self, size: int = READ_SIZE) -> bytes:
         connection = self._connection
         assert connection is not None
         try:
-            data = await connection.receive_some(READ_SIZE)
+            data = await connection.receive_some(size)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise ReadError(
-                f"{self._describe()} failed while reading the response: {describe_exception(exc)}"
-            ) from exc
+            raise self._read_error(exc) from exc
         if data:
             self._received = True
         else:
             self._eof = True
         return data  # type: ignore[return-value]  # bytearray from SSLStream; the parser takes both
+
+    def _read_error(self, exc: BaseException) -> ReadError:
+        return ReadError(f"{self._describe()} failed while reading the response: {describe_exception(exc)}")
 
     def _remote_error(self, exc: ParseError, in_body: bool) -> TransportError:
         if self._eof:
@@ -598,7 +779,7 @@ class _Exchange:
             except ParseError as exc:
                 raise self._remote_error(exc, in_body=True) from exc
             if piece is None:
-                parser.receive_data(await self._receive())
+                parser.receive_data(await self._receive(_read_size(parser.body_wanted())))
             elif piece is END:
                 self._end_of_body(parser)
                 raise StopAsyncIteration
@@ -707,6 +888,7 @@ class NativeEngine:
         )
         self._host_headers: dict[Origin, str] = {}
         self._request_heads: dict[tuple[object, ...], RequestHead] = {}
+        self._body_buffers: list[bytearray] = []  # see _Exchange._read_into
         self._closed = False
 
     def _get_ssl_context(self) -> ssl.SSLContext:
@@ -779,6 +961,7 @@ class NativeEngine:
         Idempotent and safe to call from a cancelled scope.
         """
         self._closed = True
+        self._body_buffers.clear()
         await self._pool.aclose()
 
     def _closed_error(self) -> PynectorError:

@@ -25,7 +25,10 @@ that have already read earlier responses.
 What the parser does not do is the same as what h11 does not: it is a client-side parser for one
 response at a time, fed bytes (any split) and asked for the head, then the body pieces. It keeps one
 ``bytearray`` buffer; a body piece is copied out of it once, as ``bytes``, and a piece already in
-``bytes`` from the socket with nothing buffered before it is handed on without a copy.
+``bytes`` from the socket with nothing buffered before it is handed on without a copy. For a large
+Content-Length body the engine reads past the parser: :meth:`ResponseParser.take_body_into` copies
+what is buffered into the engine's buffer and :meth:`ResponseParser.body_received` counts what
+the engine then read straight into it, so the framing stays the parser's.
 
 Request heads are written directly (no event objects), with the validation h11 applied when sending:
 token method and header names, header values without control characters, one Content-Length, only
@@ -334,14 +337,59 @@ class ResponseParser:
             self._eof = True
             return
         buffer = self._buffer
-        if not buffer and self._framing == _LENGTH and type(data) is bytes and len(data) <= self._left:
-            # A Content-Length body piece with nothing before it: handed on as it is (no copy).
-            if self._direct is None:
-                self._direct = data
-                return
-            buffer += self._direct
-            self._direct = None
+        if not buffer and type(data) is bytes:
+            # A body piece with nothing before it (Content-Length, or inside a chunk's data):
+            # handed on as it is (no copy).
+            framing = self._framing
+            if (framing == _LENGTH and len(data) <= self._left) or (
+                framing == _CHUNKED and self._body_state == _DATA and len(data) <= self._chunk_left
+            ):
+                if self._direct is None:
+                    self._direct = data
+                    return
+                buffer += self._direct
+                self._direct = None
         buffer += data
+
+    def body_wanted(self) -> int:
+        """Bytes of the body known to be on their way and not yet received: the rest of a
+        Content-Length body, or of the current chunk's data (0 when unknown)."""
+        direct = self._direct
+        buffered = len(self._buffer) + (0 if direct is None else len(direct))
+        if self._framing == _LENGTH:
+            return self._left - buffered
+        if self._framing == _CHUNKED and self._body_state == _DATA:
+            return self._chunk_left - buffered
+        return 0
+
+    def length_left(self) -> int:
+        """Bytes of a Content-Length body not yet handed out (buffered or still on the wire), or -1
+        for any other framing."""
+        return self._left if self._framing == _LENGTH else -1
+
+    def take_body_into(self, view: memoryview) -> int:
+        """Copy the Content-Length body bytes buffered so far into *view* (at most ``len(view)``,
+        at most the body's end); they count as handed out. Returns how many were copied."""
+        size = 0
+        direct = self._direct
+        if direct is not None:
+            self._direct = None
+            size = len(direct)
+            view[:size] = direct
+        buffer = self._buffer
+        if buffer:
+            more = min(len(buffer), self._left - size, len(view) - size)
+            with memoryview(buffer) as buffered:
+                view[size : size + more] = buffered[:more]
+            del buffer[:more]
+            size += more
+        self._left -= size
+        return size
+
+    def body_received(self, size: int) -> None:
+        """*size* Content-Length body bytes were read past the parser, straight into the caller's
+        buffer (at most :meth:`length_left`, after :meth:`take_body_into` emptied the buffer)."""
+        self._left -= size
 
     # --- the head ----------------------------------------------------------------------------
 
@@ -516,7 +564,8 @@ class ResponseParser:
                 data = bytes(buffer)
                 buffer.clear()
             else:
-                data = bytes(buffer[:left])
+                with memoryview(buffer) as view:
+                    data = bytes(view[:left])
                 del buffer[:left]
             self._left = left - len(data)
             return data
@@ -536,14 +585,19 @@ class ResponseParser:
         while True:
             state = self._body_state
             if state == _DATA:
-                if not buffer:
-                    break
                 left = self._chunk_left
-                if len(buffer) <= left:
+                direct = self._direct
+                if direct is not None:  # (nothing is buffered then)
+                    self._direct = None
+                    data = direct
+                elif not buffer:
+                    break
+                elif len(buffer) <= left:
                     data = bytes(buffer)
                     buffer.clear()
                 else:
-                    data = bytes(buffer[:left])
+                    with memoryview(buffer) as view:
+                        data = bytes(view[:left])
                     del buffer[:left]
                 left -= len(data)
                 self._chunk_left = left
