@@ -72,6 +72,8 @@ WORKLOADS = [
     ("POST 1 MiB", "POST", "/post", 16, 0.1),
 ]
 PEER = "aiohttp (asyncio)"
+#: aiohttp on asyncio keeping every body until the run ends: the like-for-like peer of batch_request.
+KEEPING = "aiohttp (asyncio, keeps bodies)"
 # (workload label, in flight) -> target ratio against the peer, for the pynector rows.
 TARGETS = {("GET 13 B", 64): 2.0, ("GET 13 B", 1): 1.5, ("GET 64 KiB", 16): 1.0}
 TARGETS |= {("GET 1 MiB", 16): 1.0, ("POST 1 MiB", 16): 1.0}
@@ -437,10 +439,13 @@ def asyncio_rows() -> dict[str, Row]:
 
     post_body = b"x" * POST_SIZE
 
-    async def run(host: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
+    async def run(
+        host: str, port: int, method: str, path: str, requests: int, in_flight: int, keep: bool = False
+    ) -> None:
         counter = iter(range(requests))
         url = f"http://{host}:{port}{path}"
         connector = aiohttp.TCPConnector(limit=in_flight)
+        kept: list[bytes] = []
         async with aiohttp.ClientSession(connector=connector) as session:
 
             async def worker() -> None:
@@ -448,11 +453,21 @@ def asyncio_rows() -> dict[str, Row]:
                     async with session.request(
                         method, url, data=post_body if method == "POST" else None
                     ) as r:
-                        check(method, path, await r.read())
+                        body = await r.read()
+                        check(method, path, body)
+                        if keep:
+                            kept.append(body)
 
             await asyncio.gather(*(worker() for _ in range(in_flight)))
 
-    return {PEER: run, "aiohttp (uvloop)": run}
+    async def run_keeping(
+        host: str, port: int, method: str, path: str, requests: int, in_flight: int
+    ) -> None:
+        await run(host, port, method, path, requests, in_flight, keep=True)
+
+    # The peer rows drop each body once checked, as a streaming consumer does (the peer of
+    # stream_batch); "keeps bodies" holds every body until the end, as batch_request returns them.
+    return {PEER: run, "aiohttp (uvloop)": run, KEEPING: run_keeping}
 
 
 def has(module: str) -> bool:
@@ -472,7 +487,7 @@ def row_names() -> list[str]:
         "minimal trio on pynector's parser",
     ]
     if has("aiohttp"):
-        names.append(PEER)
+        names += [PEER, KEEPING]
         if has("uvloop"):
             names.append("aiohttp (uvloop)")
     return names
@@ -488,6 +503,7 @@ BODY_ROWS = {
     "pynector native engine (direct)",
     "pynector native engine (fetch)",
     PEER,
+    KEEPING,
     "aiohttp (uvloop)",
 }
 
