@@ -149,6 +149,23 @@ def _split_lines(block: bytes | bytearray) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
+def _stated_length(value: bytes, error: type[Exception]) -> bytes:
+    """The one length a Content-Length value states: ``5``, or ``5, 5`` (a list of equal lengths, as
+    h11 accepts it), as ASCII digits.
+
+    Raises:
+        error: several different lengths ("conflicting"), or not a decimal of at most
+            ``_MAX_LENGTH_DIGITS`` digits ("bad").
+    """
+    lengths = {length.strip() for length in value.split(b",")}
+    if len(lengths) != 1:
+        raise error("conflicting Content-Length headers")
+    value = lengths.pop()
+    if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
+        raise error("bad Content-Length")
+    return value
+
+
 def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     """Header lines as validated ``(name, value)`` pairs, with h11's obs-fold joining and
     Content-Length / Transfer-Encoding normalisation.
@@ -178,12 +195,7 @@ def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
         if len(name) == 14 or len(name) == 17:
             lowered = name.lower()
             if lowered == b"content-length":
-                lengths = {length.strip() for length in value.split(b",")}
-                if len(lengths) != 1:
-                    raise ParseError("conflicting Content-Length headers")
-                value = lengths.pop()
-                if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
-                    raise ParseError("bad Content-Length")
+                value = _stated_length(value, ParseError)
                 if seen_length is None:
                     seen_length = value
                 elif seen_length != value:
@@ -217,12 +229,7 @@ def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], int]:
     if len(name) == 14 or len(name) == 17 or len(name) == 10:
         lowered = name.lower()
         if lowered == b"content-length":
-            lengths = {length.strip() for length in value.split(b",")}
-            if len(lengths) != 1:
-                raise ParseError("conflicting Content-Length headers")
-            value = lengths.pop()
-            if not _DIGITS.fullmatch(value) or len(value) > _MAX_LENGTH_DIGITS:
-                raise ParseError("bad Content-Length")
+            value = _stated_length(value, ParseError)
             kind = _LENGTH_FIELD
         elif lowered == b"transfer-encoding":
             value = value.lower()
@@ -701,12 +708,7 @@ def frame_request_head(method: str, target: str, headers: list[tuple[str, str]])
             raise FramingError(f"illegal value for header {name!r}")
         lowered = raw_name.lower()
         if lowered == b"content-length":
-            lengths = {part.strip() for part in raw_value.split(b",")}
-            if len(lengths) != 1:
-                raise FramingError("conflicting Content-Length headers")
-            raw_value = lengths.pop()
-            if not _DIGITS.fullmatch(raw_value) or len(raw_value) > _MAX_LENGTH_DIGITS:
-                raise FramingError("bad Content-Length")
+            raw_value = _stated_length(raw_value, FramingError)
             if length is not None:
                 if length != raw_value:
                     raise FramingError("conflicting Content-Length headers")
