@@ -17,10 +17,19 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from helpers.native_server import (
+    Behaviour,
+    Peer,
+    check_fault,
+    exchange,
+    fetch,
+    idle_socket,
+    start,
+    tasks_living,
+)
 from helpers.tls import client_context, server_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_native_engine import Behaviour, Peer, check_fault, exchange, fetch, idle_socket, start, tasks_living
 
 import pynector
 from pynector.http._native import _SEND_LOW_MARK, LARGE_READ_SIZE, NativeEngine, _send_parts_on_socket
