@@ -302,12 +302,16 @@ def trio_rows() -> dict[str, Row]:
             async for _, result in results:
                 check(method, path, result.content)
 
-    async def engine(host: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
+    def wire_request(host: str, port: int, method: str, path: str) -> WireRequest:
+        """The request the engine rows send (what the transport would hand the engine)."""
         body = post_body if method == "POST" else b""
         headers: tuple[tuple[str, str], ...] = (("Accept", "*/*"),)
         if body:
             headers += (("Content-Length", str(len(body))),)
-        request = WireRequest(method, "http", host, port, path, headers, body)
+        return WireRequest(method, "http", host, port, path, headers, body)
+
+    async def engine(host: str, port: int, method: str, path: str, requests: int, in_flight: int) -> None:
+        request = wire_request(host, port, method, path)
         native = NativeEngine(max_connections=in_flight)
 
         async def one() -> None:
@@ -323,11 +327,7 @@ def trio_rows() -> dict[str, Row]:
         host: str, port: int, method: str, path: str, requests: int, in_flight: int
     ) -> None:
         # The engine's whole-exchange call (what the transport awaits), without the layers above.
-        body = post_body if method == "POST" else b""
-        headers: tuple[tuple[str, str], ...] = (("Accept", "*/*"),)
-        if body:
-            headers += (("Content-Length", str(len(body))),)
-        request = WireRequest(method, "http", host, port, path, headers, body)
+        request = wire_request(host, port, method, path)
         native = NativeEngine(max_connections=in_flight)
 
         async def one() -> None:
