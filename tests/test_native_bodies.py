@@ -40,14 +40,6 @@ BIG = bytes(range(256)) * 1200 + b"end"  # 307,203 bytes
 
 
 @pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    """A nursery cancelled at the end of the test (servers live in it)."""
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
-
-
-@pytest.fixture
 async def engine() -> AsyncIterator[NativeEngine]:
     """An engine closed at the end of the test."""
     engine = NativeEngine(max_connections=4)

@@ -43,14 +43,6 @@ from pynector.http._parser import FramingError, ParseError
 
 
 @pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    """A nursery cancelled at the end of the test (servers live in it)."""
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
-
-
-@pytest.fixture
 async def engine() -> AsyncIterator[NativeEngine]:
     """An engine closed at the end of the test."""
     engine = NativeEngine(max_connections=4)
