@@ -166,6 +166,21 @@ def _stated_length(value: bytes, error: type[Exception]) -> bytes:
     return value
 
 
+def _chunked_coding(value: bytes, seen: bool, error: type[Exception]) -> bytes:
+    """A Transfer-Encoding value, lower-cased, when it is the message's first (*seen*: one came
+    before) and says ``chunked``, the one coding HTTP/1.1 framing here (and h11) supports.
+
+    Raises:
+        error: a second Transfer-Encoding field, or a coding other than ``chunked``.
+    """
+    if seen:
+        raise error("multiple Transfer-Encoding headers")
+    value = value.lower()
+    if value != b"chunked":
+        raise error("Only Transfer-Encoding: chunked is supported")
+    return value
+
+
 def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     """Header lines as validated ``(name, value)`` pairs, with h11's obs-fold joining and
     Content-Length / Transfer-Encoding normalisation.
@@ -203,11 +218,7 @@ def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
                 else:
                     continue  # a repeated equal value is kept once (as h11 keeps it)
             elif lowered == b"transfer-encoding":
-                if seen_encoding:
-                    raise ParseError("multiple Transfer-Encoding headers")
-                value = value.lower()
-                if value != b"chunked":
-                    raise ParseError("Only Transfer-Encoding: chunked is supported")
+                value = _chunked_coding(value, seen_encoding, ParseError)
                 seen_encoding = True
         headers.append((name, value))
     return headers
@@ -232,9 +243,7 @@ def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], int]:
             value = _stated_length(value, ParseError)
             kind = _LENGTH_FIELD
         elif lowered == b"transfer-encoding":
-            value = value.lower()
-            if value != b"chunked":
-                raise ParseError("Only Transfer-Encoding: chunked is supported")
+            value = _chunked_coding(value, False, ParseError)
             kind = _ENCODING_FIELD
         elif lowered == b"connection" and b"close" in [item.strip() for item in value.lower().split(b",")]:
             kind = _CLOSE_FIELD
@@ -715,11 +724,7 @@ def frame_request_head(method: str, target: str, headers: list[tuple[str, str]])
                 continue
             length = raw_value
         elif lowered == b"transfer-encoding":
-            if chunked:
-                raise FramingError("multiple Transfer-Encoding headers")
-            raw_value = raw_value.lower()
-            if raw_value != b"chunked":
-                raise FramingError("Only Transfer-Encoding: chunked is supported")
+            raw_value = _chunked_coding(raw_value, chunked, FramingError)
             chunked = True
         line = raw_name + b": " + raw_value + b"\r\n"
         (host if lowered == b"host" else lines).append(line)
