@@ -166,6 +166,18 @@ def _stated_length(value: bytes, error: type[Exception]) -> bytes:
     return value
 
 
+def _take(buffer: bytearray, left: int) -> bytes:
+    """Up to *left* bytes from the front of *buffer*, removed from it (one copy into ``bytes``)."""
+    if len(buffer) <= left:
+        data = bytes(buffer)
+        buffer.clear()
+        return data
+    with memoryview(buffer) as view:
+        data = bytes(view[:left])
+    del buffer[:left]
+    return data
+
+
 def _chunked_coding(value: bytes, seen: bool, error: type[Exception]) -> bytes:
     """A Transfer-Encoding value, lower-cased, when it is the message's first (*seen*: one came
     before) and says ``chunked``, the one coding HTTP/1.1 framing here (and h11) supports.
@@ -576,13 +588,7 @@ class ResponseParser:
                         "peer closed connection without sending complete message body", closed=True
                     )
                 return None
-            if len(buffer) <= left:
-                data = bytes(buffer)
-                buffer.clear()
-            else:
-                with memoryview(buffer) as view:
-                    data = bytes(view[:left])
-                del buffer[:left]
+            data = _take(buffer, left)
             self._left = left - len(data)
             return data
         if framing == _CHUNKED:
@@ -608,13 +614,8 @@ class ResponseParser:
                     data = direct
                 elif not buffer:
                     break
-                elif len(buffer) <= left:
-                    data = bytes(buffer)
-                    buffer.clear()
                 else:
-                    with memoryview(buffer) as view:
-                        data = bytes(view[:left])
-                    del buffer[:left]
+                    data = _take(buffer, left)
                 left -= len(data)
                 self._chunk_left = left
                 if not left:
