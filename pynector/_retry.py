@@ -372,26 +372,20 @@ async def call_with_retry(
         retryable = policy.is_retryable(last)
         if retryable and budget is not None:
             budget.record_failure()
+        # Give up (the retries, the server's wait, the deadline or the budget ran out), or wait.
+        wait = 0.0
         if number > policy.max_retries or not retryable:
+            give_up = True
+            report = retryable and policy.max_retries > 0  # retries exhausted, not a final error
+        else:
+            wait = policy.wait_before(last, number)
+            give_up = report = wait > policy.max_retry_after or trio.current_time() + wait > deadline
+            if not give_up and budget is not None and not budget.try_retry():
+                last.add_note(f"pynector: retry budget exhausted after attempt {number}; not retried")
+                give_up = report = True
+        if give_up:
             _attach_attempts(last, number)
-            exhausted = policy.max_retries > 0 and number > policy.max_retries
-            if on_retry is not None and exhausted and retryable:
-                on_retry(number, last, None)
-            if returned:
-                return result
-            raise last
-        wait = policy.wait_before(last, number)
-        if wait > policy.max_retry_after or trio.current_time() + wait > deadline:
-            _attach_attempts(last, number)
-            if on_retry is not None:
-                on_retry(number, last, None)
-            if returned:
-                return result
-            raise last
-        if budget is not None and not budget.try_retry():
-            _attach_attempts(last, number)
-            last.add_note(f"pynector: retry budget exhausted after attempt {number}; not retried")
-            if on_retry is not None:
+            if report and on_retry is not None:
                 on_retry(number, last, None)
             if returned:
                 return result
