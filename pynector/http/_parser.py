@@ -193,13 +193,12 @@ def _chunked_coding(value: bytes, seen: bool, error: type[Exception]) -> bytes:
     return value
 
 
-def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """Header lines as validated ``(name, value)`` pairs, with h11's obs-fold joining and
-    Content-Length / Transfer-Encoding normalisation.
+def _folded(lines: list[bytes]) -> list[bytes]:
+    """Header lines (line endings removed) with each continuation line (obs-fold) joined to the
+    line before it by one space, as h11 joins them.
 
     Raises:
-        ParseError: an illegal line, a continuation line first, conflicting or bad Content-Length,
-            more than one or an unsupported Transfer-Encoding.
+        ParseError: a continuation line first.
     """
     folded: list[bytes] = []
     for line in lines:
@@ -210,36 +209,14 @@ def _header_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
             folded[-1] = folded[-1] + b" " + line[match.end() :]
         else:
             folded.append(line)
-    headers: list[tuple[bytes, bytes]] = []
-    seen_length: bytes | None = None
-    seen_encoding = False
-    fullmatch = _HEADER_FIELD.fullmatch
-    for line in folded:
-        match = fullmatch(line)
-        if match is None:
-            raise ParseError(f"illegal header line: {line!r}")
-        name, value = match.group("name", "value")
-        if len(name) == 14 or len(name) == 17:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                value = _stated_length(value, ParseError)
-                if seen_length is None:
-                    seen_length = value
-                elif seen_length != value:
-                    raise ParseError("conflicting Content-Length headers")
-                else:
-                    continue  # a repeated equal value is kept once (as h11 keeps it)
-            elif lowered == b"transfer-encoding":
-                value = _chunked_coding(value, seen_encoding, ParseError)
-                seen_encoding = True
-        headers.append((name, value))
-    return headers
+    return folded
 
 
 def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], int]:
     """One header line (no line ending, not a continuation) validated: its ``(name, value)`` pair,
-    normalised as :func:`_header_fields` does, and what it says to the framing (``_PLAIN``,
-    ``_LENGTH_FIELD``, ``_ENCODING_FIELD`` or ``_CLOSE_FIELD``).
+    normalised as h11 normalises it (one Content-Length, stripped; Transfer-Encoding lower-cased),
+    and what it says to the framing (``_PLAIN``, ``_LENGTH_FIELD``, ``_ENCODING_FIELD`` or
+    ``_CLOSE_FIELD``).
 
     Raises:
         ParseError: an illegal line, a bad Content-Length, an unsupported Transfer-Encoding.
@@ -262,22 +239,37 @@ def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], int]:
     return (name, value), kind
 
 
-def _framing_fields(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool, bool]:
-    """The Content-Length, chunked and ``Connection: close`` of validated header pairs."""
+def _combined(
+    entries: list[tuple[tuple[bytes, bytes], int]],
+) -> tuple[list[tuple[bytes, bytes]], bytes | None, bool, bool]:
+    """The header pairs of validated lines (see :func:`_field_entry`), with the checks that involve
+    several lines (conflicting lengths, a repeated Transfer-Encoding; a repeated equal length kept
+    once, as h11 keeps it), and the Content-Length, chunked and ``Connection: close`` the framing
+    needs.
+
+    Raises:
+        ParseError: conflicting Content-Length headers, more than one Transfer-Encoding.
+    """
+    headers: list[tuple[bytes, bytes]] = []
     length: bytes | None = None
     chunked = close = False
-    for name, value in headers:
-        if len(name) == 14 or len(name) == 17 or len(name) == 10:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                length = value
-            elif lowered == b"transfer-encoding":
+    for pair, kind in entries:
+        if kind:
+            if kind == _LENGTH_FIELD:
+                if length is None:
+                    length = pair[1]
+                elif length != pair[1]:
+                    raise ParseError("conflicting Content-Length headers")
+                else:
+                    continue
+            elif kind == _ENCODING_FIELD:
+                if chunked:
+                    raise ParseError("multiple Transfer-Encoding headers")
                 chunked = True
-            elif lowered == b"connection" and b"close" in [
-                item.strip() for item in value.lower().split(b",")
-            ]:
+            else:
                 close = True
-    return length, chunked, close
+        headers.append(pair)
+    return headers, length, chunked, close
 
 
 class ResponseParser:
@@ -452,8 +444,8 @@ class ResponseParser:
                 # A continuation line (obs-fold): the general path joins it first.
                 lines = _split_lines(block)
                 version, status_code, reason = self._status_line(lines[0])
-                headers = _header_fields(lines[1:])
-                length, chunked, close = _framing_fields(headers)
+                entries = [_field_entry(line) for line in _folded(lines[1:])]
+                headers, length, chunked, close = _combined(entries)
             else:
                 lines = block.split(b"\n")
                 del lines[-2:]
@@ -493,8 +485,8 @@ class ResponseParser:
     def _cached_fields(
         self, lines: list[bytes]
     ) -> tuple[list[tuple[bytes, bytes]], bytes | None, bool, bool]:
-        """The header lines (``lines[1:]``, no continuation line among them) as :func:`_header_fields`
-        returns them, and the Content-Length, chunked and ``Connection: close`` the framing needs.
+        """The header lines (``lines[1:]``, no continuation line among them) as :func:`_combined`
+        returns them.
 
         A server repeats most of its header lines verbatim from one response to the next (only
         ``Date`` changes, once a second), and validating a line with the grammar's regular expression
@@ -504,12 +496,10 @@ class ResponseParser:
         the memory is cleared when full, and long lines are not kept.
 
         Raises:
-            ParseError: as :func:`_header_fields`.
+            ParseError: as :func:`_field_entry` and :func:`_combined`.
         """
         cache = self._lines
-        headers: list[tuple[bytes, bytes]] = []
-        length: bytes | None = None
-        chunked = close = False
+        entries: list[tuple[tuple[bytes, bytes], int]] = []
         for index in range(1, len(lines)):
             line = lines[index]
             entry = cache.get(line)
@@ -519,23 +509,8 @@ class ResponseParser:
                     if len(cache) >= _LINE_CACHE_SIZE:
                         cache.clear()
                     cache[line] = entry
-            pair, kind = entry
-            if kind:
-                if kind == _LENGTH_FIELD:
-                    if length is None:
-                        length = pair[1]
-                    elif length != pair[1]:
-                        raise ParseError("conflicting Content-Length headers")
-                    else:
-                        continue  # a repeated equal value is kept once (as h11 keeps it)
-                elif kind == _ENCODING_FIELD:
-                    if chunked:
-                        raise ParseError("multiple Transfer-Encoding headers")
-                    chunked = True
-                else:
-                    close = True
-            headers.append(pair)
-        return headers, length, chunked, close
+            entries.append(entry)
+        return _combined(entries)
 
     def _frame(
         self, status_code: int, version: bytes, length: bytes | None, chunked: bool, close: bool
@@ -667,7 +642,7 @@ class ResponseParser:
                     end = match.end()
                     lines = _split_lines(buffer[:end])
                     del buffer[:end]
-                self.trailers = _header_fields(lines)
+                self.trailers = _combined([_field_entry(line) for line in _folded(lines)])[0]
                 self.complete = True
                 return END
         if self._eof:
