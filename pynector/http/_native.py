@@ -137,6 +137,9 @@ _HEAD_CACHE_SIZE = 256
 RequestHead = tuple[bytes, int, bool]
 
 _EXPECTS_BODY = frozenset({"POST", "PUT", "PATCH"})
+#: What a read or write on a connection raises when the connection failed or was closed (mapped to
+#: ReadError / WriteError with the original as the cause).
+_IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 Origin = tuple[str, str, int]
 #: The pool key: the origin, plus the proxy when the connection goes through one.
@@ -449,7 +452,7 @@ class _Exchange:
                     else:
                         try:  # _send_all inlined: the path of almost every request
                             await connection.send_request(whole)
-                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        except _IO_ERRORS as exc:
                             raise self._write_error(exc) from exc
                     parser.request_done = True
                 except WriteError as exc:
@@ -588,13 +591,13 @@ class _Exchange:
     async def _send_all(self, connection: _Connection, data: bytes | memoryview) -> None:
         try:
             await connection.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except _IO_ERRORS as exc:
             raise self._write_error(exc) from exc
 
     async def _send_parts(self, connection: _Connection, parts: list[bytes | memoryview]) -> None:
         try:
             await connection.send_parts(parts)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except _IO_ERRORS as exc:
             raise self._write_error(exc) from exc
 
     def _framing_error(self) -> ProtocolError:
@@ -712,7 +715,7 @@ class _Exchange:
                         try:
                             with view[filled:end] as rest:
                                 got = await receive_into(rest)
-                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        except _IO_ERRORS as exc:
                             raise self._read_error(exc) from exc
                         if not got:  # closed early: the parser says so, as for any body
                             self._eof = True
@@ -740,7 +743,7 @@ class _Exchange:
         assert connection is not None
         try:
             data = await connection.receive_some(size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except _IO_ERRORS as exc:
             raise self._read_error(exc) from exc
         if data:
             self._received = True
