@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pynector
-from pynector import ConfigurationError, Pynector, RetryPolicy
+from pynector import ConfigurationError, Pynector, RetryBudget, RetryPolicy
 from pynector._retry import call_with_retry
 
 
@@ -238,6 +238,7 @@ async def test_result_failure_retries_a_returned_status(autojump_clock: trio.abc
         (RetryPolicy(max_retries=2, result_failure=status_failure), 3),  # the retries run out
         (RetryPolicy(retry_statuses={429}, result_failure=status_failure), 1),  # 503 not listed
         (RetryPolicy(max_retry_after=1, result_failure=status_failure), 1),  # the wait is too long
+        (RetryPolicy(budget=RetryBudget(max_tokens=1), result_failure=status_failure), 1),  # no budget
     ],
 )
 async def test_result_failure_not_retried_returns_the_result(
