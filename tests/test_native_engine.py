@@ -915,7 +915,7 @@ async def test_reads_give_what_arrived_then_end_of_stream_then_fail_once_closed(
     async with trio.open_nursery() as nursery:
 
         async def answer() -> None:
-            await trio.sleep(0.01)  # a real-time pause: the read must wait for the peer
+            await trio.testing.wait_all_tasks_blocked()  # the reader is waiting for bytes now
             await peer.send_all(b"hello")
             await peer.aclose()
 
