@@ -28,21 +28,24 @@ between taking the slot and returning the lease, so a cancellation cannot fall b
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 import trio
 
 from ._errors import ClientClosedError
 
-__all__ = ["ConnectionPool", "IdleProbe", "Lease", "PoolStatistics"]
+__all__ = ["ConnectionPool", "DeadlineWaits", "IdleProbe", "Lease", "PoolStatistics"]
 
 K = TypeVar("K", bound=Hashable)
 C = TypeVar("C", bound=trio.abc.AsyncResource)
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,61 @@ class IdleProbe:
             return False
 
 
+class DeadlineWaits:
+    """The waits of the exchanges in flight, each bounded by its exchange's deadline, all ended at once
+    by :meth:`close`.
+
+    A total deadline is usually one cancel scope around the whole exchange. trio's scopes are not
+    free (entering, leaving and registering a deadline cost several microseconds, a sixth of a small
+    HTTP request's CPU time), and an exchange at full load rarely waits at all: its connection is
+    there, its response arrived while other tasks ran. So an exchange that keeps its own deadline
+    enters a scope only around the waits it actually makes (for a slot, a connection, the socket),
+    through :meth:`wait`, and checks the clock between them where it could otherwise run on without
+    waiting (a body arriving faster than it is read). A deadline passed raises ``trio.TooSlowError``
+    from the wait, which the owner turns into its own error.
+
+    Args:
+        closed_message: the :class:`~pynector.ClientClosedError` message for waits ended by
+            :meth:`close`, and for waits begun after it.
+    """
+
+    __slots__ = ("_closed_message", "_scopes", "closed")
+
+    def __init__(self, closed_message: str) -> None:
+        self._closed_message = closed_message
+        self._scopes: set[trio.CancelScope] = set()
+        self.closed = False
+
+    async def wait(self, deadline: float, function: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
+        """``await function(*args)``, cancelled at *deadline* (absolute, trio's clock) or by :meth:`close`.
+
+        Blocks as *function* does, at most until *deadline*.
+
+        Raises:
+            trio.TooSlowError: the deadline passed first.
+            pynector.ClientClosedError: :meth:`close` was called, before or during the wait.
+            Exception: whatever *function* raises.
+        """
+        if self.closed:
+            raise ClientClosedError(self._closed_message)
+        scopes = self._scopes
+        with trio.CancelScope(deadline=deadline) as scope:
+            scopes.add(scope)
+            try:
+                return await function(*args)
+            finally:
+                scopes.discard(scope)
+        if self.closed:
+            raise ClientClosedError(self._closed_message)
+        raise trio.TooSlowError
+
+    def close(self) -> None:
+        """End every wait in flight with :class:`~pynector.ClientClosedError`, and every later one."""
+        self.closed = True
+        for scope in self._scopes:
+            scope.cancel()
+
+
 async def close_quietly(resource: trio.abc.AsyncResource) -> None:
     """Close *resource* at once, shielded, ignoring errors (it is being discarded)."""
     # A resource being thrown away may fail to close; that must not mask the real outcome.
@@ -211,16 +269,19 @@ class ConnectionPool(Generic[K, C]):
         self._is_usable = is_usable
         self._idle: defaultdict[K, deque[tuple[C, float]]] = defaultdict(deque)
         self._idle_count = 0
-        self._in_use = 0
+        #: Leases held now (read by hot paths that act differently when theirs is the only one).
+        self.in_use = 0
         self._closed = False
+        #: Every bounded wait of the pool's users (slots, connecting, their own I/O), ended by :meth:`aclose`.
+        self.waits = DeadlineWaits("the connection pool was closed during the request")
 
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's counters (``open`` counts leases still connecting)."""
         waiters = self._slots.waiting + sum(slots.waiting for slots in self._key_slots.values())
         return PoolStatistics(
-            open=self._idle_count + self._in_use,
+            open=self._idle_count + self.in_use,
             idle=self._idle_count,
-            in_use=self._in_use,
+            in_use=self.in_use,
             waiters=waiters,
         )
 
@@ -251,20 +312,24 @@ class ConnectionPool(Generic[K, C]):
             doomed.append(connection)
         return None, doomed
 
-    async def acquire(self, key: K, *, fresh: bool = False) -> Lease[C]:
+    async def acquire(self, key: K, *, fresh: bool = False, deadline: float = math.inf) -> Lease[C]:
         """Check out a connection for *key*: the warmest usable idle one, else a new one.
 
-        Blocks while the pool or the key is at its limit (wrap it in a deadline to bound the wait); a
-        task cancelled while waiting takes no slot. Always a cancellation point; when a slot is free it
-        returns without yielding to the scheduler (the exchange's own I/O does that). The caller must
-        hand the lease to :meth:`release` exactly once, in a ``finally`` block.
+        Blocks while the pool or the key is at its limit, and while connecting, at most until
+        *deadline*; a task cancelled while waiting takes no slot. Always a cancellation point; when a
+        slot and an idle connection are there it returns without yielding to the scheduler (the
+        exchange's own I/O does that) and without a cancel scope (only the waits are bounded: see
+        :class:`DeadlineWaits`). The caller must hand the lease to :meth:`release` exactly once, in a
+        ``finally`` block.
 
         Args:
             key: the pool key (for HTTP, the origin).
             fresh: open a new connection even if an idle one exists (used to retry after a stale one).
+            deadline: when waiting for a slot or a new connection must end (trio's clock).
 
         Raises:
-            pynector.ClientClosedError: the pool is closed.
+            trio.TooSlowError: *deadline* passed while waiting for a slot or a connection.
+            pynector.ClientClosedError: the pool is closed, or was closed while waiting.
             Exception: whatever ``connect`` raises (the slot is given back first).
         """
         if self._closed:
@@ -277,22 +342,23 @@ class ConnectionPool(Generic[K, C]):
         # Fast path: a cancellation point, then both slots without blocking. Only a caller that must
         # wait parks (a full checkpoint); a waiter cancelled there takes no slot (see _Slots).
         await trio.lowlevel.checkpoint_if_cancelled()
+        waits = self.waits
         if key_slots is not None:
             if key_slots.free:
                 key_slots.free -= 1
             else:
-                await key_slots.take()
+                await waits.wait(deadline, key_slots.take)
         slots = self._slots
         try:
             if slots.free:
                 slots.free -= 1
             else:
-                await slots.take()
+                await waits.wait(deadline, slots.take)
         except BaseException:
             if key_slots is not None:
                 key_slots.give()
             raise
-        self._in_use += 1
+        self.in_use += 1
         try:
             if self._closed:
                 raise ClientClosedError("connection pool was closed while waiting for a connection")
@@ -309,9 +375,9 @@ class ConnectionPool(Generic[K, C]):
             reused = connection is not None
             if connection is None:
                 await self._evict_for_new_connection()
-                connection = await self._connect(key)
+                connection = await waits.wait(deadline, self._connect, key)
         except BaseException:
-            self._in_use -= 1
+            self.in_use -= 1
             slots.give()
             if key_slots is not None:
                 key_slots.give()
@@ -346,7 +412,7 @@ class ConnectionPool(Generic[K, C]):
         return True
 
     def _return_slot(self, lease: Lease[C]) -> None:
-        self._in_use -= 1
+        self.in_use -= 1
         self._slots.give()
         if lease._key_slots is not None:
             lease._key_slots.give()
@@ -383,7 +449,7 @@ class ConnectionPool(Generic[K, C]):
 
     async def _evict_for_new_connection(self) -> None:
         """Close the oldest idle connection when opening one more would pass ``max_connections``."""
-        if self._idle_count + self._in_use <= self._slots.total:
+        if self._idle_count + self.in_use <= self._slots.total:
             return
         oldest_key: K | None = None
         oldest_at = float("inf")
@@ -396,11 +462,14 @@ class ConnectionPool(Generic[K, C]):
             await close_quietly(connection)
 
     async def aclose(self) -> None:
-        """Close every idle connection and refuse new leases. Leases in use close on release.
+        """Close every idle connection and refuse new leases; end every wait made through
+        :attr:`waits` (waiting for a slot or a connection, or a user's bounded I/O) with
+        :class:`~pynector.ClientClosedError`. Leases in use close on release.
 
         Idempotent; safe to call from a cancelled scope (closing is shielded).
         """
         self._closed = True
+        self.waits.close()
         idle, self._idle = self._idle, defaultdict(deque)
         self._idle_count = 0
         for connections in idle.values():

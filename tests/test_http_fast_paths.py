@@ -151,6 +151,26 @@ def test_json_fast_path_sends_what_the_httpx_encoder_sends(
     assert value == json.loads(fast.body)  # type: ignore[arg-type]
 
 
+@given(
+    content=st.binary(max_size=64),
+    method=st.sampled_from(["POST", "PUT", "GET", "DELETE"]),
+    headers=_HEADERS,
+)
+def test_bytes_fast_path_sends_what_the_httpx_encoder_sends(
+    content: bytes, method: str, headers: list[tuple[str, str]]
+) -> None:
+    """A request whose only body is bytes ``content`` (framed without httpx) has the same wire head
+    and body as the same request through httpx's encoder, empty bodies and stray framing headers
+    included; the body is sent as given, not copied."""
+    builder = _builder(base_url="http://127.0.0.1:1/api", headers={"X-Base": "b"})
+    request = {"method": method, "path": "upload", "content": content, "headers": headers}
+    fast = builder.build(request, {}, False)
+    general = builder.build({**request, "params": {}}, {}, False)
+    assert general.wire_request == fast.wire_request
+    assert general.secrets == fast.secrets
+    assert fast.body is content
+
+
 @pytest.mark.parametrize("value", [math.nan, {"a": object()}])
 def test_json_fast_path_refuses_what_cannot_be_encoded(value: object) -> None:
     """A JSON value that cannot be encoded raises SerializationError naming the field, with the cause."""

@@ -120,7 +120,7 @@ def run_ours(
         head.status_code,
         head.reason,
         head.http_version,
-        head.headers,
+        list(head.headers),
         bytes(body),
         parser.trailers,
         parser.trailing,
@@ -368,15 +368,22 @@ def warmed_parser(method: bytes, raw: bytes) -> ResponseParser | None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data(), methods, responses(), responses() | hostile_responses(), st.booleans())
+@given(st.data(), methods, methods, responses(), responses() | hostile_responses(), st.booleans())
 def test_a_parser_that_read_earlier_responses_agrees_with_h11(
-    data: st.DataObject, method: bytes, earlier: bytes, raw: bytes, close_request: bool
+    data: st.DataObject,
+    earlier_method: bytes,
+    method: bytes,
+    earlier: bytes,
+    raw: bytes,
+    close_request: bool,
 ) -> None:
-    """A connection's parser remembers the header lines it has validated: a later response, valid or
-    hostile (the same lines again, or other ones), is still parsed and refused exactly as h11 does."""
+    """A connection's parser remembers the header lines and the whole heads it has validated: a later
+    response, valid or hostile (the same head again, or another), to the same request method or
+    another (a remembered head is framed anew for each request), is still parsed and refused
+    exactly as h11 does."""
     pieces = data.draw(splits(raw))
-    for first in (raw, earlier):  # the same lines again, and other ones
-        parser = warmed_parser(method, first)
+    for first in (raw, earlier):  # the same head again, and another
+        parser = warmed_parser(earlier_method, first)
         if parser is None:
             continue
         assert run_h11(method, pieces, close_request) == run_ours(

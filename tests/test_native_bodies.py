@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pynector
-from pynector.http._native import _SEND_LOW_MARK, LARGE_READ_SIZE, NativeEngine, _send_parts_on_socket
+from pynector.http._native import _SEND_LOW_MARK, LARGE_READ_SIZE, NativeEngine, _Connection
 from pynector.http._parser import END, ParseError, ResponseParser
 
 #: Over 64 KiB: ``fetch`` reads it into a reusable buffer, ``aiter_raw`` in large pieces.
@@ -312,7 +312,7 @@ async def test_connections_let_the_kernel_queue_a_large_body(
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(min_value=0, max_value=300_000), min_size=1, max_size=5))
 async def test_send_parts_sends_every_byte_in_order(sizes: list[int]) -> None:
-    """``sendmsg`` of several parts through a small socket buffer (partial writes at any offset,
+    """``writev`` of several parts through a small socket buffer (partial writes at any offset,
     inside any part) delivers their concatenation."""
     parts: list[bytes | memoryview] = [
         pattern(i, size) if i % 2 else memoryview(pattern(i, size)) for i, size in enumerate(sizes)
@@ -331,7 +331,8 @@ async def test_send_parts_sends_every_byte_in_order(sizes: list[int]) -> None:
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(drain)
-                await _send_parts_on_socket(left, parts)
+                connection = _Connection(trio.SocketStream(left), 65536, NativeEngine()._pool)
+                await connection.send_parts(parts)
     assert expected == received
 
 

@@ -883,7 +883,7 @@ async def connected_pair() -> tuple[_Connection, trio.SocketStream]:
     """A plain-TCP-like :class:`_Connection` (a socket pair) and the peer's stream."""
     ours, theirs = trio.socket.socketpair()
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # so that a large write must wait
-    return _Connection(trio.SocketStream(ours), 65536), trio.SocketStream(theirs)
+    return _Connection(trio.SocketStream(ours), 65536, NativeEngine()._pool), trio.SocketStream(theirs)
 
 
 async def test_a_request_larger_than_the_socket_buffer_is_written_whole() -> None:

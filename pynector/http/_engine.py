@@ -12,8 +12,9 @@ An engine receives a fully validated :class:`WireRequest` (no CR/LF/NUL anywhere
 content-encoded (``aiter_raw``): decoding and size limits belong to the shared layer so that there is
 one implementation of each. An engine maps its own foreign exceptions (OSError, ssl, trio, parser,
 httpx...) to the most specific pynector error at its boundary, with the original as ``__cause__``.
-Total deadlines are not the engine's business: the shared layer wraps the whole exchange in one
-cancel scope.
+Total deadlines are the shared layer's: it wraps the whole exchange in one cancel scope, unless the
+engine says it keeps the deadline itself (``keeps_deadline = True``; the native engine does, where
+its own I/O lets it bound only the waits an exchange really makes: see :meth:`HTTPEngine.fetch`).
 
 Most exchanges want the whole body at once. For them the shared layer calls :meth:`HTTPEngine.fetch`,
 which returns a :class:`WireBody` (head and raw body) in one call. The size cap is the one exception
@@ -27,17 +28,18 @@ and the body iterator of ``send``, which are a large part of the CPU cost of a s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .._errors import ProtocolError
+from .._errors import ProtocolError, TimeoutError
 from .._httpcommon import IDEMPOTENT_METHODS
 from ._model import body_too_large, check_declared_length, header_values
 
 __all__ = [
     "Body",
+    "DeadlineExpired",
     "HTTPEngine",
     "WireBody",
     "WireRequest",
@@ -163,7 +165,7 @@ class WireBody:
         status_code: int,
         reason: str,
         http_version: str,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
     ) -> None:
         self.status_code = status_code
@@ -173,8 +175,20 @@ class WireBody:
         self.body = body
 
 
+class DeadlineExpired(TimeoutError):
+    """The deadline an engine keeps itself (see :meth:`HTTPEngine.fetch`) passed; the shared layer
+    reports it as a :class:`~pynector.TimeoutError` naming the request and its timeout."""
+
+
 class HTTPEngine(Protocol):
-    """Does the wire work for the shared HTTP layer."""
+    """Does the wire work for the shared HTTP layer.
+
+    An engine may keep the total deadline of :meth:`fetch` itself: it then has a class attribute
+    ``keeps_deadline = True``, its ``fetch`` takes a fourth argument, ``deadline`` (absolute, on
+    trio's clock), raises :class:`DeadlineExpired` once a wait would pass it, and its ``aclose``
+    ends the fetches in flight with :class:`~pynector.ClientClosedError`. The shared layer then
+    enters no cancel scope of its own around ``fetch`` (it still does around ``send``).
+    """
 
     async def aclose(self) -> None:
         """Close every connection; idempotent, safe under cancellation."""

@@ -21,7 +21,7 @@ import json
 import json as _json
 import re
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, AnyStr, cast
 
@@ -413,7 +413,7 @@ class Response:
         status_code: int,
         reason_phrase: str,
         http_version: str,
-        headers: httpx.Headers | list[tuple[str, str]] | list[tuple[bytes, bytes]],
+        headers: httpx.Headers | Sequence[tuple[str, str]] | Sequence[tuple[bytes, bytes]],
         url: str,
         request: RequestInfo,
         elapsed: float = 0.0,
@@ -423,10 +423,11 @@ class Response:
         self.status_code = status_code
         self.reason_phrase = reason_phrase
         self.http_version = http_version
-        if type(headers) is list:  # the transport's case; checked first, isinstance on an ABC is slower
+        if type(headers) is tuple or type(headers) is list:  # the transport's case (before an ABC check)
             self._headers: httpx.Headers | None = None
-            # Kept as a tuple, not the engine's list: a tuple of (bytes, bytes) tuples holds no
-            # container the garbage collector keeps tracking, so a batch holding thousands of
+            # Kept as a tuple (the engine's own when it gives one: the native engine shares one
+            # tuple among the responses with the same head): a tuple of (bytes, bytes) tuples holds
+            # no container the garbage collector keeps tracking, so a batch holding thousands of
             # responses costs each collection one object per response, not two plus the headers.
             self._header_pairs: tuple[tuple[str, str], ...] | tuple[tuple[bytes, bytes], ...] = tuple(
                 cast("list[tuple[str, str]]", headers)  # (or of bytes: the narrowing lost the item type)

@@ -39,6 +39,7 @@ length, as h11 did.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
@@ -119,7 +120,7 @@ class Head:
         status_code: int,
         reason: bytes,
         http_version: bytes,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         content_length: bytes | None = None,
         chunked: bool = False,
     ) -> None:
@@ -140,6 +141,12 @@ _CLOSE_FIELD = 3
 _LINE_CACHE_SIZE = 64
 #: Lines longer than this are validated every time, not remembered.
 _LINE_CACHE_LINE = 512
+#: The most whole heads a parser remembers (see ``ResponseParser.next_head``), and the longest.
+_HEAD_CACHE_SIZE = 8
+_HEAD_CACHE_BYTES = 2048
+#: A head as :meth:`ResponseParser.next_head` remembers it: version, status code, reason, headers,
+#: Content-Length, chunked, ``Connection: close``.
+_KnownHead = tuple[bytes, int, bytes, tuple[tuple[bytes, bytes], ...], bytes | None, bool, bool]
 
 
 def _split_lines(block: bytes | bytearray) -> list[bytes]:
@@ -293,6 +300,7 @@ class ResponseParser:
         "_eof",
         "_framing",
         "_head_bytes",
+        "_heads",
         "_keep_alive",
         "_left",
         "_limit",
@@ -312,6 +320,7 @@ class ResponseParser:
         # die with the connection that received them.
         self._lines: dict[bytes, tuple[tuple[bytes, bytes], int]] = {}
         self._status_lines: dict[bytes, tuple[bytes, int, bytes]] = {}
+        self._heads: dict[bytes, _KnownHead] = {}
         self.start(b"GET")
 
     def start(self, method: bytes, *, keep_alive: bool = True) -> None:
@@ -440,6 +449,7 @@ class ResponseParser:
                 raise ParseError("Receive buffer too long", too_large=True)
             block = bytes(buffer[:end])
             del buffer[:end]
+            headers: Sequence[tuple[bytes, bytes]]
             if b"\n " in block or b"\n\t" in block:
                 # A continuation line (obs-fold): the general path joins it first.
                 lines = _split_lines(block)
@@ -447,10 +457,12 @@ class ResponseParser:
                 entries = [_field_entry(line) for line in _folded(lines[1:])]
                 headers, length, chunked, close = _combined(entries)
             else:
-                lines = block.split(b"\n")
-                del lines[-2:]
-                version, status_code, reason = self._status_line(lines[0])
-                headers, length, chunked, close = self._cached_fields(lines)
+                # A server sends the same head again and again (until its Date changes, once a
+                # second): one lookup of the whole block instead of one per line.
+                known = self._heads.get(block)
+                if known is None:
+                    known = self._known_head(block)
+                version, status_code, reason, headers, length, chunked, close = known
             if status_code < 200:
                 if status_code < 100:
                     raise ParseError(f"status code {status_code} is not informational or final")
@@ -461,6 +473,24 @@ class ResponseParser:
                 continue  # 1xx (100 Continue, 103 Early Hints): the final response follows
             self._frame(status_code, version, length, chunked, close)
             return Head(status_code, reason, version, headers, length, chunked)
+
+    def _known_head(self, block: bytes) -> _KnownHead:
+        """Parse and validate a head *block* with no continuation line, and remember it.
+
+        Raises:
+            ParseError: as :meth:`_status_line` and :meth:`_cached_fields`.
+        """
+        lines = block.split(b"\n")
+        del lines[-2:]
+        version, status_code, reason = self._status_line(lines[0])
+        headers, length, chunked, close = self._cached_fields(lines)
+        known = (version, status_code, reason, tuple(headers), length, chunked, close)
+        if len(block) <= _HEAD_CACHE_BYTES:
+            heads = self._heads
+            if len(heads) >= _HEAD_CACHE_SIZE:
+                heads.clear()
+            heads[block] = known
+        return known
 
     def _status_line(self, line: bytes) -> tuple[bytes, int, bytes]:
         """The version, status code and reason of a status line as received (``\r`` or not).

@@ -52,7 +52,7 @@ from .._redact import is_sensitive_header, redact_url, scrub_text
 from .._telemetry import Attributes
 from ..message import HttpMessage
 from ._cookies import CookieStore, make_store
-from ._engine import Body, HTTPEngine, WireBody, WireRequest, WireResponse
+from ._engine import Body, DeadlineExpired, HTTPEngine, WireBody, WireRequest, WireResponse
 from ._model import (
     BodyReader,
     Response,
@@ -193,6 +193,8 @@ class HTTPTransport:
         #: The opt-in cookie jar (``None``: no cookie is kept), applied on every hop.
         self._cookies: CookieStore | None = make_store(cookies, self._requests.base_url)
         self._exchanges: set[trio.CancelScope] = set()
+        #: The engine keeps fetch's total deadline itself (see HTTPEngine): no scope here then.
+        self._engine_keeps_deadline = getattr(engine, "keeps_deadline", False) is True
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -251,52 +253,73 @@ class HTTPTransport:
         """
         prepared = self._prepare(data, options)
         start = trio.current_time()
-        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
-        # The scope is the costliest thing this layer does: trio's enter/exit and deadline
-        # registration measured ~9 CPU us per small GET (about a fifth of batch_request's time,
-        # at 1 and at 64 in flight), the price of one total deadline around the whole exchange.
         timeout = prepared.timeout
-        scope = trio.CancelScope(deadline=math.inf if timeout is None else start + timeout)
+        deadline = math.inf if timeout is None else start + timeout
+        if self._engine_keeps_deadline:
+            # No scope: the engine bounds each wait by the deadline and ends its fetches on close
+            # (trio's scope enter/exit and deadline registration were a sixth of a small GET's CPU
+            # time; decoding and the redirect and status rules below do not wait).
+            try:
+                return await self._hops(prepared, start, deadline)
+            except DeadlineExpired as exc:  # (reported as our own scope's: the cause is trio's)
+                raise self._mark(self._cancelled(prepared), prepared) from exc.__cause__
+            except PynectorError as exc:
+                if self._closed and isinstance(exc, ClientClosedError):
+                    raise self._mark(self._cancelled(prepared), prepared) from exc
+                self._mark(exc, prepared)
+                raise
+        # _guarded inlined (this runs on every exchange): the same scope, registration and errors.
+        scope = trio.CancelScope(deadline=deadline)
         exchanges = self._exchanges
         exchanges.add(scope)
         try:
             try:
                 with scope:
-                    # The hops of one exchange (one, unless redirects are followed), in this frame:
-                    # every suspension of the exchange resumes through it.
-                    fetch = self.engine.fetch
-                    max_bytes = self._max_bytes
-                    current = prepared
-                    history: list[Response] | None = None
-                    jar = self._cookies
-                    while True:
-                        if jar is None:
-                            wire = await fetch(current.wire_request, max_bytes, current)
-                        else:
-                            wire = await fetch(_with_jar(jar, current), max_bytes, current)
-                            jar.store(current.url, wire.headers)
-                        body = wire.body
-                        encodings = header_values(wire.headers, b"content-encoding")
-                        if encodings:  # (several are joined, as httpx does)
-                            encoding = b", ".join(encodings).decode("latin-1")
-                            body = await decode_body(body, encoding, max_bytes, current)
-                        response = _new_response(current, wire, trio.current_time() - start, history, body)
-                        if current.follow_redirects:
-                            following = self._next_hop(current, response, len(history or ()))
-                            if following is not None:
-                                history = [*(history or ()), response]  # each keeps the hops before it
-                                current = following
-                                continue
-                        if current.raise_for_status and response.status_code >= 400:
-                            raise status_error(response)
-                        return response
+                    return await self._hops(prepared, start, deadline)
             finally:
                 exchanges.discard(scope)
-            self._cancelled_error(prepared)
+            raise self._cancelled(prepared)
         except PynectorError as exc:
             self._mark(exc, prepared)
             raise
-        raise AssertionError("unreachable: a cancelled exchange raised above")
+
+    async def _hops(self, prepared: PreparedRequest, start: float, deadline: float) -> Response:
+        """The hops of one exchange (one, unless redirects are followed): fetch, decode, follow.
+
+        Raises:
+            As :meth:`exchange`, and :class:`~pynector.http._engine.DeadlineExpired` from an engine
+            that keeps the deadline.
+        """
+        fetch = self.engine.fetch
+        keeps_deadline = self._engine_keeps_deadline
+        max_bytes = self._max_bytes
+        current = prepared
+        history: list[Response] | None = None
+        jar = self._cookies
+        while True:
+            wire_request = current.wire_request if jar is None else _with_jar(jar, current)
+            if keeps_deadline:
+                # (the fourth argument of an engine that keeps the deadline: see HTTPEngine)
+                wire = await fetch(wire_request, max_bytes, current, deadline)  # type: ignore[call-arg]
+            else:
+                wire = await fetch(wire_request, max_bytes, current)
+            if jar is not None:
+                jar.store(current.url, wire.headers)
+            body = wire.body
+            encodings = header_values(wire.headers, b"content-encoding")
+            if encodings:  # (several are joined, as httpx does)
+                encoding = b", ".join(encodings).decode("latin-1")
+                body = await decode_body(body, encoding, max_bytes, current)
+            response = _new_response(current, wire, trio.current_time() - start, history, body)
+            if current.follow_redirects:
+                following = self._next_hop(current, response, len(history or ()))
+                if following is not None:
+                    history = [*(history or ()), response]  # each keeps the hops before it
+                    current = following
+                    continue
+            if current.raise_for_status and response.status_code >= 400:
+                raise status_error(response)
+            return response
 
     @contextlib.asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[Response]:
@@ -380,22 +403,21 @@ class HTTPTransport:
         finally:
             self._exchanges.discard(scope)
         if scope.cancelled_caught:
-            self._cancelled_error(prepared)
+            raise self._cancelled(prepared)
 
-    def _cancelled_error(self, prepared: PreparedRequest) -> None:
-        """Raise what an exchange whose scope was cancelled (deadline, or disconnect) reports.
-
-        Raises:
-            pynector.TimeoutError: the deadline passed.
-            pynector.ClientClosedError: the transport was closed during the exchange.
-        """
+    def _cancelled(self, prepared: PreparedRequest) -> PynectorError:
+        """What an exchange cut short by its deadline or by :meth:`disconnect` reports: a
+        :class:`~pynector.TimeoutError`, or :class:`~pynector.ClientClosedError` once closed (with
+        ``trio.TooSlowError`` as the cause when the scope was ours)."""
         if self._closed:
-            raise ClientClosedError(f"{prepared.described}: the HTTP transport was closed during the request")
+            described = prepared.described
+            return ClientClosedError(f"{described}: the HTTP transport was closed during the request")
         error = TimeoutError(
             f"{prepared.described} did not complete within its total deadline of {prepared.timeout:g}s "
             "(connect, send, redirects and body read)"
         )
-        raise error from trio.TooSlowError()
+        error.__cause__ = trio.TooSlowError()
+        return error
 
     def _mark(self, exc: PynectorError, prepared: PreparedRequest) -> PynectorError:
         """Attach what the retry policy's resend rule reads (method, whether the request was sent) and
