@@ -61,8 +61,13 @@ essay says why not a compiled parser. This engine keeps only what the wire needs
   with the original as ``__cause__``. Messages name the method and origin but never the path, query or
   headers (they may carry secrets).
 
-Total deadlines are the shared layer's (one cancel scope around the whole exchange); the engine only
-bounds connection establishment with ``connect_timeout``.
+- **Total deadlines kept here, at the waits.** The shared layer hands :meth:`NativeEngine.fetch` the
+  exchange's absolute deadline (``keeps_deadline``). A cancel scope is entered only when the exchange
+  really waits (a pool slot, a connect, a socket that is not ready, an async upload body), through the
+  pool's :class:`~pynector._pool.DeadlineWaits`, which also lets ``aclose`` end those waits at once;
+  the clock is read before each further body read, so a server that never makes the client wait still
+  cannot outrun the deadline. Over TLS (whose stream waits inside trio's ``SSLStream``) the exchange
+  runs in one scope. ``connect_timeout`` bounds connection establishment on its own.
 """
 
 from __future__ import annotations

@@ -733,20 +733,22 @@ def _known_body_headers(
     encoded): what the general path (``httpx.Request`` through :func:`_encode`) produces, byte for
     byte, without building it: header names lower-cased (as ``httpx.Headers`` lists them), ``Host``
     and ``Transfer-Encoding`` dropped, *content_type* unless one is given, and our own
-    ``Content-Length`` last (none for an empty body: ``_prepared`` adds the one some servers want).
+    ``Content-Length`` last (for an empty body only when the caller gave a framing header, as the
+    general path does; otherwise ``_prepared`` adds the one some servers want).
     """
     wire: list[tuple[str, str]] = []
-    typed = False
+    typed = framed = False
     for name, header_value in headers:
         lowered = name.lower()
         if lowered in _NOT_FORWARDED:
+            framed = framed or lowered != "host"
             continue
         if lowered == "content-type":
             typed = True
         wire.append((lowered, header_value))
     if content_type is not None and not typed:
         wire.append(("content-type", content_type))
-    if body:
+    if body or framed:
         wire.append(("Content-Length", str(len(body))))
     return wire
 

@@ -6,9 +6,12 @@ One exchange, in order:
    before anything is sent, by :mod:`pynector.http._request` (CR/LF/NUL rejected, URL joined to
    ``base_url``, user-info turned into Basic auth, httpx's encoders for JSON, forms and multipart);
    this module is the sending side;
-2. the whole exchange, redirects and body read included, runs under one cancel scope with the total
-   deadline (httpx's own timeouts are per read and never bound a slowly dripping server); the same
-   scope lets ``disconnect()`` abort exchanges in flight, which then raise ``ClientClosedError``;
+2. the whole exchange, redirects and body read included, is bounded by one total deadline (httpx's
+   own timeouts are per read and never bound a slowly dripping server). For most engines that is one
+   cancel scope around the exchange, which also lets ``disconnect()`` abort exchanges in flight (they
+   then raise ``ClientClosedError``). An engine that says ``keeps_deadline`` (the native one) is
+   handed the deadline instead and bounds each real wait itself, which saves a scope per exchange on
+   the hot path; the errors the user sees are the same;
 3. the engine sends the request and hands back the raw body, which is decoded here with a size cap
    on raw and decoded bytes;
 4. redirects, when enabled, are followed here, not in the engine: credential headers are dropped on
